@@ -1,0 +1,369 @@
+//! The records Switchyard keeps: clients, subscriptions, events, deliveries and attempts.
+//!
+//! Secrets inside records are already sealed by [`crate::secrets::SecretBox`]: the store never sees
+//! a plaintext credential, and only the code that needs one (delivery, the masking of a read)
+//! opens it.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::CoreError;
+use crate::retry::RetryPolicy;
+
+/// Delegated access a client holds on a resource (`seeds/001_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    NoAccess,
+    ViewOnly,
+    FullAccess,
+}
+
+impl std::str::FromStr for Access {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "no_access" => Ok(Access::NoAccess),
+            "view_only" => Ok(Access::ViewOnly),
+            "full_access" => Ok(Access::FullAccess),
+            other => Err(CoreError::invalid(
+                "scope",
+                format!("unknown access {other:?}: use no_access, view_only or full_access"),
+            )),
+        }
+    }
+}
+
+/// An API caller. Its secret is kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the client secret (the secret is random and high-entropy).
+    pub secret_hash: String,
+    /// The partners (sellers) this client manages.
+    pub partners: Vec<String>,
+    /// Delegated access per resource name (`ITEM`, `ORDER`, ...); a missing resource is `no_access`.
+    pub scopes: BTreeMap<String, Access>,
+    /// Admins see and change every partner's objects.
+    pub admin: bool,
+    pub created_at: Timestamp,
+}
+
+impl Client {
+    pub fn access_to(&self, resource: &str) -> Access {
+        if self.admin {
+            return Access::FullAccess;
+        }
+        self.scopes.get(resource).copied().unwrap_or(Access::NoAccess)
+    }
+
+    pub fn manages(&self, partner_id: &str) -> bool {
+        self.admin || self.partners.iter().any(|p| p == partner_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubscriptionStatus {
+    Active,
+    Inactive,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Active => "ACTIVE",
+            SubscriptionStatus::Inactive => "INACTIVE",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(SubscriptionStatus::Active),
+            "INACTIVE" => Some(SubscriptionStatus::Inactive),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthMethod {
+    BasicAuth,
+    Hmac,
+    Oauth,
+}
+
+/// Placeholder shown instead of a stored credential.
+pub const MASK: &str = "********";
+
+/// How a delivery authenticates to its endpoint, in Walmart's `authDetails` shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthDetails {
+    pub auth_method: AuthMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_header_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl AuthDetails {
+    /// The header the credential goes in, with each method's default.
+    pub fn header_name(&self) -> &str {
+        match (&self.auth_header_name, self.auth_method) {
+            (Some(name), _) if !name.is_empty() => name,
+            (_, AuthMethod::Hmac) => "WM_SEC.AUTH_SIGNATURE",
+            _ => "Authorization",
+        }
+    }
+
+    /// Checks that the fields the method needs are present and well formed.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let need = |value: &Option<String>, field: &str| match value {
+            Some(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err(CoreError::invalid(
+                format!("authDetails.{field}"),
+                format!("{field} is required for authMethod {:?}", self.auth_method),
+            )),
+        };
+        match self.auth_method {
+            AuthMethod::BasicAuth => {
+                need(&self.user_name, "userName")?;
+                need(&self.password, "password")?;
+                if self.user_name.as_deref().is_some_and(|u| u.contains(':')) {
+                    return Err(CoreError::invalid(
+                        "authDetails.userName",
+                        "userName must not contain ':'",
+                    ));
+                }
+            }
+            AuthMethod::Hmac => need(&self.client_secret, "clientSecret")?,
+            AuthMethod::Oauth => {
+                need(&self.auth_url, "authUrl")?;
+                need(&self.client_id, "clientId")?;
+                need(&self.client_secret, "clientSecret")?;
+                validate_http_url("authDetails.authUrl", self.auth_url.as_deref().unwrap_or(""))?;
+            }
+        }
+        if let Some(name) = &self.auth_header_name {
+            validate_header_name("authDetails.authHeaderName", name)?;
+        }
+        Ok(())
+    }
+
+    /// The same details with every credential replaced by [`MASK`]: what reads return.
+    pub fn masked(&self) -> AuthDetails {
+        let mask = |v: &Option<String>| v.as_ref().map(|_| MASK.to_string());
+        AuthDetails {
+            password: mask(&self.password),
+            client_secret: mask(&self.client_secret),
+            ..self.clone()
+        }
+    }
+
+    /// Applies a PATCH: fields given replace, a masked value keeps what is stored (so a client
+    /// can send back what it read), and a new method starts from the new fields alone.
+    pub fn merged_with(&self, patch: &AuthDetails) -> AuthDetails {
+        if patch.auth_method != self.auth_method {
+            return patch.clone();
+        }
+        let pick = |new: &Option<String>, old: &Option<String>| match new.as_deref() {
+            Some(MASK) | None => old.clone(),
+            Some(_) => new.clone(),
+        };
+        AuthDetails {
+            auth_method: self.auth_method,
+            user_name: pick(&patch.user_name, &self.user_name),
+            password: pick(&patch.password, &self.password),
+            auth_header_name: pick(&patch.auth_header_name, &self.auth_header_name),
+            auth_url: pick(&patch.auth_url, &self.auth_url),
+            client_id: pick(&patch.client_id, &self.client_id),
+            client_secret: pick(&patch.client_secret, &self.client_secret),
+        }
+    }
+}
+
+/// Accepts only absolute `http`/`https` URLs with a host.
+pub fn validate_http_url(field: &str, url: &str) -> Result<(), CoreError> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| CoreError::invalid(field, "must be an http or https URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') || url.len() > 2048 || url.contains(char::is_whitespace)
+    {
+        return Err(CoreError::invalid(field, "must be an http or https URL with a host"));
+    }
+    Ok(())
+}
+
+/// Accepts RFC 7230 token characters only, so a header name cannot smuggle a line break.
+pub fn validate_header_name(field: &str, name: &str) -> Result<(), CoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(field, format!("{name:?} is not a valid header name")))
+    }
+}
+
+/// Accepts visible ASCII and spaces, so a header value cannot smuggle a line break.
+pub fn validate_header_value(field: &str, value: &str) -> Result<(), CoreError> {
+    if value.len() <= 4096 && value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(field, "header values must be printable ASCII"))
+    }
+}
+
+/// A subscription as stored: who gets which events where, with secrets sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRecord {
+    pub id: Uuid,
+    pub partner_id: String,
+    /// The client that created it.
+    pub client_id: String,
+    /// Native event types or normalized topics this subscription receives (Walmart: one).
+    pub event_types: Vec<String>,
+    pub event_version: String,
+    pub resource_name: String,
+    pub event_url: String,
+    pub headers: BTreeMap<String, String>,
+    /// `authDetails` as JSON, sealed.
+    pub auth_sealed: Option<String>,
+    pub status: SubscriptionStatus,
+    pub retry_policy: RetryPolicy,
+    /// The Standard Webhooks secret (`whsec_...`), sealed.
+    pub signing_secret_sealed: String,
+    /// The previous signing secret, still used alongside until `previous_secret_expires_at`.
+    pub previous_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Filters for listing subscriptions; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionFilter {
+    /// Limit to these partners (`None`: every partner, for admins).
+    pub partners: Option<Vec<String>>,
+    pub subscription_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub resource_name: Option<String>,
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// One immutable fact, published by a producer or received from a marketplace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub id: Uuid,
+    /// Where it came from: `publish` or a source id.
+    pub origin: String,
+    /// Dedup key within the origin (the producer's `eventId`, a marketplace's notification id).
+    pub dedup_key: Option<String>,
+    pub partner_id: String,
+    pub event_type: String,
+    pub event_version: String,
+    /// The normalized topic, when one applies.
+    pub topic: Option<String>,
+    /// The event id a receiver sees in `source.eventId`.
+    pub public_event_id: String,
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+    /// The payload delivered to subscribers.
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "succeeded" => Some(DeliveryStatus::Succeeded),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event owed to one subscription.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub subscription_id: Uuid,
+    pub partner_id: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub first_attempt_at: Option<Timestamp>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One try of a delivery, as the callback log shows it. Never holds a credential.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRecord {
+    pub id: Uuid,
+    pub delivery_id: Uuid,
+    pub attempted_at: Timestamp,
+    pub succeeded: bool,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    /// `http_status`, `timeout`, `connect`, `refused_target`, `auth`, `request`.
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    /// The first 4 KiB of the response body.
+    pub response_excerpt: Option<String>,
+}
+
+/// Maximum bytes of a response body kept with an attempt.
+pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+/// Filters for listing deliveries, paged by id (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub partners: Option<Vec<String>>,
+    pub subscription_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    pub status: Option<DeliveryStatus>,
+    /// Return deliveries with ids strictly below this one (the previous page's cursor).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
