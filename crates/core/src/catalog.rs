@@ -198,50 +198,205 @@ fn build() -> Vec<EventType> {
     };
     let skus = json!({"type": "object", "required": ["SellerSkus"],
                       "properties": {"SellerSkus": {"type": "array", "items": {"type": "string"}}}});
-    let feed = json!({"type": "object", "required": ["Feed"], "properties": {"Feed": {"type": "string"}}});
+    let feed =
+        json!({"type": "object", "required": ["Feed"], "properties": {"Feed": {"type": "string"}}});
     vec![
         // Walmart Marketplace native types (shared/marketplaces.md, Walmart).
-        walmart("OFFER_PUBLISHED", "ITEM", "An offer was published on Walmart.com", walmart_schema(json!({}))),
-        walmart("OFFER_UNPUBLISHED", "ITEM", "An offer was unpublished from Walmart.com", walmart_schema(json!({}))),
-        walmart("BUY_BOX_CHANGED", "PRICE", "The buy box price or winner of an item changed", walmart_schema(json!({}))),
-        walmart("INVENTORY_OOS", "INVENTORY", "An item went out of stock", walmart_schema(json!({}))),
-        walmart("PO_CREATED", "ORDER", "A purchase order was created (deprecated on 2026-12-15: use ORDER_UPDATES)", walmart_schema(json!({}))),
-        walmart("PO_LINE_AUTOCANCELLED", "ORDER", "A purchase order line was cancelled automatically (deprecated on 2026-12-15: use ORDER_UPDATES)", walmart_schema(json!({}))),
-        walmart("INTENT_TO_CANCEL", "ORDER", "A customer asked to cancel an order (deprecated on 2026-12-15: use ORDER_UPDATES)", walmart_schema(json!({}))),
-        walmart("ORDER_UPDATES", "ORDER", "An order changed; payload.subEventType says how", walmart_schema(json!({
-            "subEventType": {"enum": ["PO_CREATED", "PO_LINE_AUTOCANCELLED", "INTENT_TO_CANCEL", "FRAUD_CANCEL"]}
-        }))),
-        walmart("REPORT_STATUS", "REPORTS", "A requested report is ready or failed", walmart_schema(json!({}))),
-        walmart("SELLER_PERFORMANCE_NOTIFICATIONS", "FEEDS", "Daily shipping alarms (ALARMS, 6:00 AM PT) and the weekly KPI report (REPORT, Mondays 5:00 AM PT)", seller_performance_schema()),
+        walmart(
+            "OFFER_PUBLISHED",
+            "ITEM",
+            "An offer was published on Walmart.com",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "OFFER_UNPUBLISHED",
+            "ITEM",
+            "An offer was unpublished from Walmart.com",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "BUY_BOX_CHANGED",
+            "PRICE",
+            "The buy box price or winner of an item changed",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "INVENTORY_OOS",
+            "INVENTORY",
+            "An item went out of stock",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "PO_CREATED",
+            "ORDER",
+            "A purchase order was created (deprecated on 2026-12-15: use ORDER_UPDATES)",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "PO_LINE_AUTOCANCELLED",
+            "ORDER",
+            "A purchase order line was cancelled automatically (deprecated on 2026-12-15: use ORDER_UPDATES)",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "INTENT_TO_CANCEL",
+            "ORDER",
+            "A customer asked to cancel an order (deprecated on 2026-12-15: use ORDER_UPDATES)",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "ORDER_UPDATES",
+            "ORDER",
+            "An order changed; payload.subEventType says how",
+            walmart_schema(json!({
+                "subEventType": {"enum": ["PO_CREATED", "PO_LINE_AUTOCANCELLED", "INTENT_TO_CANCEL", "FRAUD_CANCEL"]}
+            })),
+        ),
+        walmart(
+            "REPORT_STATUS",
+            "REPORTS",
+            "A requested report is ready or failed",
+            walmart_schema(json!({})),
+        ),
+        walmart(
+            "SELLER_PERFORMANCE_NOTIFICATIONS",
+            "FEEDS",
+            "Daily shipping alarms (ALARMS, 6:00 AM PT) and the weekly KPI report (REPORT, Mondays 5:00 AM PT)",
+            seller_performance_schema(),
+        ),
         // SellerCenter (seeds/003_*): entity -> events.
-        sellercenter("onFeedCreated", "Feed", "FEEDS", "A feed was created", feed.clone()),
-        sellercenter("onFeedCompleted", "Feed", "FEEDS", "A feed finished processing", feed),
-        sellercenter("onOrderCreated", "Order", "ORDER", "An order was created", order_id_schema(json!({}))),
-        sellercenter("onOrderItemsStatusChanged", "Order", "ORDER", "The status of order items changed", order_id_schema(json!({
-            "OrderItemIds": {"type": "array"}, "OrderItemsId": {"type": "array"}, "NewStatus": {"type": "string"}
-        }))),
-        sellercenter("onReturnStatusChanged", "Order", "ORDER", "The status of a return changed", loose_object()),
-        sellercenter("onMetricsUpdated", "Metrics", "METRICS", "Seller metrics were updated", loose_object()),
-        sellercenter("onStatisticsUpdated", "Statistics", "STATISTICS", "Seller statistics were updated", loose_object()),
-        sellercenter("onProductCreated", "Product", "ITEM", "Products were created", skus.clone()),
-        sellercenter("onProductUpdated", "Product", "ITEM", "Products were updated", skus.clone()),
-        sellercenter("onProductQcStatusChanged", "Product", "ITEM", "The quality-control status of products changed", skus),
+        sellercenter(
+            "onFeedCreated",
+            "Feed",
+            "FEEDS",
+            "A feed was created",
+            feed.clone(),
+        ),
+        sellercenter(
+            "onFeedCompleted",
+            "Feed",
+            "FEEDS",
+            "A feed finished processing",
+            feed,
+        ),
+        sellercenter(
+            "onOrderCreated",
+            "Order",
+            "ORDER",
+            "An order was created",
+            order_id_schema(json!({})),
+        ),
+        sellercenter(
+            "onOrderItemsStatusChanged",
+            "Order",
+            "ORDER",
+            "The status of order items changed",
+            order_id_schema(json!({
+                "OrderItemIds": {"type": "array"}, "OrderItemsId": {"type": "array"}, "NewStatus": {"type": "string"}
+            })),
+        ),
+        sellercenter(
+            "onReturnStatusChanged",
+            "Order",
+            "ORDER",
+            "The status of a return changed",
+            loose_object(),
+        ),
+        sellercenter(
+            "onMetricsUpdated",
+            "Metrics",
+            "METRICS",
+            "Seller metrics were updated",
+            loose_object(),
+        ),
+        sellercenter(
+            "onStatisticsUpdated",
+            "Statistics",
+            "STATISTICS",
+            "Seller statistics were updated",
+            loose_object(),
+        ),
+        sellercenter(
+            "onProductCreated",
+            "Product",
+            "ITEM",
+            "Products were created",
+            skus.clone(),
+        ),
+        sellercenter(
+            "onProductUpdated",
+            "Product",
+            "ITEM",
+            "Products were updated",
+            skus.clone(),
+        ),
+        sellercenter(
+            "onProductQcStatusChanged",
+            "Product",
+            "ITEM",
+            "The quality-control status of products changed",
+            skus,
+        ),
         // Normalized cross-marketplace topics (shared/marketplaces.md, Normalized topics).
-        topic("order.created", "ORDER", "An order was placed, on any marketplace"),
-        topic("order.updated", "ORDER", "An order's status changed, on any marketplace"),
-        topic("order.cancelled", "ORDER", "An order or order line was cancelled, on any marketplace"),
-        topic("return.updated", "ORDER", "A return was opened or changed, on any marketplace"),
-        topic("inventory.low", "INVENTORY", "An item is out of stock or at or below its threshold"),
-        topic("listing.approved", "ITEM", "A listing was published or approved"),
-        topic("listing.rejected", "ITEM", "A listing was unpublished, rejected or has issues"),
+        topic(
+            "order.created",
+            "ORDER",
+            "An order was placed, on any marketplace",
+        ),
+        topic(
+            "order.updated",
+            "ORDER",
+            "An order's status changed, on any marketplace",
+        ),
+        topic(
+            "order.cancelled",
+            "ORDER",
+            "An order or order line was cancelled, on any marketplace",
+        ),
+        topic(
+            "return.updated",
+            "ORDER",
+            "A return was opened or changed, on any marketplace",
+        ),
+        topic(
+            "inventory.low",
+            "INVENTORY",
+            "An item is out of stock or at or below its threshold",
+        ),
+        topic(
+            "listing.approved",
+            "ITEM",
+            "A listing was published or approved",
+        ),
+        topic(
+            "listing.rejected",
+            "ITEM",
+            "A listing was unpublished, rejected or has issues",
+        ),
         topic("pricing.changed", "PRICE", "A price or the buy box changed"),
         topic("feed.created", "FEEDS", "A feed was created"),
         topic("feed.completed", "FEEDS", "A feed finished processing"),
         topic("metrics.updated", "METRICS", "Seller metrics were updated"),
-        topic("statistics.updated", "STATISTICS", "Seller statistics were updated"),
-        topic("performance.alarms", "FEEDS", "Daily seller performance alarms"),
-        topic("performance.report", "FEEDS", "Weekly seller performance report"),
-        topic("account.deauthorized", "ACCOUNT", "A seller account was deleted or deauthorized the app"),
+        topic(
+            "statistics.updated",
+            "STATISTICS",
+            "Seller statistics were updated",
+        ),
+        topic(
+            "performance.alarms",
+            "FEEDS",
+            "Daily seller performance alarms",
+        ),
+        topic(
+            "performance.report",
+            "FEEDS",
+            "Weekly seller performance report",
+        ),
+        topic(
+            "account.deauthorized",
+            "ACCOUNT",
+            "A seller account was deleted or deauthorized the app",
+        ),
     ]
 }
 
@@ -271,9 +426,9 @@ pub fn find(event_type: &str) -> Option<&'static EventType> {
 
 /// Checks a payload against its event type's schema.
 pub fn validate_payload(event_type: &str, payload: &Value) -> Result<(), CoreError> {
-    let validator = VALIDATORS
-        .get(event_type)
-        .ok_or_else(|| CoreError::invalid("eventType", format!("unknown event type {event_type:?}")))?;
+    let validator = VALIDATORS.get(event_type).ok_or_else(|| {
+        CoreError::invalid("eventType", format!("unknown event type {event_type:?}"))
+    })?;
     let errors: Vec<String> = validator
         .iter_errors(payload)
         .take(3)
@@ -399,10 +554,16 @@ mod tests {
 
     #[test]
     fn both_seed_payloads_of_seller_performance_validate() {
-        validate_payload("SELLER_PERFORMANCE_NOTIFICATIONS", &seller_performance_alarms_sample())
-            .unwrap();
-        validate_payload("SELLER_PERFORMANCE_NOTIFICATIONS", &seller_performance_report_sample())
-            .unwrap();
+        validate_payload(
+            "SELLER_PERFORMANCE_NOTIFICATIONS",
+            &seller_performance_alarms_sample(),
+        )
+        .unwrap();
+        validate_payload(
+            "SELLER_PERFORMANCE_NOTIFICATIONS",
+            &seller_performance_report_sample(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -422,7 +583,10 @@ mod tests {
         assert!(validate_payload(t, &bad).is_err(), "unknown alarm type");
         let mut bad = seller_performance_alarms_sample();
         bad["notificationType"] = json!("REPORT");
-        assert!(validate_payload(t, &bad).is_err(), "alarms body under REPORT");
+        assert!(
+            validate_payload(t, &bad).is_err(),
+            "alarms body under REPORT"
+        );
         let mut bad = seller_performance_alarms_sample();
         bad["enNotification"]["alarms"][0]["poNumbers"] =
             json!((0..1001).map(|i| i.to_string()).collect::<Vec<_>>());

@@ -58,7 +58,10 @@ impl Client {
         if self.admin {
             return Access::FullAccess;
         }
-        self.scopes.get(resource).copied().unwrap_or(Access::NoAccess)
+        self.scopes
+            .get(resource)
+            .copied()
+            .unwrap_or(Access::NoAccess)
     }
 
     pub fn manages(&self, partner_id: &str) -> bool {
@@ -154,7 +157,10 @@ impl AuthDetails {
                 need(&self.auth_url, "authUrl")?;
                 need(&self.client_id, "clientId")?;
                 need(&self.client_secret, "clientSecret")?;
-                validate_http_url("authDetails.authUrl", self.auth_url.as_deref().unwrap_or(""))?;
+                validate_http_url(
+                    "authDetails.authUrl",
+                    self.auth_url.as_deref().unwrap_or(""),
+                )?;
             }
         }
         if let Some(name) = &self.auth_header_name {
@@ -203,9 +209,15 @@ pub fn validate_http_url(field: &str, url: &str) -> Result<(), CoreError> {
         .or_else(|| lower.strip_prefix("http://"))
         .ok_or_else(|| CoreError::invalid(field, "must be an http or https URL"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') || url.len() > 2048 || url.contains(char::is_whitespace)
+    if host.is_empty()
+        || host.starts_with(':')
+        || url.len() > 2048
+        || url.contains(char::is_whitespace)
     {
-        return Err(CoreError::invalid(field, "must be an http or https URL with a host"));
+        return Err(CoreError::invalid(
+            field,
+            "must be an http or https URL with a host",
+        ));
     }
     Ok(())
 }
@@ -220,16 +232,26 @@ pub fn validate_header_name(field: &str, name: &str) -> Result<(), CoreError> {
     if ok {
         Ok(())
     } else {
-        Err(CoreError::invalid(field, format!("{name:?} is not a valid header name")))
+        Err(CoreError::invalid(
+            field,
+            format!("{name:?} is not a valid header name"),
+        ))
     }
 }
 
 /// Accepts visible ASCII and spaces, so a header value cannot smuggle a line break.
 pub fn validate_header_value(field: &str, value: &str) -> Result<(), CoreError> {
-    if value.len() <= 4096 && value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+    if value.len() <= 4096
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
         Ok(())
     } else {
-        Err(CoreError::invalid(field, "header values must be printable ASCII"))
+        Err(CoreError::invalid(
+            field,
+            "header values must be printable ASCII",
+        ))
     }
 }
 

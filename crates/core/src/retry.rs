@@ -258,7 +258,9 @@ impl<'de> Deserialize<'de> for RetryPolicy {
                 give_up_after_seconds: Option<f64>,
             },
             #[serde(rename_all = "camelCase")]
-            Delays { delays_seconds: Vec<f64> },
+            Delays {
+                delays_seconds: Vec<f64>,
+            },
         }
         let defaults = RetryPolicy::exponential_default();
         let RetryPolicy::Exponential {
@@ -325,7 +327,10 @@ mod tests {
 
     #[test]
     fn walmart_retries_at_5_20_65_minutes_then_gives_up() {
-        assert_eq!(minutes_after_first(&RetryPolicy::Walmart), vec![0, 5, 20, 65]);
+        assert_eq!(
+            minutes_after_first(&RetryPolicy::Walmart),
+            vec![0, 5, 20, 65]
+        );
     }
 
     #[test]
@@ -337,7 +342,10 @@ mod tests {
         assert_eq!(minutes[9], 1126 + 1440);
         assert_eq!(minutes[10], 1126 + 2 * 1440);
         let last = *minutes.last().unwrap();
-        assert!(last <= 30 * 1440, "last attempt {last} min is within 30 days");
+        assert!(
+            last <= 30 * 1440,
+            "last attempt {last} min is within 30 days"
+        );
         assert!(last + 1440 > 30 * 1440, "one more day would pass 30 days");
         // 9 ladder attempts, then daily ones while within 30 days of the first.
         assert_eq!(minutes.len(), 9 + ((30 * 1440 - 1126) / 1440) as usize);

@@ -52,7 +52,9 @@ impl SecretBox {
 
     /// Opens a value made by [`SecretBox::seal`] with the same master key.
     pub fn open(&self, sealed: &str) -> Result<String, CoreError> {
-        let b64 = sealed.strip_prefix(SEALED_PREFIX).ok_or(CoreError::Decrypt)?;
+        let b64 = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(CoreError::Decrypt)?;
         let bytes = STANDARD.decode(b64).map_err(|_| CoreError::Decrypt)?;
         if bytes.len() < NONCE_LEN {
             return Err(CoreError::Decrypt);

@@ -42,13 +42,18 @@ pub mod standard_webhooks {
 
     fn key_of(secret: &str) -> Result<Vec<u8>, CoreError> {
         let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-        STANDARD
-            .decode(b64)
-            .map_err(|_| CoreError::invalid("secret", "a whsec_ secret must be base64 after the prefix"))
+        STANDARD.decode(b64).map_err(|_| {
+            CoreError::invalid("secret", "a whsec_ secret must be base64 after the prefix")
+        })
     }
 
     /// The `webhook-signature` entry for one secret: `v1,<base64>`.
-    pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String, CoreError> {
+    pub fn sign(
+        secret: &str,
+        msg_id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<String, CoreError> {
         let key = key_of(secret)?;
         let ts = timestamp.to_string();
         let mac = hmac_sha256(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
@@ -72,7 +77,11 @@ pub mod standard_webhooks {
             .collect();
         secrets.iter().filter_map(|s| key_of(s).ok()).any(|key| {
             candidates.iter().any(|sig| {
-                hmac_sha256_verify(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body], sig)
+                hmac_sha256_verify(
+                    &key,
+                    &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
+                    sig,
+                )
             })
         })
     }
@@ -89,12 +98,19 @@ pub mod walmart {
     pub const KEY_VERSION_HEADER: &str = "WM_SEC.KEY_VERSION";
 
     pub fn sign(client_secret: &str, timestamp: &str, body: &[u8]) -> String {
-        hex::encode(hmac_sha256(client_secret.as_bytes(), &[timestamp.as_bytes(), body]))
+        hex::encode(hmac_sha256(
+            client_secret.as_bytes(),
+            &[timestamp.as_bytes(), body],
+        ))
     }
 
     pub fn verify(client_secret: &str, timestamp: &str, body: &[u8], signature_hex: &str) -> bool {
         match hex::decode(signature_hex.trim()) {
-            Ok(sig) => hmac_sha256_verify(client_secret.as_bytes(), &[timestamp.as_bytes(), body], &sig),
+            Ok(sig) => hmac_sha256_verify(
+                client_secret.as_bytes(),
+                &[timestamp.as_bytes(), body],
+                &sig,
+            ),
             Err(_) => false,
         }
     }
@@ -147,7 +163,17 @@ mod tests {
             sig,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(walmart::verify("Jefe", "what do ya want ", b"for nothing?", &sig));
-        assert!(!walmart::verify("Jefe", "what do ya want", b" for nothing?x", &sig));
+        assert!(walmart::verify(
+            "Jefe",
+            "what do ya want ",
+            b"for nothing?",
+            &sig
+        ));
+        assert!(!walmart::verify(
+            "Jefe",
+            "what do ya want",
+            b" for nothing?x",
+            &sig
+        ));
     }
 }

@@ -1,1 +1,157 @@
+//! Durable state behind one trait. `Store` is what the server and the delivery engine call; the
+//! SQLite implementation here is the default, and a PostgreSQL one implements the same trait.
+//!
+//! Two promises every implementation keeps:
+//! - An event and its deliveries are written in one transaction ([`Store::insert_event`]), and
+//!   the call returns only after that transaction is durable: an acknowledged event always has
+//!   its deliveries.
+//! - Concurrent writes are batched into one transaction (group commit), so durability costs one
+//!   sync per batch, not per request.
 
+use async_trait::async_trait;
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use switchyard_core::model::{
+    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventRecord, SubscriptionFilter,
+    SubscriptionRecord,
+};
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// The store crate's one error type.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A record with the same key exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A stored value cannot be read back (a bug or a damaged file).
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+    /// The store was shut down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored, with this many deliveries fanned out.
+    Created { event_id: Uuid, deliveries: u32 },
+    /// An event with the same origin and dedup key exists; nothing was written.
+    Duplicate { event_id: Uuid },
+}
+
+/// A delivery leased to one worker, with what it needs to make the attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery: DeliveryRecord,
+    pub event: EventRecord,
+    pub subscription: SubscriptionRecord,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryNext {
+    Succeeded,
+    RetryAt(Timestamp),
+    Failed,
+}
+
+/// Durable state. Implementations are cheap to share (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- clients ---
+
+    /// Creates a client; `Conflict` if the id is taken.
+    async fn create_client(&self, client: Client) -> Result<(), StoreError>;
+    async fn get_client(&self, id: &str) -> Result<Option<Client>, StoreError>;
+
+    // --- subscriptions ---
+
+    /// Creates all of them or none.
+    async fn create_subscriptions(&self, subs: Vec<SubscriptionRecord>) -> Result<(), StoreError>;
+    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError>;
+    async fn list_subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError>;
+    /// Replaces a stored subscription; `false` if it does not exist.
+    async fn update_subscription(&self, sub: SubscriptionRecord) -> Result<bool, StoreError>;
+    /// Deletes a subscription; its pending deliveries end as failed. `false` if it did not exist.
+    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
+
+    // --- events ---
+
+    /// Stores an event unless its (origin, dedup key) was seen, and in the same transaction
+    /// creates a pending delivery, due at once, for every ACTIVE subscription of its partner that
+    /// names its event type or topic at its version.
+    async fn insert_event(&self, event: EventRecord) -> Result<InsertOutcome, StoreError>;
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError>;
+
+    // --- deliveries ---
+
+    /// Leases up to `limit` pending deliveries that are due at `now`, whose subscription is
+    /// ACTIVE and which no live lease holds, until `lease_until`.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records an attempt and moves its delivery on, releasing the lease `owner` holds.
+    async fn complete_attempt(
+        &self,
+        attempt: AttemptRecord,
+        next: DeliveryNext,
+        owner: &str,
+    ) -> Result<(), StoreError>;
+    /// Drops every lease `owner` holds (graceful shutdown), so others may take them at once.
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
+    /// The earliest time a pending delivery of an ACTIVE subscription becomes claimable.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Deliveries matching the filter, newest first.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn get_delivery(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError>;
+    /// Makes a delivery pending and due at `now`, with a fresh retry cycle. `None` if missing.
+    async fn retry_delivery(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<DeliveryRecord>, StoreError>;
+    /// Re-delivers every event of the subscription's partner and types received in
+    /// `[since, until)`: existing deliveries are made pending again (same id, so the same
+    /// `webhook-id`), missing ones are created. Returns how many are now pending.
+    async fn replay(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+    /// Attempts of a subscription's deliveries since `since`, oldest first (at most `limit`).
+    async fn attempts_since(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>, StoreError>;
+}

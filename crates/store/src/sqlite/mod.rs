@@ -1,0 +1,864 @@
+//! The SQLite store: one file in WAL mode, one writer thread that commits concurrent writes
+//! together (group commit), and a small pool of reader connections.
+//!
+//! Every write is a closure run by the writer thread inside the batch's transaction, each in its
+//! own savepoint so that one failing write does not undo the others. Callers are answered only
+//! after COMMIT returned, and with `synchronous = FULL` that means the write is on disk.
+//!
+//! A SQLite file serves one Switchyard process; several nodes share a PostgreSQL database.
+
+mod rows;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use switchyard_core::model::{
+    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventRecord,
+    SubscriptionFilter, SubscriptionRecord, SubscriptionStatus,
+};
+
+use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, Store, StoreError};
+use rows::{
+    ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, ms,
+    to_json,
+};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Reader connections kept open.
+const READERS: usize = 4;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::ToSqlConversionFailure(inner) = &e
+            && let Some(store_error) = inner.downcast_ref::<StoreError>()
+        {
+            return store_error.clone();
+        }
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// A write: runs inside the batch transaction, says whether it succeeded, and hands back what
+/// to tell its caller once the batch's fate (committed or not) is known.
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// The writer passes the connection, or the error that kept it from opening a transaction.
+type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Reply) + Send>;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Jobs for the writer thread; dropping the last sender stops it.
+    writer: mpsc::UnboundedSender<Job>,
+    /// Idle reader connections.
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open_connection(&path)?;
+        schema::migrate(&mut conn)?;
+        // One process owns a SQLite file, so leases left by a process that died are stale.
+        conn.execute(
+            "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL
+             WHERE lease_owner IS NOT NULL",
+            [],
+        )?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("switchyard-sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer thread as part of the next group commit.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.and_then(f);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = tx.send(committed.and(result));
+            });
+            (ok, reply)
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a reader connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+    }
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits once.
+fn run_writer(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = StoreError::from(e);
+            tracing::error!(error = %err, "sqlite: cannot begin a transaction");
+            for job in batch {
+                let (_, reply) = job(Err(err.clone()));
+                reply(Err(err.clone()));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch
+            .into_iter()
+            .map(|job| run_in_savepoint(&conn, job))
+            .collect();
+        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "sqlite: commit failed; the batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+/// Runs one job in its own savepoint, so its failure undoes only its own writes.
+fn run_in_savepoint(conn: &Connection, job: Job) -> Reply {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        return job(Err(StoreError::from(e))).1;
+    }
+    let (ok, reply) = job(Ok(conn));
+    let end = if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        tracing::error!(error = %e, "sqlite: cannot end a savepoint");
+    }
+    reply
+}
+
+/// Builds `?, ?, ?` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), StoreError> {
+    let inserted = conn.execute(
+        "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
+            resource_name, event_url, headers, auth_sealed, status, retry_policy,
+            signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
+            created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO NOTHING",
+        params![
+            s.id.to_string(),
+            s.partner_id,
+            s.client_id,
+            to_json(&s.event_types),
+            s.event_version,
+            s.resource_name,
+            s.event_url,
+            to_json(&s.headers),
+            s.auth_sealed,
+            s.status.as_str(),
+            to_json(&s.retry_policy),
+            s.signing_secret_sealed,
+            s.previous_secret_sealed,
+            s.previous_secret_expires_at.map(ms),
+            ms(s.created_at),
+            ms(s.updated_at),
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("subscription {}", s.id)));
+    }
+    index_event_types(conn, s)
+}
+
+fn index_event_types(conn: &Connection, s: &SubscriptionRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM subscription_event_types WHERE subscription_id = ?1",
+        [s.id.to_string()],
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_event_types (partner_id, event_type, subscription_id)
+         VALUES (?1, ?2, ?3)",
+    )?;
+    for event_type in &s.event_types {
+        stmt.execute(params![s.partner_id, event_type, s.id.to_string()])?;
+    }
+    Ok(())
+}
+
+fn select_delivery(conn: &Connection, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = ?1"),
+            [id],
+            rows::delivery,
+        )
+        .optional()?)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn create_client(&self, client: Client) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO clients (id, name, secret_hash, partners, scopes, admin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                params![
+                    client.id,
+                    client.name,
+                    client.secret_hash,
+                    to_json(&client.partners),
+                    to_json(&client.scopes),
+                    client.admin,
+                    ms(client.created_at),
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("client {}", client.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"),
+                    [id],
+                    rows::client,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn create_subscriptions(&self, subs: Vec<SubscriptionRecord>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            for s in &subs {
+                insert_subscription(conn, s)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
+                    [id.to_string()],
+                    rows::subscription,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(partners) = &filter.partners {
+                sql += &format!(" AND s.partner_id IN ({})", placeholders(partners.len()));
+                args.extend(partners.iter().cloned());
+            }
+            if let Some(id) = filter.subscription_id {
+                sql += " AND s.id = ?";
+                args.push(id.to_string());
+            }
+            if let Some(event_type) = &filter.event_type {
+                sql += " AND EXISTS (SELECT 1 FROM subscription_event_types t
+                          WHERE t.subscription_id = s.id AND t.event_type = ?)";
+                args.push(event_type.clone());
+            }
+            if let Some(resource) = &filter.resource_name {
+                sql += " AND s.resource_name = ?";
+                args.push(resource.clone());
+            }
+            if let Some(status) = filter.status {
+                sql += " AND s.status = ?";
+                args.push(status.as_str().to_string());
+            }
+            sql += " ORDER BY s.id";
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::subscription)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn update_subscription(&self, s: SubscriptionRecord) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let updated = conn.execute(
+                "UPDATE subscriptions SET partner_id = ?2, client_id = ?3, event_types = ?4,
+                    event_version = ?5, resource_name = ?6, event_url = ?7, headers = ?8,
+                    auth_sealed = ?9, status = ?10, retry_policy = ?11,
+                    signing_secret_sealed = ?12, previous_secret_sealed = ?13,
+                    previous_secret_expires_at = ?14, updated_at = ?15
+                 WHERE id = ?1",
+                params![
+                    s.id.to_string(),
+                    s.partner_id,
+                    s.client_id,
+                    to_json(&s.event_types),
+                    s.event_version,
+                    s.resource_name,
+                    s.event_url,
+                    to_json(&s.headers),
+                    s.auth_sealed,
+                    s.status.as_str(),
+                    to_json(&s.retry_policy),
+                    s.signing_secret_sealed,
+                    s.previous_secret_sealed,
+                    s.previous_secret_expires_at.map(ms),
+                    ms(s.updated_at),
+                ],
+            )?;
+            if updated == 1 {
+                index_event_types(conn, &s)?;
+            }
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let id = id.to_string();
+            let deleted = conn.execute("DELETE FROM subscriptions WHERE id = ?1", [&id])?;
+            conn.execute(
+                "DELETE FROM subscription_event_types WHERE subscription_id = ?1",
+                [&id],
+            )?;
+            conn.execute(
+                "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+                    last_error = 'subscription deleted', locked_until = NULL, lease_owner = NULL,
+                    updated_at = ?2
+                 WHERE subscription_id = ?1 AND status = 'pending'",
+                params![id, ms(now)],
+            )?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn insert_event(&self, e: EventRecord) -> Result<InsertOutcome, StoreError> {
+        self.write(move |conn| {
+            if let Some(key) = &e.dedup_key {
+                let existing: Option<String> = conn
+                    .prepare_cached("SELECT id FROM events WHERE origin = ?1 AND dedup_key = ?2")?
+                    .query_row(params![e.origin, key], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = existing {
+                    let event_id = Uuid::parse_str(&id)
+                        .map_err(|err| StoreError::Corrupt(format!("event id: {err}")))?;
+                    return Ok(InsertOutcome::Duplicate { event_id });
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
+                    topic, public_event_id, occurred_at, received_at, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                e.id.to_string(),
+                e.origin,
+                e.dedup_key,
+                e.partner_id,
+                e.event_type,
+                e.event_version,
+                e.topic,
+                e.public_event_id,
+                ms(e.occurred_at),
+                ms(e.received_at),
+                to_json(&e.payload),
+            ])?;
+            // Fan-out: every ACTIVE subscription of the partner naming the type or the topic.
+            let topic = e.topic.clone().unwrap_or_default();
+            let subscription_ids: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT s.id FROM subscription_event_types t
+                     JOIN subscriptions s ON s.id = t.subscription_id
+                     WHERE t.partner_id = ?1 AND t.event_type IN (?2, ?3)
+                       AND s.status = 'ACTIVE' AND s.event_version = ?4",
+                )?
+                .query_map(
+                    params![e.partner_id, e.event_type, topic, e.event_version],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
+                    attempts, next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+            )?;
+            for subscription_id in &subscription_ids {
+                insert.execute(params![
+                    Uuid::now_v7().to_string(),
+                    e.id.to_string(),
+                    subscription_id,
+                    e.partner_id,
+                    ms(e.received_at),
+                ])?;
+            }
+            Ok(InsertOutcome::Created {
+                event_id: e.id,
+                deliveries: subscription_ids.len() as u32,
+            })
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = ?1"),
+                    [id.to_string()],
+                    rows::event,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            let ids: Vec<String> = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET locked_until = ?1, lease_owner = ?2
+                     WHERE id IN (
+                        SELECT d.id FROM deliveries d
+                        JOIN subscriptions s ON s.id = d.subscription_id
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
+                          AND (d.locked_until IS NULL OR d.locked_until <= ?3)
+                          AND s.status = 'ACTIVE'
+                        ORDER BY d.next_attempt_at
+                        LIMIT ?4)
+                     RETURNING id",
+                )?
+                .query_map(params![ms(lease_until), owner, ms(now), limit], |r| {
+                    r.get(0)
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS}
+                 FROM deliveries d
+                 JOIN events e ON e.id = d.event_id
+                 JOIN subscriptions s ON s.id = d.subscription_id
+                 WHERE d.id = ?1"
+            ))?;
+            for id in ids {
+                // Column names repeat across the three tables, so read each part by position.
+                let row = stmt.query_row([&id], |row| {
+                    Ok((
+                        rows::delivery(row)?,
+                        row_event_at(row, 13)?,
+                        row_subscription_at(row, 24)?,
+                    ))
+                })?;
+                claimed.push(ClaimedDelivery {
+                    delivery: row.0,
+                    event: row.1,
+                    subscription: row.2,
+                });
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn complete_attempt(
+        &self,
+        a: AttemptRecord,
+        next: DeliveryNext,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            let delivery_id = a.delivery_id.to_string();
+            conn.prepare_cached(
+                "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+                    status_code, latency_ms, error_class, error_message, response_excerpt)
+                 SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                 FROM deliveries WHERE id = ?2",
+            )?
+            .execute(params![
+                a.id.to_string(),
+                delivery_id,
+                ms(a.attempted_at),
+                a.succeeded,
+                a.status_code,
+                a.latency_ms as i64,
+                a.error_class,
+                a.error_message,
+                a.response_excerpt,
+            ])?;
+            let (status, next_at) = match next {
+                DeliveryNext::Succeeded => (DeliveryStatus::Succeeded, None),
+                DeliveryNext::RetryAt(at) => (DeliveryStatus::Pending, Some(ms(at))),
+                DeliveryNext::Failed => (DeliveryStatus::Failed, None),
+            };
+            let last_error = match (&a.error_class, &a.error_message) {
+                (Some(class), Some(msg)) => Some(format!("{class}: {msg}")),
+                (Some(class), None) => Some(class.clone()),
+                _ => None,
+            };
+            // Only the lease holder moves the delivery on: a worker whose lease expired and was
+            // taken over must not overwrite the newer holder's outcome.
+            conn.prepare_cached(
+                "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3,
+                    first_attempt_at = COALESCE(first_attempt_at, ?4), last_attempt_at = ?4,
+                    last_status_code = ?5, last_error = ?6, locked_until = NULL,
+                    lease_owner = NULL, updated_at = ?4
+                 WHERE id = ?1 AND lease_owner = ?7 AND status = 'pending'",
+            )?
+            .execute(params![
+                delivery_id,
+                status.as_str(),
+                next_at,
+                ms(a.attempted_at),
+                a.status_code,
+                last_error,
+                owner,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL
+                 WHERE lease_owner = ?1",
+                [owner],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|conn| {
+            let at: Option<i64> = conn.query_row(
+                "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.locked_until, 0)))
+                 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                 WHERE d.status = 'pending' AND s.status = 'ACTIVE'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(at.map(switchyard_core::clock::from_millis))
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(partners) = &filter.partners {
+                sql += &format!(" AND d.partner_id IN ({})", placeholders(partners.len()));
+                args.extend(partners.iter().cloned());
+            }
+            if let Some(id) = filter.subscription_id {
+                sql += " AND d.subscription_id = ?";
+                args.push(id.to_string());
+            }
+            if let Some(id) = filter.event_id {
+                sql += " AND d.event_id = ?";
+                args.push(id.to_string());
+            }
+            if let Some(status) = filter.status {
+                sql += " AND d.status = ?";
+                args.push(status.as_str().to_string());
+            }
+            if let Some(before) = filter.before {
+                sql += " AND d.id < ?";
+                args.push(before.to_string());
+            }
+            sql += &format!(" ORDER BY d.id DESC LIMIT {}", filter.limit.clamp(1, 1000));
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::delivery)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn get_delivery(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+        self.read(move |conn| {
+            let id = id.to_string();
+            let Some(delivery) = select_delivery(conn, &id)? else {
+                return Ok(None);
+            };
+            let attempts = conn
+                .prepare_cached(&format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.delivery_id = ?1
+                     ORDER BY a.attempted_at, a.id"
+                ))?
+                .query_map([&id], rows::attempt)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((delivery, attempts)))
+        })
+        .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.write(move |conn| {
+            let id = id.to_string();
+            conn.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,
+                    next_attempt_at = ?2, locked_until = NULL, lease_owner = NULL, updated_at = ?2
+                 WHERE id = ?1",
+                params![id, ms(now)],
+            )?;
+            select_delivery(conn, &id)
+        })
+        .await
+    }
+
+    async fn replay(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let sub_id = subscription_id.to_string();
+            let Some(sub) = conn
+                .query_row(
+                    &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
+                    [&sub_id],
+                    rows::subscription,
+                )
+                .optional()?
+            else {
+                return Ok(0);
+            };
+            let types = to_json(&sub.event_types);
+            let event_ids: Vec<String> = conn
+                .prepare(
+                    "SELECT e.id FROM events e
+                     WHERE e.partner_id = ?1 AND e.received_at >= ?2 AND e.received_at < ?3
+                       AND e.event_version = ?4
+                       AND (e.event_type IN (SELECT value FROM json_each(?5))
+                            OR e.topic IN (SELECT value FROM json_each(?5)))
+                     ORDER BY e.id",
+                )?
+                .query_map(
+                    params![
+                        sub.partner_id,
+                        ms(since),
+                        ms(until),
+                        sub.event_version,
+                        types
+                    ],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
+                    attempts, next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)
+                 ON CONFLICT (event_id, subscription_id) DO UPDATE SET status = 'pending',
+                    attempts = 0, first_attempt_at = NULL, next_attempt_at = ?5,
+                    locked_until = NULL, lease_owner = NULL, updated_at = ?5",
+            )?;
+            for event_id in &event_ids {
+                upsert.execute(params![
+                    Uuid::now_v7().to_string(),
+                    event_id,
+                    sub_id,
+                    sub.partner_id,
+                    ms(now),
+                ])?;
+            }
+            Ok(event_ids.len() as u64)
+        })
+        .await
+    }
+
+    async fn attempts_since(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM attempts a
+                     WHERE a.subscription_id = ?1 AND a.attempted_at >= ?2
+                     ORDER BY a.attempted_at, a.id LIMIT ?3"
+                ))?
+                .query_map(
+                    params![subscription_id.to_string(), ms(since), limit],
+                    rows::attempt,
+                )?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
+
+/// Reads an event from a joined row whose event columns start at `offset`.
+fn row_event_at(row: &rusqlite::Row, offset: usize) -> rusqlite::Result<EventRecord> {
+    let text = |i: usize| row.get::<_, String>(offset + i);
+    let payload: String = text(10)?;
+    Ok(EventRecord {
+        id: Uuid::parse_str(&text(0)?).map_err(rows::corrupt)?,
+        origin: text(1)?,
+        dedup_key: row.get(offset + 2)?,
+        partner_id: text(3)?,
+        event_type: text(4)?,
+        event_version: text(5)?,
+        topic: row.get(offset + 6)?,
+        public_event_id: text(7)?,
+        occurred_at: switchyard_core::clock::from_millis(row.get(offset + 8)?),
+        received_at: switchyard_core::clock::from_millis(row.get(offset + 9)?),
+        payload: serde_json::from_str(&payload).map_err(rows::corrupt)?,
+    })
+}
+
+/// Reads a subscription from a joined row whose subscription columns start at `offset`.
+fn row_subscription_at(row: &rusqlite::Row, offset: usize) -> rusqlite::Result<SubscriptionRecord> {
+    let text = |i: usize| row.get::<_, String>(offset + i);
+    let json_of = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        serde_json::from_str(&text(i)?).map_err(rows::corrupt)
+    };
+    let status = text(9)?;
+    Ok(SubscriptionRecord {
+        id: Uuid::parse_str(&text(0)?).map_err(rows::corrupt)?,
+        partner_id: text(1)?,
+        client_id: text(2)?,
+        event_types: serde_json::from_value(json_of(3)?).map_err(rows::corrupt)?,
+        event_version: text(4)?,
+        resource_name: text(5)?,
+        event_url: text(6)?,
+        headers: serde_json::from_value(json_of(7)?).map_err(rows::corrupt)?,
+        auth_sealed: row.get(offset + 8)?,
+        status: SubscriptionStatus::parse(&status).ok_or_else(|| rows::corrupt(&status))?,
+        retry_policy: serde_json::from_value(json_of(10)?).map_err(rows::corrupt)?,
+        signing_secret_sealed: text(11)?,
+        previous_secret_sealed: row.get(offset + 12)?,
+        previous_secret_expires_at: row
+            .get::<_, Option<i64>>(offset + 13)?
+            .map(switchyard_core::clock::from_millis),
+        created_at: switchyard_core::clock::from_millis(row.get(offset + 14)?),
+        updated_at: switchyard_core::clock::from_millis(row.get(offset + 15)?),
+    })
+}

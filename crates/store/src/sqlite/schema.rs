@@ -1,0 +1,111 @@
+//! The SQLite schema, as an ordered list of migrations tracked in `PRAGMA user_version`.
+//!
+//! Times are integer milliseconds since the epoch; ids are hyphenated UUIDv7 text, which sorts by
+//! creation time, so keyset paging by id is paging by time.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE clients (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    partners    TEXT NOT NULL,   -- JSON array
+    scopes      TEXT NOT NULL,   -- JSON object resource -> access
+    admin       INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE subscriptions (
+    id                         TEXT PRIMARY KEY,
+    partner_id                 TEXT NOT NULL,
+    client_id                  TEXT NOT NULL,
+    event_types                TEXT NOT NULL,   -- JSON array
+    event_version              TEXT NOT NULL,
+    resource_name              TEXT NOT NULL,
+    event_url                  TEXT NOT NULL,
+    headers                    TEXT NOT NULL,   -- JSON object
+    auth_sealed                TEXT,
+    status                     TEXT NOT NULL,
+    retry_policy               TEXT NOT NULL,   -- JSON
+    signing_secret_sealed      TEXT NOT NULL,
+    previous_secret_sealed     TEXT,
+    previous_secret_expires_at INTEGER,
+    created_at                 INTEGER NOT NULL,
+    updated_at                 INTEGER NOT NULL
+);
+CREATE INDEX subscriptions_partner ON subscriptions (partner_id, id);
+
+-- What fan-out looks up: the subscriptions of a partner naming an event type or topic.
+CREATE TABLE subscription_event_types (
+    partner_id      TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    PRIMARY KEY (partner_id, event_type, subscription_id)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    id              TEXT PRIMARY KEY,
+    origin          TEXT NOT NULL,
+    dedup_key       TEXT,
+    partner_id      TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    event_version   TEXT NOT NULL,
+    topic           TEXT,
+    public_event_id TEXT NOT NULL,
+    occurred_at     INTEGER NOT NULL,
+    received_at     INTEGER NOT NULL,
+    payload         TEXT NOT NULL
+);
+CREATE UNIQUE INDEX events_dedup ON events (origin, dedup_key) WHERE dedup_key IS NOT NULL;
+CREATE INDEX events_partner_received ON events (partner_id, received_at);
+
+CREATE TABLE deliveries (
+    id               TEXT PRIMARY KEY,
+    event_id         TEXT NOT NULL,
+    subscription_id  TEXT NOT NULL,
+    partner_id       TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,   -- in the current retry cycle
+    next_attempt_at  INTEGER,
+    first_attempt_at INTEGER,
+    last_attempt_at  INTEGER,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    locked_until     INTEGER,
+    lease_owner      TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (event_id, subscription_id)
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
+CREATE INDEX deliveries_partner ON deliveries (partner_id, id);
+
+CREATE TABLE attempts (
+    id               TEXT PRIMARY KEY,
+    delivery_id      TEXT NOT NULL,
+    subscription_id  TEXT NOT NULL,
+    attempted_at     INTEGER NOT NULL,
+    succeeded        INTEGER NOT NULL,
+    status_code      INTEGER,
+    latency_ms       INTEGER NOT NULL,
+    error_class      TEXT,
+    error_message    TEXT,
+    response_excerpt TEXT
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id, attempted_at);
+CREATE INDEX attempts_subscription ON attempts (subscription_id, attempted_at);
+"#];
+
+/// Brings the database to the newest schema; each migration runs in its own transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
