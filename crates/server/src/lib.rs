@@ -1,1 +1,197 @@
+//! Switchyard's HTTP surface and the assembly of a running hub.
+//!
+//! [`Hub::build`] opens the store, makes the bootstrap client, and wires the dispatcher;
+//! [`Hub::serve`] runs the HTTP server and the dispatcher until shutdown. Routes live in
+//! [`routes`]; every refusal goes through [`error::AppError`].
 
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod views;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use switchyard_core::Clock;
+use switchyard_core::model::Client;
+use switchyard_core::secrets::{SecretBox, derive_key, hash_client_secret};
+use switchyard_delivery::{Dispatcher, DispatcherConfig, Sender, SenderConfig};
+use switchyard_store::{SqliteStore, Store, StoreError};
+
+/// Everything a hub needs to start; the binary fills it from flags, environment and file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or a path; `None` means `<data_dir>/switchyard.db`.
+    pub database_url: Option<String>,
+    pub master_key: Vec<u8>,
+    pub allow_private_targets: bool,
+    pub delivery_time_scale: f64,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub delivery_concurrency: usize,
+    pub poll_interval: Duration,
+    /// An admin client to create at start if it does not exist: (id, secret).
+    pub bootstrap_client: Option<(String, String)>,
+}
+
+impl Settings {
+    /// Defaults for a data directory, with a master key given.
+    pub fn new(data_dir: PathBuf, master_key: Vec<u8>) -> Settings {
+        Settings {
+            data_dir,
+            database_url: None,
+            master_key,
+            allow_private_targets: false,
+            delivery_time_scale: 1.0,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            max_body_bytes: 1024 * 1024,
+            delivery_concurrency: 64,
+            poll_interval: Duration::from_secs(1),
+            bootstrap_client: None,
+        }
+    }
+}
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Seals and opens secrets at rest.
+    pub secrets: SecretBox,
+    /// Signs bearer tokens.
+    pub token_key: [u8; 32],
+    /// Sends test notifications.
+    pub sender: Sender,
+    /// Woken after a write that makes deliveries due.
+    pub dispatcher: Arc<Dispatcher>,
+    pub max_body_bytes: usize,
+}
+
+/// A hub ready to serve.
+pub struct Hub {
+    pub state: AppState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+    #[error("delivery: {0}")]
+    Delivery(#[from] switchyard_delivery::DeliveryError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store a database URL names (SQLite today).
+pub fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, HubError> {
+    let url = settings.database_url.clone().unwrap_or_default();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(HubError::Config(
+            "PostgreSQL is not supported yet; leave --database-url unset for SQLite".into(),
+        ));
+    }
+    let path = match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => PathBuf::from(path),
+        None if url.is_empty() => settings.data_dir.join("switchyard.db"),
+        None => PathBuf::from(url),
+    };
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(Arc::new(SqliteStore::open(&path)?))
+}
+
+impl Hub {
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        let store = open_store(settings)?;
+        let secrets = SecretBox::new(&settings.master_key);
+        let token_key = derive_key(&settings.master_key, "switchyard/api-tokens/v1");
+        let sender = Sender::new(
+            &SenderConfig {
+                connect_timeout: settings.connect_timeout,
+                request_timeout: settings.request_timeout,
+                allow_private_targets: settings.allow_private_targets,
+            },
+            clock.clone(),
+        )?;
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            sender.clone(),
+            clock.clone(),
+            secrets.clone(),
+            DispatcherConfig {
+                concurrency: settings.delivery_concurrency,
+                lease: settings.request_timeout * 2 + Duration::from_secs(30),
+                poll_interval: settings.poll_interval,
+                time_scale: settings.delivery_time_scale,
+                ..DispatcherConfig::default()
+            },
+        );
+        if let Some((id, secret)) = &settings.bootstrap_client
+            && store.get_client(id).await?.is_none()
+        {
+            store
+                .create_client(Client {
+                    id: id.clone(),
+                    name: "bootstrap admin".into(),
+                    secret_hash: hash_client_secret(secret),
+                    partners: Vec::new(),
+                    scopes: BTreeMap::new(),
+                    admin: true,
+                    created_at: clock.now(),
+                })
+                .await?;
+            tracing::info!(client_id = %id, "created the bootstrap admin client");
+        }
+        Ok(Hub {
+            state: AppState {
+                store,
+                clock,
+                secrets,
+                token_key,
+                sender,
+                dispatcher,
+                max_body_bytes: settings.max_body_bytes,
+            },
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        routes::router(self.state.clone())
+    }
+
+    /// Serves on `listener` and delivers until `shutdown` turns true; then stops taking
+    /// requests, lets requests and deliveries in flight finish, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HubError> {
+        let dispatcher = tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone()));
+        let mut http_shutdown = shutdown.clone();
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await?;
+        let _ = dispatcher.await;
+        Ok(())
+    }
+}

@@ -1,1 +1,204 @@
-fn main() {}
+//! The `switchyard` binary: `serve`, `migrate`, `clients create`.
+
+mod config;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+
+use switchyard_core::SystemClock;
+use switchyard_core::model::{Access, Client};
+use switchyard_core::secrets::{hash_client_secret, random_token};
+use switchyard_server::{Hub, open_store};
+
+use config::{ConfigArgs, load_settings};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Self-hosted webhook hub for marketplace commerce"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub: HTTP API and delivery.
+    Serve(ConfigArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(ConfigArgs),
+    /// Manage API clients.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Create an API client and print its secret (shown once).
+    Create(CreateClient),
+}
+
+#[derive(Args)]
+struct CreateClient {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// A name to recognise the client by.
+    #[arg(long)]
+    name: String,
+    /// The client id (default: generated).
+    #[arg(long)]
+    id: Option<String>,
+    /// A partner (seller) the client manages; repeat for several.
+    #[arg(long = "partner")]
+    partners: Vec<String>,
+    /// Delegated access on a resource, RESOURCE=no_access|view_only|full_access; repeatable.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// An admin sees and changes every partner's objects.
+    #[arg(long)]
+    admin: bool,
+    /// Print {"clientId","clientSecret"} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    // One TLS provider for the whole process, before anything builds a TLS config.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let (settings, _) = load_settings(&args)?;
+            open_store(&settings).map_err(|e| e.to_string())?;
+            eprintln!("schema is up to date");
+            Ok(())
+        }
+        Command::Clients {
+            command: ClientsCommand::Create(c),
+        } => create_client(c).await,
+    }
+}
+
+async fn serve(args: ConfigArgs) -> Result<(), String> {
+    let (settings, listen) = load_settings(&args)?;
+    let hub = Hub::build(&settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, store = hub.state.store.kind(), data_dir = %settings.data_dir.display(), "switchyard is serving");
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new requests; finishing deliveries in flight");
+        let _ = stop.send(true);
+    });
+    hub.serve(listener, stopped)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn create_client(c: CreateClient) -> Result<(), String> {
+    let (settings, _) = load_settings(&c.config)?;
+    let store = open_store(&settings).map_err(|e| e.to_string())?;
+    let mut scopes = BTreeMap::new();
+    for scope in &c.scopes {
+        let (resource, access) = scope.split_once('=').ok_or_else(|| {
+            format!("--scope {scope:?}: use RESOURCE=ACCESS, e.g. ITEM=full_access")
+        })?;
+        let access: Access = access
+            .parse()
+            .map_err(|e| format!("--scope {scope:?}: {e}"))?;
+        scopes.insert(resource.trim().to_string(), access);
+    }
+    if !c.admin && c.partners.is_empty() {
+        return Err("give at least one --partner, or --admin".into());
+    }
+    let id =
+        c.id.unwrap_or_else(|| format!("sy_{}", random_token::<12>()));
+    let secret = random_token::<32>();
+    store
+        .create_client(Client {
+            id: id.clone(),
+            name: c.name,
+            secret_hash: hash_client_secret(&secret),
+            partners: c.partners,
+            scopes,
+            admin: c.admin,
+            created_at: jiff::Timestamp::now(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if c.json {
+        println!(
+            "{}",
+            serde_json::json!({"clientId": id, "clientSecret": secret})
+        );
+    } else {
+        println!("clientId:     {id}\nclientSecret: {secret}\n(the secret is shown only now)");
+    }
+    Ok(())
+}

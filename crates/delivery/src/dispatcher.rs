@@ -1,0 +1,283 @@
+//! The dispatcher: leases due deliveries, sends them with bounded concurrency, and records each
+//! attempt with the next step its subscription's retry policy gives.
+//!
+//! It wakes when told (a publish, a retry, a resume), when an attempt finishes and frees a slot,
+//! when the next delivery falls due, and at least every `poll_interval`. Leases are what make it
+//! safe to run on several nodes: a delivery is attempted by the node holding its lease, and a
+//! node that dies loses its leases when they expire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use switchyard_core::Clock;
+use switchyard_core::model::{AttemptRecord, AuthDetails};
+use switchyard_core::retry::AttemptHistory;
+use switchyard_core::secrets::{SecretBox, random_unit};
+use switchyard_store::{ClaimedDelivery, DeliveryNext, Store};
+
+use crate::envelope;
+use crate::sender::{OutboundRequest, SendOutcome, Sender};
+
+/// How the dispatcher runs.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Requests in flight at once, over all subscriptions.
+    pub concurrency: usize,
+    /// How long a claimed delivery stays leased; longer than a request can take.
+    pub lease: Duration,
+    /// The longest sleep between looks at the store.
+    pub poll_interval: Duration,
+    /// Multiplies every retry delay (`SWITCHYARD_DELIVERY_TIME_SCALE`).
+    pub time_scale: f64,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        DispatcherConfig {
+            concurrency: 64,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            time_scale: 1.0,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Delivers what the store says is due. Share it with `Arc`.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    sender: Sender,
+    clock: Arc<dyn Clock>,
+    secrets: SecretBox,
+    config: DispatcherConfig,
+    /// This process's lease-owner name.
+    owner: String,
+    /// Wakes the loop early.
+    wake: Notify,
+    /// Bounds requests in flight.
+    slots: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sender: Sender,
+        clock: Arc<dyn Clock>,
+        secrets: SecretBox,
+        config: DispatcherConfig,
+    ) -> Arc<Dispatcher> {
+        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        Arc::new(Dispatcher {
+            store,
+            sender,
+            clock,
+            secrets,
+            owner: format!("node-{}", Uuid::now_v7().simple()),
+            config,
+            wake: Notify::new(),
+            slots,
+        })
+    }
+
+    /// Asks the loop to look for due deliveries now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until `shutdown` turns true, then lets requests in flight finish (within the grace
+    /// period) and releases the leases of any that did not.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut in_flight = JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while in_flight.try_join_next().is_some() {}
+            let free = self.slots.available_permits();
+            let mut claimed_any = false;
+            if free > 0 {
+                let now = self.clock.now();
+                let lease_until =
+                    now + SignedDuration::try_from(self.config.lease).unwrap_or_default();
+                match self
+                    .store
+                    .claim_due(now, free.min(256) as u32, lease_until, &self.owner)
+                    .await
+                {
+                    Ok(claimed) => {
+                        claimed_any = !claimed.is_empty();
+                        for delivery in claimed {
+                            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                                break;
+                            };
+                            let this = self.clone();
+                            in_flight.spawn(async move {
+                                this.attempt(delivery).await;
+                                drop(permit);
+                                this.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot claim due deliveries"),
+                }
+            }
+            if claimed_any && self.slots.available_permits() > 0 {
+                continue;
+            }
+            let sleep = self.sleep_until_next_due().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let drained = tokio::time::timeout(self.config.shutdown_grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            in_flight.abort_all();
+        }
+        match self.store.release_leases(&self.owner).await {
+            Ok(n) if n > 0 => tracing::info!(released = n, "released unfinished deliveries"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release leases; they expire by themselves")
+            }
+        }
+    }
+
+    async fn sleep_until_next_due(&self) -> Duration {
+        let poll = self.config.poll_interval;
+        match self.store.next_due_at().await {
+            Ok(Some(at)) => {
+                let wait = at.duration_since(self.clock.now());
+                if wait <= SignedDuration::ZERO {
+                    // Due now but no slot free, or leased elsewhere: look again shortly.
+                    Duration::from_millis(20).min(poll)
+                } else {
+                    Duration::try_from(wait).unwrap_or(poll).min(poll)
+                }
+            }
+            _ => poll,
+        }
+    }
+
+    /// Makes one attempt of a claimed delivery and records it.
+    async fn attempt(&self, claimed: ClaimedDelivery) {
+        let ClaimedDelivery {
+            delivery,
+            event,
+            subscription,
+        } = claimed;
+        let attempted_at = self.clock.now();
+        let outcome = match self.build_request(&delivery, &event, &subscription, attempted_at) {
+            Ok(request) => self.sender.send(&request).await,
+            Err(message) => SendOutcome {
+                status_code: None,
+                latency: Duration::ZERO,
+                error_class: Some("config"),
+                error_message: Some(message),
+                response_excerpt: None,
+                retry_after: None,
+            },
+        };
+        let next = if outcome.succeeded() {
+            DeliveryNext::Succeeded
+        } else {
+            let history = AttemptHistory {
+                first_attempt_at: delivery.first_attempt_at.unwrap_or(attempted_at),
+                last_attempt_at: attempted_at,
+                attempts_made: delivery.attempts + 1,
+            };
+            match subscription.retry_policy.next_attempt_at(
+                &history,
+                outcome.retry_after,
+                self.config.time_scale,
+                random_unit(),
+            ) {
+                Some(at) => DeliveryNext::RetryAt(at),
+                None => DeliveryNext::Failed,
+            }
+        };
+        let record = AttemptRecord {
+            id: Uuid::now_v7(),
+            delivery_id: delivery.id,
+            attempted_at,
+            succeeded: outcome.succeeded(),
+            status_code: outcome.status_code,
+            latency_ms: outcome.latency.as_millis() as u64,
+            error_class: outcome.error_class.map(str::to_string),
+            error_message: outcome.error_message.clone(),
+            response_excerpt: outcome.response_excerpt.clone(),
+        };
+        tracing::debug!(
+            delivery = %delivery.id,
+            subscription = %subscription.id,
+            status = ?outcome.status_code,
+            error = ?outcome.error_class,
+            "delivery attempt"
+        );
+        // The store may be briefly unavailable; the lease keeps others off meanwhile.
+        for wait_ms in [0u64, 100, 500, 2000] {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            match self
+                .store
+                .complete_attempt(record.clone(), next, &self.owner)
+                .await
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, delivery = %delivery.id, "cannot record attempt")
+                }
+            }
+        }
+    }
+
+    fn build_request(
+        &self,
+        delivery: &switchyard_core::model::DeliveryRecord,
+        event: &switchyard_core::model::EventRecord,
+        subscription: &switchyard_core::model::SubscriptionRecord,
+        now: jiff::Timestamp,
+    ) -> Result<OutboundRequest, String> {
+        let open = |sealed: &str| {
+            self.secrets
+                .open(sealed)
+                .map_err(|_| "a stored secret cannot be decrypted with this master key".to_string())
+        };
+        let mut secrets = vec![open(&subscription.signing_secret_sealed)?];
+        if let (Some(previous), Some(until)) = (
+            &subscription.previous_secret_sealed,
+            subscription.previous_secret_expires_at,
+        ) && now < until
+        {
+            secrets.push(open(previous)?);
+        }
+        let auth = match &subscription.auth_sealed {
+            Some(sealed) => Some(
+                serde_json::from_str::<AuthDetails>(&open(sealed)?)
+                    .map_err(|_| "stored authDetails cannot be read".to_string())?,
+            ),
+            None => None,
+        };
+        let body = envelope::body(event);
+        let msg_id = envelope::webhook_id(delivery);
+        let headers = envelope::standard_webhooks_headers(&msg_id, now, &body, &secrets);
+        Ok(OutboundRequest {
+            url: subscription.event_url.clone(),
+            body,
+            headers,
+            custom_headers: subscription.headers.clone(),
+            auth,
+            token_cache_key: Some(subscription.id.to_string()),
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! Request extractors whose refusals are `AppError`s, so every bad request gets our error shape:
+//! JSON and query bodies, and the authenticated caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use switchyard_core::model::Client;
+use switchyard_core::secrets::tokens;
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// The raw body, with the size limit answered as 413.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "the request body is over the size limit",
+                    )
+                } else {
+                    AppError::bad_request("malformed_body", "the request body could not be read")
+                }
+            })
+    }
+}
+
+/// A JSON body parsed into `T`; malformed JSON and wrong fields are 400s naming the problem.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "malformed_body"
+        } else {
+            "invalid_field"
+        };
+        let err = AppError::bad_request(code, format!("invalid JSON body: {inner}"));
+        if path.is_empty() || path == "." || path == "?" {
+            err
+        } else {
+            err.with_field(path)
+        }
+    })
+}
+
+/// Query parameters parsed into `T`.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|e| AppError::bad_request("invalid_query", format!("invalid query: {e}")))
+    }
+}
+
+/// The client a request is made by, from `Authorization: Bearer` or `WM_SEC.ACCESS_TOKEN`.
+pub struct Caller(pub Client);
+
+/// What a token says.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct TokenClaims {
+    /// Client id.
+    pub c: String,
+    /// Expiry, Unix seconds.
+    pub e: i64,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("WM_SEC.ACCESS_TOKEN")
+                    .and_then(|v| v.to_str().ok())
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::unauthorized(
+                    "unauthorized",
+                    "a bearer token is required (POST /v3/token), in Authorization or WM_SEC.ACCESS_TOKEN",
+                )
+            })?;
+        let invalid = || AppError::unauthorized("invalid_token", "the token is invalid or expired");
+        let payload = tokens::verify(&state.token_key, bearer).ok_or_else(invalid)?;
+        let claims: TokenClaims = serde_json::from_str(&payload).map_err(|_| invalid())?;
+        if claims.e <= state.clock.now().as_second() {
+            return Err(invalid());
+        }
+        let client = state
+            .store
+            .get_client(&claims.c)
+            .await?
+            .ok_or_else(invalid)?;
+        Ok(Caller(client))
+    }
+}

@@ -1,0 +1,342 @@
+//! Switchyard's own API (`/api/v1`): publishing events, and looking at and fixing deliveries.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use switchyard_core::catalog::{self, Family};
+use switchyard_core::model::{Access, DeliveryFilter, DeliveryStatus, EventRecord};
+use switchyard_core::signatures::standard_webhooks;
+use switchyard_store::InsertOutcome;
+
+use super::parse_id;
+use super::webhooks::{resolve_partner, visible_partners, visible_subscription};
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::{Caller, JsonBody, QueryParams};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishRequest {
+    event_type: String,
+    event_version: Option<String>,
+    partner_id: Option<String>,
+    event_id: Option<String>,
+    /// When the fact happened; defaults to now.
+    occurred_at: Option<Timestamp>,
+    payload: Value,
+}
+
+/// Stores an event with its deliveries in one transaction; answers only after the commit.
+pub async fn publish(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    JsonBody(p): JsonBody<PublishRequest>,
+) -> AppResult<impl IntoResponse> {
+    let entry = catalog::find(&p.event_type).ok_or_else(|| {
+        AppError::bad_request(
+            "unknown_event_type",
+            format!(
+                "unknown event type {:?}; GET /v3/webhooks/eventTypes lists them",
+                p.event_type
+            ),
+        )
+        .with_field("eventType")
+    })?;
+    let version = p
+        .event_version
+        .unwrap_or_else(|| entry.event_version.to_string());
+    if version != entry.event_version {
+        return Err(AppError::bad_request(
+            "unknown_event_version",
+            format!("{} has version {}", entry.event_type, entry.event_version),
+        )
+        .with_field("eventVersion"));
+    }
+    let partner_id = resolve_partner(&caller, p.partner_id, &headers, "partnerId")?;
+    if caller.access_to(entry.resource_name) != Access::FullAccess {
+        return Err(AppError::forbidden(
+            "insufficient_scope",
+            format!(
+                "publishing {} events needs full_access on {}",
+                entry.event_type, entry.resource_name
+            ),
+        ));
+    }
+    catalog::validate_payload(entry.event_type, &p.payload)?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let dedup_key = p.event_id.clone().or(idempotency_key);
+    if dedup_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 255)
+    {
+        return Err(AppError::invalid(
+            "eventId",
+            "eventId must be 1 to 255 characters",
+        ));
+    }
+    let now = state.clock.now();
+    let id = Uuid::now_v7();
+    let event = EventRecord {
+        id,
+        origin: format!("publish:{partner_id}"),
+        dedup_key,
+        partner_id,
+        event_type: entry.event_type.to_string(),
+        event_version: version,
+        topic: (entry.family == Family::Normalized).then(|| entry.event_type.to_string()),
+        public_event_id: p.event_id.unwrap_or_else(|| id.to_string()),
+        occurred_at: p.occurred_at.unwrap_or(now),
+        received_at: now,
+        payload: p.payload,
+    };
+    match state.store.insert_event(event).await? {
+        InsertOutcome::Created {
+            event_id,
+            deliveries,
+        } => {
+            if deliveries > 0 {
+                state.dispatcher.wake();
+            }
+            Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(
+                    json!({"eventId": event_id, "status": "accepted", "deliveries": deliveries}),
+                ),
+            ))
+        }
+        InsertOutcome::Duplicate { event_id } => Ok((
+            StatusCode::OK,
+            axum::Json(json!({"eventId": event_id, "status": "duplicate"})),
+        )),
+    }
+}
+
+fn event_json(e: &EventRecord) -> Value {
+    json!({
+        "eventId": e.id,
+        "publicEventId": e.public_event_id,
+        "origin": e.origin,
+        "partnerId": e.partner_id,
+        "eventType": e.event_type,
+        "eventVersion": e.event_version,
+        "topic": e.topic,
+        "occurredAt": e.occurred_at,
+        "receivedAt": e.received_at,
+        "payload": e.payload,
+    })
+}
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let id = parse_id(&id, "event")?;
+    let event = match state.store.get_event(id).await? {
+        Some(e) if caller.manages(&e.partner_id) => e,
+        _ => return Err(AppError::not_found("event")),
+    };
+    let deliveries = state
+        .store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(id),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = event_json(&event);
+    out["deliveries"] = json!(deliveries);
+    Ok(axum::Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryQuery {
+    subscription_id: Option<String>,
+    event_id: Option<String>,
+    status: Option<String>,
+    /// The `nextBefore` of the previous page.
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+fn optional_uuid(raw: Option<&str>, field: &str) -> AppResult<Option<Uuid>> {
+    raw.map(|r| {
+        Uuid::parse_str(r).map_err(|_| AppError::invalid(field, format!("{field} must be a UUID")))
+    })
+    .transpose()
+}
+
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(q): QueryParams<DeliveryQuery>,
+) -> AppResult<impl IntoResponse> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            AppError::invalid("status", "status must be pending, succeeded or failed")
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = DeliveryFilter {
+        partners: visible_partners(&caller),
+        subscription_id: optional_uuid(q.subscription_id.as_deref(), "subscriptionId")?,
+        event_id: optional_uuid(q.event_id.as_deref(), "eventId")?,
+        status,
+        before: optional_uuid(q.before.as_deref(), "before")?,
+        limit,
+    };
+    let deliveries = state.store.list_deliveries(&filter).await?;
+    let next = (deliveries.len() == limit as usize)
+        .then(|| deliveries.last().map(|d| d.id))
+        .flatten();
+    Ok(axum::Json(
+        json!({"deliveries": deliveries, "nextBefore": next}),
+    ))
+}
+
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let id = parse_id(&id, "delivery")?;
+    match state.store.get_delivery(id).await? {
+        Some((d, attempts)) if caller.manages(&d.partner_id) => {
+            let mut out = json!(d);
+            out["attempts"] = json!(attempts);
+            Ok(axum::Json(out))
+        }
+        _ => Err(AppError::not_found("delivery")),
+    }
+}
+
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let id = parse_id(&id, "delivery")?;
+    match state.store.get_delivery(id).await? {
+        Some((d, _)) if caller.manages(&d.partner_id) => {}
+        _ => return Err(AppError::not_found("delivery")),
+    }
+    let delivery = state
+        .store
+        .retry_delivery(id, state.clock.now())
+        .await?
+        .ok_or_else(|| AppError::not_found("delivery"))?;
+    state.dispatcher.wake();
+    Ok((StatusCode::ACCEPTED, axum::Json(json!(delivery))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    since: Timestamp,
+    until: Option<Timestamp>,
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<ReplayRequest>,
+) -> AppResult<impl IntoResponse> {
+    let sub = visible_subscription(&state, &caller, &id).await?;
+    let now = state.clock.now();
+    let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
+    if until <= r.since {
+        return Err(AppError::invalid("until", "until must be after since"));
+    }
+    let replayed = state.store.replay(sub.id, r.since, until, now).await?;
+    if replayed > 0 {
+        state.dispatcher.wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"subscriptionId": sub.id, "replayed": replayed})),
+    ))
+}
+
+/// How long a rotated-out signing secret keeps signing alongside the new one.
+const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let mut sub = visible_subscription(&state, &caller, &id).await?;
+    let now = state.clock.now();
+    let secret = standard_webhooks::generate_secret();
+    let expires = now + PREVIOUS_SECRET_OVERLAP;
+    sub.previous_secret_sealed = Some(sub.signing_secret_sealed.clone());
+    sub.previous_secret_expires_at = Some(expires);
+    sub.signing_secret_sealed = state.secrets.seal(&secret);
+    sub.updated_at = now;
+    if !state.store.update_subscription(sub.clone()).await? {
+        return Err(AppError::not_found("subscription"));
+    }
+    Ok(axum::Json(json!({
+        "subscriptionId": sub.id,
+        "signingSecret": secret,
+        "previousSecretExpiresAt": expires,
+    })))
+}
+
+/// Delivery health over the last 24 hours.
+pub async fn health(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let sub = visible_subscription(&state, &caller, &id).await?;
+    let now = state.clock.now();
+    let since = now - SignedDuration::from_hours(24);
+    let attempts = state.store.attempts_since(sub.id, since, 100_000).await?;
+    let last_success = attempts
+        .iter()
+        .rev()
+        .find(|a| a.succeeded)
+        .map(|a| a.attempted_at);
+    let last_failure = attempts
+        .iter()
+        .rev()
+        .find(|a| !a.succeeded)
+        .map(|a| a.attempted_at);
+    let consecutive_failures = attempts.iter().rev().take_while(|a| !a.succeeded).count();
+    let successes = attempts.iter().filter(|a| a.succeeded).count();
+    let success_rate = (!attempts.is_empty()).then(|| successes as f64 / attempts.len() as f64);
+    let mut latencies: Vec<u64> = attempts.iter().map(|a| a.latency_ms).collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> Option<u64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        Some(latencies[rank - 1])
+    };
+    Ok(axum::Json(json!({
+        "subscriptionId": sub.id,
+        "status": sub.status,
+        "window": "24h",
+        "lastSuccessAt": last_success,
+        "lastFailureAt": last_failure,
+        "consecutiveFailures": consecutive_failures,
+        "attempts": attempts.len(),
+        "successRate": success_rate,
+        "latencyP50Ms": percentile(0.50),
+        "latencyP95Ms": percentile(0.95),
+    })))
+}

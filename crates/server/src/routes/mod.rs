@@ -1,0 +1,88 @@
+//! The routes, by surface: `/v3/token`, `/v3/webhooks` (Walmart's API), `/api/v1` (Switchyard's
+//! own: publishing, deliveries, replay, health), and the probes.
+
+mod api;
+mod token;
+mod webhooks;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::AppError;
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v3/token", post(token::issue))
+        .route("/v3/webhooks/eventTypes", get(webhooks::event_types))
+        .route(
+            "/v3/webhooks/subscriptions",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/v3/webhooks/subscriptions/{id}",
+            get(webhooks::get_one)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v3/webhooks/test", post(webhooks::test))
+        .route("/api/v1/events", post(api::publish))
+        .route("/api/v1/events/{id}", get(api::get_event))
+        .route("/api/v1/deliveries", get(api::list_deliveries))
+        .route("/api/v1/deliveries/{id}", get(api::get_delivery))
+        .route("/api/v1/deliveries/{id}/retry", post(api::retry_delivery))
+        .route("/api/v1/subscriptions/{id}/replay", post(api::replay))
+        .route(
+            "/api/v1/subscriptions/{id}/rotate-secret",
+            post(api::rotate_secret),
+        )
+        .route("/api/v1/subscriptions/{id}/health", get(api::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the database does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// Parses a path id; anything that is not a UUID cannot name an object, so it is a 404.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| AppError::not_found(what))
+}

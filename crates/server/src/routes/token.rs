@@ -1,0 +1,87 @@
+//! `POST /v3/token`: client credentials (HTTP Basic or form fields) for a bearer token.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::json;
+
+use switchyard_core::secrets::{client_secret_matches, tokens};
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::{RawBody, TokenClaims};
+
+/// Token lifetime, as Walmart's (`expires_in: 900`).
+pub const TOKEN_TTL_SECS: i64 = 900;
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+pub async fn issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> AppResult<impl IntoResponse> {
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        AppError::bad_request(
+            "malformed_body",
+            "send application/x-www-form-urlencoded with grant_type=client_credentials",
+        )
+    })?;
+    if form.grant_type.as_deref() != Some("client_credentials") {
+        return Err(AppError::bad_request(
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        )
+        .with_field("grant_type"));
+    }
+    let (id, secret) = basic_credentials(&headers)
+        .or_else(|| Some((form.client_id?, form.client_secret?)))
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "invalid_client",
+                "client credentials are required, in HTTP Basic or as client_id and client_secret",
+            )
+        })?;
+    let client = state.store.get_client(&id).await?;
+    let valid = client
+        .as_ref()
+        .is_some_and(|c| client_secret_matches(&secret, &c.secret_hash));
+    if !valid {
+        return Err(AppError::unauthorized(
+            "invalid_client",
+            "unknown client or wrong secret",
+        ));
+    }
+    let claims = TokenClaims {
+        c: id,
+        e: state.clock.now().as_second() + TOKEN_TTL_SECS,
+    };
+    let payload = serde_json::to_string(&claims).map_err(|_| AppError::internal())?;
+    let token = tokens::sign(&state.token_key, &payload);
+    Ok(axum::Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": TOKEN_TTL_SECS,
+    })))
+}

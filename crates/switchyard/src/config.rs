@@ -1,0 +1,214 @@
+//! Settings, from (highest first) flags, `SWITCHYARD_*` environment variables, an optional
+//! `switchyard.toml`, and the defaults. The master key comes from `SWITCHYARD_MASTER_KEY` or a
+//! key file generated in the data directory with mode 0600.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use switchyard_server::Settings;
+
+/// Flags shared by the commands that open the hub's database.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHYARD_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the SQLite database and the generated master key [default: ./switchyard-data].
+    #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite:<data-dir>/switchyard.db].
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Settings file [default: ./switchyard.toml when it exists].
+    #[arg(long, env = "SWITCHYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Allow delivery targets on loopback, private and link-local addresses.
+    #[arg(long, env = "SWITCHYARD_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: Option<bool>,
+    /// Multiplies every retry delay (for staging and tests) [default: 1.0].
+    #[arg(long, env = "SWITCHYARD_DELIVERY_TIME_SCALE")]
+    pub delivery_time_scale: Option<f64>,
+    /// Delivery connect timeout in seconds [default: 5].
+    #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_SECS")]
+    pub connect_timeout_secs: Option<f64>,
+    /// Delivery request timeout in seconds [default: 15].
+    #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<f64>,
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Deliveries in flight at once [default: 64].
+    #[arg(long, env = "SWITCHYARD_DELIVERY_CONCURRENCY")]
+    pub delivery_concurrency: Option<usize>,
+    /// Longest wait between looks for due deliveries, in milliseconds [default: 1000].
+    #[arg(long, env = "SWITCHYARD_POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Id of an admin client created at start if missing.
+    #[arg(long, env = "SWITCHYARD_BOOTSTRAP_CLIENT_ID")]
+    pub bootstrap_client_id: Option<String>,
+    /// Secret of that admin client.
+    #[arg(
+        long,
+        env = "SWITCHYARD_BOOTSTRAP_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub bootstrap_client_secret: Option<String>,
+}
+
+/// `switchyard.toml`: the same settings, snake_case.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    allow_private_targets: Option<bool>,
+    delivery_time_scale: Option<f64>,
+    connect_timeout_secs: Option<f64>,
+    request_timeout_secs: Option<f64>,
+    max_body_bytes: Option<usize>,
+    delivery_concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    bootstrap_client_id: Option<String>,
+    bootstrap_client_secret: Option<String>,
+}
+
+fn read_file_config(args: &ConfigArgs) -> Result<FileConfig, String> {
+    let (path, required) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("switchyard.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn seconds(field: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{field} must be a positive number of seconds"))
+}
+
+/// The settings to run with, and the address to listen on.
+pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
+    let file = read_file_config(args)?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("switchyard-data"));
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let master_key = master_key(&data_dir)?;
+    let mut settings = Settings::new(data_dir, master_key);
+    settings.database_url = args.database_url.clone().or(file.database_url);
+    settings.allow_private_targets = args
+        .allow_private_targets
+        .or(file.allow_private_targets)
+        .unwrap_or(false);
+    let scale = args
+        .delivery_time_scale
+        .or(file.delivery_time_scale)
+        .unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err("delivery time scale must be a positive number".into());
+    }
+    settings.delivery_time_scale = scale;
+    if let Some(s) = args.connect_timeout_secs.or(file.connect_timeout_secs) {
+        settings.connect_timeout = seconds("connect timeout", s)?;
+    }
+    if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
+        settings.request_timeout = seconds("request timeout", s)?;
+    }
+    if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
+        settings.max_body_bytes = n.max(1024);
+    }
+    if let Some(n) = args.delivery_concurrency.or(file.delivery_concurrency) {
+        settings.delivery_concurrency = n.clamp(1, 10_000);
+    }
+    if let Some(ms) = args.poll_interval_ms.or(file.poll_interval_ms) {
+        settings.poll_interval = Duration::from_millis(ms.clamp(10, 60_000));
+    }
+    let id = args
+        .bootstrap_client_id
+        .clone()
+        .or(file.bootstrap_client_id);
+    let secret = args
+        .bootstrap_client_secret
+        .clone()
+        .or(file.bootstrap_client_secret);
+    settings.bootstrap_client = match (id, secret) {
+        (Some(id), Some(secret)) if !id.is_empty() && secret.len() >= 8 => Some((id, secret)),
+        (None, None) => None,
+        _ => {
+            return Err(
+                "SWITCHYARD_BOOTSTRAP_CLIENT_ID and SWITCHYARD_BOOTSTRAP_CLIENT_SECRET go together \
+                 (secret at least 8 characters)"
+                    .into(),
+            );
+        }
+    };
+    let listen = args
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    Ok((settings, listen))
+}
+
+/// `SWITCHYARD_MASTER_KEY` (64 hex characters are taken as 32 bytes; other text as it is, at
+/// least 16 characters), else `<data_dir>/master.key`, generated on first start.
+fn master_key(data_dir: &Path) -> Result<Vec<u8>, String> {
+    if let Ok(key) = std::env::var("SWITCHYARD_MASTER_KEY") {
+        let key = key.trim();
+        if key.len() == 64
+            && let Ok(bytes) = hex::decode(key)
+        {
+            return Ok(bytes);
+        }
+        if key.len() < 16 {
+            return Err("SWITCHYARD_MASTER_KEY must be at least 16 characters".into());
+        }
+        return Ok(key.as_bytes().to_vec());
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .map_err(|_| format!("{} does not hold a hex key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
+            write_private(&path, &hex::encode(key))?;
+            tracing::info!(path = %path.display(), "generated a master key; keep it, it opens the stored secrets");
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
