@@ -19,10 +19,11 @@ const SELLERCENTER_DAILY_MIN: f64 = 1440.0;
 const SELLERCENTER_GIVE_UP_DAYS: f64 = 30.0;
 
 /// A named retry policy, chosen per subscription (`retryPolicy`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum RetryPolicy {
     /// 5, 15, 45 minutes after the previous attempt, then failed.
+    #[default]
     Walmart,
     /// SellerCenter's ladder, then daily, until 30 days after the first attempt.
     Sellercenter,
@@ -39,12 +40,6 @@ pub enum RetryPolicy {
     /// An explicit list of delays (seconds after the previous attempt), then failed.
     #[serde(rename_all = "camelCase")]
     Delays { delays_seconds: Vec<f64> },
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy::Walmart
-    }
 }
 
 /// What the policy needs to know about the attempts made so far.

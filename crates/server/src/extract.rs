@@ -133,3 +133,17 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller(client))
     }
 }
+
+/// A path parameter; one that cannot be decoded names nothing, so it is a JSON 404.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| PathId(id))
+            .map_err(|_| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such object"))
+    }
+}

@@ -1,6 +1,6 @@
 //! Switchyard's own API (`/api/v1`): publishing events, and looking at and fixing deliveries.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::{SignedDuration, Timestamp};
@@ -17,7 +17,7 @@ use super::parse_id;
 use super::webhooks::{resolve_partner, visible_partners, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::extract::{Caller, JsonBody, QueryParams};
+use crate::extract::{Caller, JsonBody, PathId, QueryParams};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -138,7 +138,7 @@ fn event_json(e: &EventRecord) -> Value {
 pub async fn get_event(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let id = parse_id(&id, "event")?;
     let event = match state.store.get_event(id).await? {
@@ -208,7 +208,7 @@ pub async fn list_deliveries(
 pub async fn get_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let id = parse_id(&id, "delivery")?;
     match state.store.get_delivery(id).await? {
@@ -224,7 +224,7 @@ pub async fn get_delivery(
 pub async fn retry_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let id = parse_id(&id, "delivery")?;
     match state.store.get_delivery(id).await? {
@@ -250,7 +250,7 @@ pub struct ReplayRequest {
 pub async fn replay(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(r): JsonBody<ReplayRequest>,
 ) -> AppResult<impl IntoResponse> {
     let sub = visible_subscription(&state, &caller, &id).await?;
@@ -275,7 +275,7 @@ const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let mut sub = visible_subscription(&state, &caller, &id).await?;
     let now = state.clock.now();
@@ -299,7 +299,7 @@ pub async fn rotate_secret(
 pub async fn health(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let sub = visible_subscription(&state, &caller, &id).await?;
     let now = state.clock.now();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -26,7 +26,7 @@ use switchyard_delivery::envelope;
 use super::parse_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::extract::{Caller, JsonBody, QueryParams};
+use crate::extract::{Caller, JsonBody, PathId, QueryParams};
 use crate::views;
 
 pub async fn event_types() -> impl IntoResponse {
@@ -346,7 +346,7 @@ pub(crate) async fn visible_subscription(
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let sub = visible_subscription(&state, &caller, &id).await?;
     Ok(axum::Json(views::subscription(&state, &sub)?))
@@ -381,7 +381,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(patch): JsonBody<PatchRequest>,
 ) -> AppResult<impl IntoResponse> {
     let mut sub = visible_subscription(&state, &caller, &id).await?;
@@ -471,7 +471,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let sub = visible_subscription(&state, &caller, &id).await?;
     if !state

@@ -1,0 +1,402 @@
+//! `spawn_app()` starts a whole hub on an ephemeral port with a fresh SQLite file and a clock
+//! the test moves; `Sink` is a real HTTP receiver on 127.0.0.1 that records what it gets.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use switchyard_core::ManualClock;
+use switchyard_core::model::{Access, Client};
+use switchyard_core::secrets::hash_client_secret;
+use switchyard_server::{AppState, Hub, Settings};
+
+pub const ADMIN_ID: &str = "admin";
+pub const ADMIN_SECRET: &str = "admin-secret-for-tests";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::new(
+        dir.path().to_path_buf(),
+        b"test master key 0123456789".to_vec(),
+    );
+    settings.allow_private_targets = true;
+    settings.poll_interval = Duration::from_millis(50);
+    settings.request_timeout = Duration::from_secs(5);
+    settings.bootstrap_client = Some((ADMIN_ID.into(), ADMIN_SECRET.into()));
+    configure(&mut settings);
+    // Real "now", so Standard Webhooks timestamps pass receivers' tolerance checks; on a whole
+    // millisecond, the precision the store keeps.
+    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).expect("in range");
+    let clock = ManualClock::new(now);
+    let hub = Hub::build(&settings, Arc::new(clock.clone()))
+        .await
+        .expect("hub builds");
+    let state = hub.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(hub.serve(listener, stopped));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        state,
+        dir,
+        stop,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// An answer: status and JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn token(&self, id: &str, secret: &str) -> String {
+        let answer = self
+            .http
+            .post(format!("{}/v3/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(answer.status(), 200, "token for {id}");
+        let body: Value = answer.json().await.expect("token json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token(ADMIN_ID, ADMIN_SECRET).await
+    }
+
+    /// A partner client with the given scopes, and its token.
+    pub async fn partner_client(
+        &self,
+        id: &str,
+        partners: &[&str],
+        scopes: &[(&str, Access)],
+    ) -> String {
+        let secret = format!("{id}-secret");
+        self.state
+            .store
+            .create_client(Client {
+                id: id.into(),
+                name: id.into(),
+                secret_hash: hash_client_secret(&secret),
+                partners: partners.iter().map(|p| p.to_string()).collect(),
+                scopes: scopes
+                    .iter()
+                    .map(|(r, a)| (r.to_string(), *a))
+                    .collect::<BTreeMap<_, _>>(),
+                admin: false,
+                created_at: self.clock.now_ts(),
+            })
+            .await
+            .expect("client created");
+        self.token(id, &secret).await
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer { status, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// Creates one subscription (Walmart shape) and returns (id, signing secret).
+    pub async fn subscribe(&self, token: &str, event: Value) -> (String, String) {
+        let answer = self
+            .post(
+                "/v3/webhooks/subscriptions",
+                token,
+                json!({"events": [event]}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "subscription created: {}", answer.body);
+        let e = &answer.body["events"][0];
+        (
+            e["subscriptionId"].as_str().expect("id").to_string(),
+            e["signingSecret"].as_str().expect("secret").to_string(),
+        )
+    }
+
+    /// Publishes a Walmart OFFER_UNPUBLISHED event for a partner; returns the event id.
+    pub async fn publish(&self, token: &str, partner: &str, payload: Value) -> String {
+        let answer = self
+            .post(
+                "/api/v1/events",
+                token,
+                json!({"eventType": "OFFER_UNPUBLISHED", "partnerId": partner, "payload": payload}),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "published: {}", answer.body);
+        answer.body["eventId"]
+            .as_str()
+            .expect("eventId")
+            .to_string()
+    }
+
+    /// Moves the injected clock and tells the dispatcher to look.
+    pub fn advance(&self, by: SignedDuration) {
+        self.clock.advance(by);
+        self.state.dispatcher.wake();
+    }
+
+    /// The attempts of a subscription's deliveries, as the API shows them.
+    pub async fn deliveries_of(&self, token: &str, subscription: &str) -> Vec<Value> {
+        let answer = self
+            .get(
+                &format!("/api/v1/deliveries?subscriptionId={subscription}"),
+                token,
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+        answer.body["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub async fn delivery(&self, token: &str, id: &str) -> Value {
+        let answer = self.get(&format!("/api/v1/deliveries/{id}"), token).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
+    }
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        use switchyard_core::Clock;
+        self.now()
+    }
+}
+
+/// Polls `check` until it holds, for at most ten seconds of real time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// One request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("sink got JSON")
+    }
+}
+
+#[derive(Default)]
+pub struct SinkState {
+    pub hooks: Mutex<Vec<Received>>,
+    pub token_requests: Mutex<Vec<Received>>,
+    /// Statuses to answer the next hooks with; 200 once it runs out.
+    pub script: Mutex<VecDeque<u16>>,
+    /// When set, hooks need `Authorization: Bearer <this>` or get 401.
+    pub valid_token: Mutex<Option<String>>,
+    pub require_token: std::sync::atomic::AtomicBool,
+    pub token_ttl_secs: AtomicU64,
+    pub tokens_issued: AtomicUsize,
+}
+
+/// A webhook receiver on 127.0.0.1: `POST /hook` records and answers from the script,
+/// `POST /token` issues OAuth tokens `tok-1`, `tok-2`, ...
+pub struct Sink {
+    pub base: String,
+    pub state: Arc<SinkState>,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sink");
+        Sink::serve_on(listener).await
+    }
+
+    pub async fn serve_on(listener: tokio::net::TcpListener) -> Sink {
+        let state = Arc::new(SinkState::default());
+        state.token_ttl_secs.store(600, Ordering::SeqCst);
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route("/hook", post(hook))
+            .route("/token", post(token))
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink { base, state }
+    }
+
+    pub fn hook_url(&self) -> String {
+        format!("{}/hook", self.base)
+    }
+
+    pub fn hooks(&self) -> Vec<Received> {
+        self.state.hooks.lock().unwrap().clone()
+    }
+
+    pub fn hook_count(&self) -> usize {
+        self.state.hooks.lock().unwrap().len()
+    }
+
+    pub fn answer_with(&self, statuses: &[u16]) {
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
+    }
+}
+
+async fn hook(State(state): State<Arc<SinkState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let authorized = !state.require_token.load(Ordering::SeqCst) || {
+        let valid = state.valid_token.lock().unwrap().clone();
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        valid.is_some() && given == valid.map(|t| format!("Bearer {t}"))
+    };
+    state.hooks.lock().unwrap().push(Received { headers, body });
+    if !authorized {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
+
+async fn token(
+    State(state): State<Arc<SinkState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::Json<Value> {
+    let n = state.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let token = format!("tok-{n}");
+    *state.valid_token.lock().unwrap() = Some(token.clone());
+    state
+        .token_requests
+        .lock()
+        .unwrap()
+        .push(Received { headers, body });
+    axum::Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": state.token_ttl_secs.load(Ordering::SeqCst),
+    }))
+}
+
+/// Runs a python3 script with arguments; `None` when python3 is not on the machine.
+pub fn python(script: &str, args: &[&str]) -> Option<std::process::Output> {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .ok()
+}
+
+/// Polls `check` until it yields a value, for at most ten seconds of real time.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..500 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
