@@ -94,8 +94,9 @@ pub enum HubError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the store a database URL names (SQLite today).
-pub fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, HubError> {
+/// Opens the store a database URL names (SQLite today). `serving` is for the process that
+/// delivers; tools that may run beside it pass `false`.
+pub fn open_store(settings: &Settings, serving: bool) -> Result<Arc<dyn Store>, HubError> {
     let url = settings.database_url.clone().unwrap_or_default();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(HubError::Config(
@@ -115,12 +116,17 @@ pub fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, HubError> {
     {
         std::fs::create_dir_all(parent)?;
     }
-    Ok(Arc::new(SqliteStore::open(&path)?))
+    let store = if serving {
+        SqliteStore::open_for_serving(&path)?
+    } else {
+        SqliteStore::open(&path)?
+    };
+    Ok(Arc::new(store))
 }
 
 impl Hub {
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
-        let store = open_store(settings)?;
+        let store = open_store(settings, true)?;
         let secrets = SecretBox::new(&settings.master_key);
         let token_key = derive_key(&settings.master_key, "switchyard/api-tokens/v1");
         let sender = Sender::new(

@@ -578,3 +578,16 @@ async fn concurrent_writes_are_committed_together_and_survive_reopening() {
         .unwrap();
     assert_eq!(deliveries.len(), 150);
 }
+
+#[tokio::test]
+async fn only_one_serving_process_may_open_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.db");
+    let serving = SqliteStore::open_for_serving(&path).unwrap();
+    let second = SqliteStore::open_for_serving(&path);
+    assert!(matches!(second, Err(StoreError::Database(m)) if m.contains("in use")));
+    // Tools may still open it beside the server.
+    let tool = SqliteStore::open(&path).unwrap();
+    tool.ping().await.unwrap();
+    drop(serving);
+}

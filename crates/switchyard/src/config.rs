@@ -212,3 +212,88 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchyard.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "listen = \"127.0.0.1:9999\"\ndata_dir = {:?}\ndelivery_time_scale = 0.5\n\
+                 request_timeout_secs = 3\nallow_private_targets = true\n",
+                dir.path().join("data")
+            ),
+        )
+        .unwrap();
+        let from_file = ConfigArgs {
+            config: Some(file.clone()),
+            ..ConfigArgs::default()
+        };
+        let (settings, listen) = load_settings(&from_file).unwrap();
+        assert_eq!(listen, "127.0.0.1:9999");
+        assert_eq!(settings.delivery_time_scale, 0.5);
+        assert_eq!(settings.request_timeout, Duration::from_secs(3));
+        assert!(settings.allow_private_targets);
+        assert!(
+            dir.path().join("data/master.key").exists(),
+            "key file generated"
+        );
+
+        let flags = ConfigArgs {
+            config: Some(file),
+            listen: Some("127.0.0.1:7777".into()),
+            delivery_time_scale: Some(2.0),
+            allow_private_targets: Some(false),
+            ..ConfigArgs::default()
+        };
+        let (settings, listen) = load_settings(&flags).unwrap();
+        assert_eq!(listen, "127.0.0.1:7777");
+        assert_eq!(settings.delivery_time_scale, 2.0);
+        assert!(!settings.allow_private_targets);
+        // The same key is read back, so sealed secrets stay readable across restarts.
+        let (again, _) = load_settings(&flags).unwrap();
+        assert_eq!(again.master_key, settings.master_key);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listen = 5\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            ..ConfigArgs::default()
+        };
+        assert!(load_settings(&args).unwrap_err().contains("bad.toml"));
+        let args = ConfigArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            delivery_time_scale: Some(-1.0),
+            ..ConfigArgs::default()
+        };
+        assert!(load_settings(&args).is_err());
+        let args = ConfigArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            bootstrap_client_id: Some("admin".into()),
+            ..ConfigArgs::default()
+        };
+        assert!(load_settings(&args).unwrap_err().contains("BOOTSTRAP"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_generated_key_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        master_key(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -65,6 +65,8 @@ struct Inner {
     writer: mpsc::UnboundedSender<Job>,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
+    /// Held while serving: the OS releases it when the process ends, even by SIGKILL.
+    _lock: Option<std::fs::File>,
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -79,17 +81,46 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date. For
+    /// tools (`migrate`, `clients`) that may run beside a serving hub.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), None)
+    }
+
+    /// Opens the file for the one process that delivers from it: takes an exclusive lock on
+    /// `<file>.lock` (a second `serve` on the same file is refused), and since no other process
+    /// can hold leases, drops the leases a process that died left behind, so its in-flight
+    /// deliveries go out at once instead of when their leases expire.
+    pub fn open_for_serving(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Database(format!("cannot open the lock file: {e}")))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Database(format!(
+                "{} is in use by another switchyard serve; several nodes need PostgreSQL",
+                path.display()
+            ))
+        })?;
+        Self::open_with(path, Some(lock))
+    }
+
+    fn open_with(path: &Path, lock: Option<std::fs::File>) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn)?;
-        // One process owns a SQLite file, so leases left by a process that died are stale.
-        conn.execute(
-            "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL
-             WHERE lease_owner IS NOT NULL",
-            [],
-        )?;
+        if lock.is_some() {
+            conn.execute(
+                "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL
+                 WHERE lease_owner IS NOT NULL",
+                [],
+            )?;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("switchyard-sqlite-writer".into())
@@ -100,6 +131,7 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                _lock: lock,
             }),
         })
     }

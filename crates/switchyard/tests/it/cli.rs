@@ -1,0 +1,108 @@
+//! The command line: `switchyard clients create` prints credentials once, and they work.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn switchyard(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("SWITCHYARD_DATA_DIR", data_dir)
+        .env("SWITCHYARD_LOG", "warn")
+        .env_remove("SWITCHYARD_MASTER_KEY")
+        .env_remove("SWITCHYARD_DATABASE_URL")
+        .output()
+        .expect("switchyard runs")
+}
+
+#[tokio::test]
+async fn clients_create_prints_credentials_that_get_a_token_with_the_given_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchyard(
+        dir.path(),
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Acme",
+            "--partner",
+            "p1",
+            "--scope",
+            "ITEM=full_access",
+            "--scope",
+            "ORDER=no_access",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let id = created["clientId"].as_str().unwrap().to_string();
+    let secret = created["clientSecret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 32);
+
+    let bad = switchyard(
+        dir.path(),
+        &[
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--partner",
+            "p",
+            "--scope",
+            "ITEM=all",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ITEM=all"));
+    let migrated = switchyard(dir.path(), &["migrate"]);
+    assert!(migrated.status.success());
+
+    // The hub, on the same data directory, accepts the client.
+    let mut settings = switchyard_server::Settings::new(dir.path().to_path_buf(), Vec::new());
+    settings.master_key = std::fs::read_to_string(dir.path().join("master.key"))
+        .map(|k| hex_decode(k.trim()))
+        .unwrap();
+    let hub =
+        switchyard_server::Hub::build(&settings, std::sync::Arc::new(switchyard_core::SystemClock))
+            .await
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(hub.serve(listener, stopped));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/v3/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_string();
+    let create = |event_type: &str, resource: &str| {
+        http.post(format!("{base}/v3/webhooks/subscriptions"))
+            .bearer_auth(&token)
+            .json(&json!({"events": [{"eventType": event_type, "resourceName": resource, "eventUrl": "https://example.com/h"}]}))
+            .send()
+    };
+    assert_eq!(
+        create("OFFER_PUBLISHED", "ITEM").await.unwrap().status(),
+        200
+    );
+    assert_eq!(create("PO_CREATED", "ORDER").await.unwrap().status(), 403);
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
