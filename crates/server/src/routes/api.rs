@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use switchyard_core::catalog::{self, Family};
-use switchyard_core::model::{Access, DeliveryFilter, DeliveryStatus, EventRecord};
+use switchyard_core::model::{
+    Access, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventRecord,
+};
 use switchyard_core::signatures::standard_webhooks;
 use switchyard_store::InsertOutcome;
 
@@ -205,20 +207,28 @@ pub async fn list_deliveries(
     ))
 }
 
+/// A delivery with its attempts, if the caller may see it; else 404.
+async fn visible_delivery(
+    state: &AppState,
+    caller: &Client,
+    raw_id: &str,
+) -> AppResult<(DeliveryRecord, Vec<AttemptRecord>)> {
+    let id = parse_id(raw_id, "delivery")?;
+    match state.store.get_delivery(id).await? {
+        Some((d, attempts)) if caller.manages(&d.partner_id) => Ok((d, attempts)),
+        _ => Err(AppError::not_found("delivery")),
+    }
+}
+
 pub async fn get_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let id = parse_id(&id, "delivery")?;
-    match state.store.get_delivery(id).await? {
-        Some((d, attempts)) if caller.manages(&d.partner_id) => {
-            let mut out = json!(d);
-            out["attempts"] = json!(attempts);
-            Ok(axum::Json(out))
-        }
-        _ => Err(AppError::not_found("delivery")),
-    }
+    let (delivery, attempts) = visible_delivery(&state, &caller, &id).await?;
+    let mut out = json!(delivery);
+    out["attempts"] = json!(attempts);
+    Ok(axum::Json(out))
 }
 
 pub async fn retry_delivery(
@@ -226,14 +236,10 @@ pub async fn retry_delivery(
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let id = parse_id(&id, "delivery")?;
-    match state.store.get_delivery(id).await? {
-        Some((d, _)) if caller.manages(&d.partner_id) => {}
-        _ => return Err(AppError::not_found("delivery")),
-    }
+    let (delivery, _) = visible_delivery(&state, &caller, &id).await?;
     let delivery = state
         .store
-        .retry_delivery(id, state.clock.now())
+        .retry_delivery(delivery.id, state.clock.now())
         .await?
         .ok_or_else(|| AppError::not_found("delivery"))?;
     state.dispatcher.wake();

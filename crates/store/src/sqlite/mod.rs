@@ -22,13 +22,13 @@ use uuid::Uuid;
 
 use switchyard_core::model::{
     AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventRecord,
-    SubscriptionFilter, SubscriptionRecord, SubscriptionStatus,
+    SubscriptionFilter, SubscriptionRecord,
 };
 
 use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, Store, StoreError};
 use rows::{
-    ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, ms,
-    to_json,
+    ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
+    EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, ms, to_json,
 };
 
 /// Most writes committed in one transaction.
@@ -291,6 +291,19 @@ fn index_event_types(conn: &Connection, s: &SubscriptionRecord) -> Result<(), St
     Ok(())
 }
 
+fn select_subscription(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<SubscriptionRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
+            [id],
+            rows::subscription,
+        )
+        .optional()?)
+}
+
 fn select_delivery(conn: &Connection, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
     Ok(conn
         .query_row(
@@ -360,16 +373,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError> {
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
-                    [id.to_string()],
-                    rows::subscription,
-                )
-                .optional()?)
-        })
-        .await
+        self.read(move |conn| select_subscription(conn, &id.to_string()))
+            .await
     }
 
     async fn list_subscriptions(
@@ -585,8 +590,8 @@ impl Store for SqliteStore {
                 let row = stmt.query_row([&id], |row| {
                     Ok((
                         rows::delivery(row)?,
-                        row_event_at(row, 13)?,
-                        row_subscription_at(row, 24)?,
+                        rows::event_at(row, DELIVERY_COLUMN_COUNT)?,
+                        rows::subscription_at(row, DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT)?,
                     ))
                 })?;
                 claimed.push(ClaimedDelivery {
@@ -771,14 +776,7 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         self.write(move |conn| {
             let sub_id = subscription_id.to_string();
-            let Some(sub) = conn
-                .query_row(
-                    &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
-                    [&sub_id],
-                    rows::subscription,
-                )
-                .optional()?
-            else {
+            let Some(sub) = select_subscription(conn, &sub_id)? else {
                 return Ok(0);
             };
             let types = to_json(&sub.event_types);
@@ -845,52 +843,4 @@ impl Store for SqliteStore {
         })
         .await
     }
-}
-
-/// Reads an event from a joined row whose event columns start at `offset`.
-fn row_event_at(row: &rusqlite::Row, offset: usize) -> rusqlite::Result<EventRecord> {
-    let text = |i: usize| row.get::<_, String>(offset + i);
-    let payload: String = text(10)?;
-    Ok(EventRecord {
-        id: Uuid::parse_str(&text(0)?).map_err(rows::corrupt)?,
-        origin: text(1)?,
-        dedup_key: row.get(offset + 2)?,
-        partner_id: text(3)?,
-        event_type: text(4)?,
-        event_version: text(5)?,
-        topic: row.get(offset + 6)?,
-        public_event_id: text(7)?,
-        occurred_at: switchyard_core::clock::from_millis(row.get(offset + 8)?),
-        received_at: switchyard_core::clock::from_millis(row.get(offset + 9)?),
-        payload: serde_json::from_str(&payload).map_err(rows::corrupt)?,
-    })
-}
-
-/// Reads a subscription from a joined row whose subscription columns start at `offset`.
-fn row_subscription_at(row: &rusqlite::Row, offset: usize) -> rusqlite::Result<SubscriptionRecord> {
-    let text = |i: usize| row.get::<_, String>(offset + i);
-    let json_of = |i: usize| -> rusqlite::Result<serde_json::Value> {
-        serde_json::from_str(&text(i)?).map_err(rows::corrupt)
-    };
-    let status = text(9)?;
-    Ok(SubscriptionRecord {
-        id: Uuid::parse_str(&text(0)?).map_err(rows::corrupt)?,
-        partner_id: text(1)?,
-        client_id: text(2)?,
-        event_types: serde_json::from_value(json_of(3)?).map_err(rows::corrupt)?,
-        event_version: text(4)?,
-        resource_name: text(5)?,
-        event_url: text(6)?,
-        headers: serde_json::from_value(json_of(7)?).map_err(rows::corrupt)?,
-        auth_sealed: row.get(offset + 8)?,
-        status: SubscriptionStatus::parse(&status).ok_or_else(|| rows::corrupt(&status))?,
-        retry_policy: serde_json::from_value(json_of(10)?).map_err(rows::corrupt)?,
-        signing_secret_sealed: text(11)?,
-        previous_secret_sealed: row.get(offset + 12)?,
-        previous_secret_expires_at: row
-            .get::<_, Option<i64>>(offset + 13)?
-            .map(switchyard_core::clock::from_millis),
-        created_at: switchyard_core::clock::from_millis(row.get(offset + 14)?),
-        updated_at: switchyard_core::clock::from_millis(row.get(offset + 15)?),
-    })
 }

@@ -20,6 +20,16 @@ fn uuid(row: &Row, idx: &str) -> rusqlite::Result<Uuid> {
     Uuid::parse_str(&text).map_err(|e| corrupt(format!("{idx}: {e}")))
 }
 
+fn uuid_at(row: &Row, idx: usize) -> rusqlite::Result<Uuid> {
+    let text: String = row.get(idx)?;
+    Uuid::parse_str(&text).map_err(|e| corrupt(format!("column {idx}: {e}")))
+}
+
+fn json_at<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(format!("column {idx}: {e}")))
+}
+
 fn json<T: serde::de::DeserializeOwned>(row: &Row, idx: &str) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
     serde_json::from_str(&text).map_err(|e| corrupt(format!("{idx}: {e}")))
@@ -62,47 +72,63 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at";
 
-pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
-    let status: String = row.get("status")?;
+/// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
+/// same reader serves plain and joined rows.
+pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<SubscriptionRecord> {
+    let status: String = row.get(at + 9)?;
     Ok(SubscriptionRecord {
-        id: uuid(row, "id")?,
-        partner_id: row.get("partner_id")?,
-        client_id: row.get("client_id")?,
-        event_types: json(row, "event_types")?,
-        event_version: row.get("event_version")?,
-        resource_name: row.get("resource_name")?,
-        event_url: row.get("event_url")?,
-        headers: json(row, "headers")?,
-        auth_sealed: row.get("auth_sealed")?,
+        id: uuid_at(row, at)?,
+        partner_id: row.get(at + 1)?,
+        client_id: row.get(at + 2)?,
+        event_types: json_at(row, at + 3)?,
+        event_version: row.get(at + 4)?,
+        resource_name: row.get(at + 5)?,
+        event_url: row.get(at + 6)?,
+        headers: json_at(row, at + 7)?,
+        auth_sealed: row.get(at + 8)?,
         status: SubscriptionStatus::parse(&status)
             .ok_or_else(|| corrupt(format!("subscription status {status:?}")))?,
-        retry_policy: json(row, "retry_policy")?,
-        signing_secret_sealed: row.get("signing_secret_sealed")?,
-        previous_secret_sealed: row.get("previous_secret_sealed")?,
-        previous_secret_expires_at: opt_time(row, "previous_secret_expires_at")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
+        retry_policy: json_at(row, at + 10)?,
+        signing_secret_sealed: row.get(at + 11)?,
+        previous_secret_sealed: row.get(at + 12)?,
+        previous_secret_expires_at: row.get::<_, Option<i64>>(at + 13)?.map(from_millis),
+        created_at: from_millis(row.get(at + 14)?),
+        updated_at: from_millis(row.get(at + 15)?),
     })
+}
+
+pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
+    subscription_at(row, 0)
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload";
 
-pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
+/// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
+pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
-        id: uuid(row, "id")?,
-        origin: row.get("origin")?,
-        dedup_key: row.get("dedup_key")?,
-        partner_id: row.get("partner_id")?,
-        event_type: row.get("event_type")?,
-        event_version: row.get("event_version")?,
-        topic: row.get("topic")?,
-        public_event_id: row.get("public_event_id")?,
-        occurred_at: time(row, "occurred_at")?,
-        received_at: time(row, "received_at")?,
-        payload: json(row, "payload")?,
+        id: uuid_at(row, at)?,
+        origin: row.get(at + 1)?,
+        dedup_key: row.get(at + 2)?,
+        partner_id: row.get(at + 3)?,
+        event_type: row.get(at + 4)?,
+        event_version: row.get(at + 5)?,
+        topic: row.get(at + 6)?,
+        public_event_id: row.get(at + 7)?,
+        occurred_at: from_millis(row.get(at + 8)?),
+        received_at: from_millis(row.get(at + 9)?),
+        payload: json_at(row, at + 10)?,
     })
 }
+
+pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
+    event_at(row, 0)
+}
+
+/// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
+pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
+/// Number of columns in `EVENT_COLUMNS`.
+pub(crate) const EVENT_COLUMN_COUNT: usize = 11;
 
 pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, d.partner_id, \
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
