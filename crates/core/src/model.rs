@@ -309,8 +309,90 @@ pub struct EventRecord {
     pub public_event_id: String,
     pub occurred_at: Timestamp,
     pub received_at: Timestamp,
-    /// The payload delivered to subscribers.
+    /// The payload delivered to subscribers of the event type: as published, or the
+    /// marketplace's own payload.
     pub payload: serde_json::Value,
+    /// The normalized form, delivered to subscribers of the topic (received events only).
+    pub normalized: Option<serde_json::Value>,
+    /// The request body byte for byte, as a marketplace sent it (received events only).
+    pub raw_body: Option<Vec<u8>>,
+}
+
+/// The last status seen of a resource, kept so that the first sighting of an order can be
+/// `order.created` where a marketplace only sends status changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSighting {
+    pub marketplace: String,
+    pub partner_id: String,
+    pub resource_kind: String,
+    pub resource_id: String,
+    pub status: Option<String>,
+    /// The topic to use instead of the event's when this resource was never seen before.
+    pub first_sighting_topic: Option<String>,
+}
+
+/// An inbound endpoint for one marketplace connection. Secrets are sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    pub id: Uuid,
+    /// `amazon_sns`, `ebay`, `etsy`, `tiktok`, `walmart`, `flipkart`, `sellercenter`, `shopify`,
+    /// `standard`.
+    pub kind: String,
+    pub name: String,
+    /// The partners (sellers) this source may speak for; the first is the default.
+    pub partners: Vec<String>,
+    /// The secrets as a JSON array of `{id, value}`, sealed.
+    pub secrets_sealed: String,
+    pub replay_window_secs: i64,
+    /// The kind's options.
+    pub options: serde_json::Value,
+    pub client_id: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An inbound request that was refused: the failures dashboard's data. Holds no secret and no
+/// body, only the body's hash and size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionRecord {
+    pub id: Uuid,
+    /// The source id as the URL named it (it may name no source).
+    pub source_id: String,
+    /// The partners of the source, when it exists (for tenant filtering).
+    #[serde(skip)]
+    pub partners: Vec<String>,
+    pub reason: String,
+    pub status_code: u16,
+    pub message: String,
+    pub remote_addr: Option<String>,
+    pub body_sha256: String,
+    pub body_size: u64,
+    pub received_at: Timestamp,
+}
+
+/// Filters for listing rejections, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RejectionFilter {
+    pub partners: Option<Vec<String>>,
+    pub source_id: Option<String>,
+    pub reason: Option<String>,
+    pub since: Option<Timestamp>,
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Filters for listing events, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub partners: Option<Vec<String>>,
+    pub topic: Option<String>,
+    /// The origin's marketplace: matched against `marketplace` in the normalized form.
+    pub marketplace: Option<String>,
+    pub partner_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub before: Option<Uuid>,
+    pub limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -268,7 +268,7 @@ impl Dispatcher {
             ),
             None => None,
         };
-        let body = envelope::body(event);
+        let body = envelope::body(event, subscription);
         let msg_id = envelope::webhook_id(delivery);
         let headers = envelope::standard_webhooks_headers(&msg_id, now, &body, &secrets);
         Ok(OutboundRequest {

@@ -3,19 +3,30 @@
 use jiff::Timestamp;
 use serde_json::json;
 
-use switchyard_core::model::{DeliveryRecord, EventRecord};
+use switchyard_core::model::{DeliveryRecord, EventRecord, SubscriptionRecord};
 use switchyard_core::signatures::standard_webhooks;
 
 /// `{"source":{"eventType","eventVersion","eventTime","eventId"},"payload":{...}}`.
-pub fn body(event: &EventRecord) -> Vec<u8> {
+///
+/// A subscriber of the event's topic gets the normalized form under the topic's name; a
+/// subscriber of its native type gets the payload as published or received.
+pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
+    let by_topic = event
+        .topic
+        .as_ref()
+        .filter(|topic| subscription.event_types.iter().any(|t| t == *topic));
+    let (event_type, payload) = match (by_topic, &event.normalized) {
+        (Some(topic), Some(normalized)) => (topic.as_str(), normalized),
+        _ => (event.event_type.as_str(), &event.payload),
+    };
     let envelope = json!({
         "source": {
-            "eventType": event.event_type,
+            "eventType": event_type,
             "eventVersion": event.event_version,
             "eventTime": event_time(event.occurred_at),
             "eventId": event.public_event_id,
         },
-        "payload": event.payload,
+        "payload": payload,
     });
     serde_json::to_vec(&envelope).unwrap_or_default()
 }

@@ -130,6 +130,35 @@ impl Sender {
         })
     }
 
+    /// GETs a small document (a signing certificate, a public key, a subscription confirmation)
+    /// through the guarded client; at most `limit` bytes of the answer are read.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        limit: usize,
+    ) -> Result<Vec<u8>, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+        self.guard.check_url(&url).map_err(|e| e.0)?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            insert_header(&mut map, name, value)?;
+        }
+        let response = self
+            .client
+            .get(url)
+            .headers(map)
+            .send()
+            .await
+            .map_err(|e| classify(e).1)?;
+        let status = response.status();
+        let body = read_limited(response, limit).await;
+        if !status.is_success() {
+            return Err(format!("answered {}", status.as_u16()));
+        }
+        Ok(body)
+    }
+
     /// Sends one request, authenticating as its auth details say. Never panics on what the
     /// endpoint answers.
     pub async fn send(&self, request: &OutboundRequest) -> SendOutcome {

@@ -147,3 +147,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map_err(|_| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such object"))
     }
 }
+
+/// Several path parameters; ones that cannot be decoded name nothing, so it is a JSON 404.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| PathParams(v))
+            .map_err(|_| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such object"))
+    }
+}

@@ -40,6 +40,9 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// An admin client to create at start if it does not exist: (id, secret).
     pub bootstrap_client: Option<(String, String)>,
+    /// The URL marketplaces reach this hub at: ingest URLs are given under it, and eBay's
+    /// challenge hashes it.
+    pub public_url: String,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             delivery_concurrency: 64,
             poll_interval: Duration::from_secs(1),
             bootstrap_client: None,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -75,6 +79,14 @@ pub struct AppState {
     /// Woken after a write that makes deliveries due.
     pub dispatcher: Arc<Dispatcher>,
     pub max_body_bytes: usize,
+    /// Base of the ingest URLs handed out, without a trailing slash.
+    pub public_url: String,
+    /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
+    pub keys: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<switchyard_marketplaces::KeyRef, (Vec<u8>, jiff::Timestamp)>,
+        >,
+    >,
 }
 
 /// A hub ready to serve.
@@ -175,6 +187,8 @@ impl Hub {
                 sender,
                 dispatcher,
                 max_body_bytes: settings.max_body_bytes,
+                public_url: settings.public_url.trim_end_matches('/').to_string(),
+                keys: Arc::default(),
             },
         })
     }
@@ -192,7 +206,10 @@ impl Hub {
     ) -> Result<(), HubError> {
         let dispatcher = tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone()));
         let mut http_shutdown = shutdown.clone();
-        axum::serve(listener, self.router())
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = http_shutdown.wait_for(|stop| *stop).await;
             })

@@ -13,7 +13,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventRecord, SubscriptionFilter,
+    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
+    RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord, SubscriptionFilter,
     SubscriptionRecord,
 };
 
@@ -45,6 +46,15 @@ pub enum InsertOutcome {
     Created { event_id: Uuid, deliveries: u32 },
     /// An event with the same origin and dedup key exists; nothing was written.
     Duplicate { event_id: Uuid },
+}
+
+/// How many requests a source refused for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionCount {
+    pub source_id: String,
+    pub reason: String,
+    pub count: u64,
 }
 
 /// A delivery leased to one worker, with what it needs to make the attempt.
@@ -96,9 +106,42 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an event unless its (origin, dedup key) was seen, and in the same transaction
     /// creates a pending delivery, due at once, for every ACTIVE subscription of its partner that
-    /// names its event type or topic at its version.
-    async fn insert_event(&self, event: EventRecord) -> Result<InsertOutcome, StoreError>;
+    /// names its event type or topic at its version. With a `sighting`, the resource registry is
+    /// updated in the same transaction, and a resource never seen before takes the sighting's
+    /// `first_sighting_topic` as the event's topic.
+    async fn insert_event(
+        &self,
+        event: EventRecord,
+        sighting: Option<ResourceSighting>,
+    ) -> Result<InsertOutcome, StoreError>;
     async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError>;
+    /// Events matching the filter, newest first.
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError>;
+
+    // --- sources and rejections ---
+
+    async fn create_source(&self, source: SourceRecord) -> Result<(), StoreError>;
+    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError>;
+    /// Sources whose partners are all among `partners` (`None`: every source).
+    async fn list_sources(
+        &self,
+        partners: Option<Vec<String>>,
+    ) -> Result<Vec<SourceRecord>, StoreError>;
+    /// Replaces a stored source; `false` if it does not exist.
+    async fn update_source(&self, source: SourceRecord) -> Result<bool, StoreError>;
+    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError>;
+    async fn insert_rejection(&self, rejection: RejectionRecord) -> Result<(), StoreError>;
+    /// Rejections matching the filter, newest first.
+    async fn list_rejections(
+        &self,
+        filter: &RejectionFilter,
+    ) -> Result<Vec<RejectionRecord>, StoreError>;
+    /// Counts of rejections since a time, by source and reason (most first).
+    async fn rejection_summary(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+    ) -> Result<Vec<RejectionCount>, StoreError>;
 
     // --- deliveries ---
 

@@ -66,6 +66,8 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
         occurred_at: t0(),
         received_at: t0(),
         payload: serde_json::json!({"partnerId": partner, "n": 1}),
+        normalized: None,
+        raw_body: None,
     }
 }
 
@@ -210,7 +212,7 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write() 
             .unwrap();
 
         let e = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
-        let (event_id, fanned) = created(store.insert_event(e.clone()).await.unwrap());
+        let (event_id, fanned) = created(store.insert_event(e.clone(), None).await.unwrap());
         assert_eq!(event_id, e.id);
         assert_eq!(fanned, 3, "type, topic and both; once each");
         assert_eq!(store.get_event(e.id).await.unwrap(), Some(e.clone()));
@@ -239,14 +241,14 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write() 
         // The same dedup key again: the original comes back and nothing is written.
         let again = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
         assert_eq!(
-            store.insert_event(again.clone()).await.unwrap(),
+            store.insert_event(again.clone(), None).await.unwrap(),
             InsertOutcome::Duplicate { event_id: e.id }
         );
         assert_eq!(store.get_event(again.id).await.unwrap(), None);
         // Another origin may use the same key.
         let mut elsewhere = event("p1", "PO_CREATED", None, Some("evt-1"));
         elsewhere.origin = "source-x".into();
-        created(store.insert_event(elsewhere).await.unwrap());
+        created(store.insert_event(elsewhere, None).await.unwrap());
     }
 }
 
@@ -256,7 +258,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
         let sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         let e = event("p1", "PO_CREATED", None, None);
-        created(store.insert_event(e.clone()).await.unwrap());
+        created(store.insert_event(e.clone(), None).await.unwrap());
         assert_eq!(store.next_due_at().await.unwrap(), Some(t0()));
 
         let lease = t0() + SignedDuration::from_secs(60);
@@ -357,7 +359,7 @@ async fn inactive_subscriptions_hold_their_deliveries_until_resumed() {
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         created(
             store
-                .insert_event(event("p1", "PO_CREATED", None, None))
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
                 .await
                 .unwrap(),
         );
@@ -375,7 +377,7 @@ async fn inactive_subscriptions_hold_their_deliveries_until_resumed() {
         // New events are not fanned out to it while INACTIVE.
         let (_, fanned) = created(
             store
-                .insert_event(event("p1", "PO_CREATED", None, None))
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
                 .await
                 .unwrap(),
         );
@@ -402,7 +404,7 @@ async fn released_leases_are_claimable_at_once() {
             .unwrap();
         created(
             store
-                .insert_event(event("p1", "PO_CREATED", None, None))
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
                 .await
                 .unwrap(),
         );
@@ -425,7 +427,7 @@ async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id() {
         let sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         let e = event("p1", "PO_CREATED", None, None);
-        created(store.insert_event(e.clone()).await.unwrap());
+        created(store.insert_event(e.clone(), None).await.unwrap());
         let claimed = store
             .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
             .await
@@ -500,7 +502,7 @@ async fn deliveries_page_by_key_newest_first() {
         for _ in 0..25 {
             created(
                 store
-                    .insert_event(event("p1", "PO_CREATED", None, None))
+                    .insert_event(event("p1", "PO_CREATED", None, None), None)
                     .await
                     .unwrap(),
             );
@@ -556,7 +558,7 @@ async fn concurrent_writes_are_committed_together_and_survive_reopening() {
         tasks.push(tokio::spawn(async move {
             let key = format!("k{}", i % 150);
             store
-                .insert_event(event("p1", "PO_CREATED", None, Some(&key)))
+                .insert_event(event("p1", "PO_CREATED", None, Some(&key)), None)
                 .await
         }));
     }
@@ -590,4 +592,228 @@ async fn only_one_serving_process_may_open_a_sqlite_file() {
     let tool = SqliteStore::open(&path).unwrap();
     tool.ping().await.unwrap();
     drop(serving);
+}
+
+fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
+    switchyard_core::model::SourceRecord {
+        id: Uuid::now_v7(),
+        kind: "walmart".into(),
+        name: "Walmart US".into(),
+        partners: partners.iter().map(|p| p.to_string()).collect(),
+        secrets_sealed: "sy1:sealed".into(),
+        replay_window_secs: 300,
+        options: serde_json::json!({"form": "seed"}),
+        client_id: "client-a".into(),
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn sources_round_trip_and_are_listed_only_to_who_manages_all_their_partners() {
+    for Fresh { store, .. } in fresh_stores() {
+        let one = source(&["p1"]);
+        let two = source(&["p1", "p2"]);
+        store.create_source(one.clone()).await.unwrap();
+        store.create_source(two.clone()).await.unwrap();
+        assert_eq!(store.get_source(one.id).await.unwrap(), Some(one.clone()));
+        assert!(matches!(
+            store.create_source(one.clone()).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store.list_sources(Some(vec!["p1".into()])).await.unwrap(),
+            vec![one.clone()]
+        );
+        assert_eq!(
+            store
+                .list_sources(Some(vec!["p1".into(), "p2".into()]))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.list_sources(None).await.unwrap().len(), 2);
+        let mut changed = one.clone();
+        changed.name = "renamed".into();
+        changed.replay_window_secs = 60;
+        assert!(store.update_source(changed.clone()).await.unwrap());
+        assert_eq!(store.get_source(one.id).await.unwrap(), Some(changed));
+        assert!(store.delete_source(one.id).await.unwrap());
+        assert!(!store.delete_source(one.id).await.unwrap());
+        assert_eq!(store.get_source(one.id).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn rejections_are_listed_filtered_and_counted() {
+    for Fresh { store, .. } in fresh_stores() {
+        let reject = |source: &str, partners: &[&str], reason: &str, minutes: i64| {
+            switchyard_core::model::RejectionRecord {
+                id: Uuid::now_v7(),
+                source_id: source.into(),
+                partners: partners.iter().map(|p| p.to_string()).collect(),
+                reason: reason.into(),
+                status_code: 401,
+                message: "no".into(),
+                remote_addr: Some("127.0.0.1".into()),
+                body_sha256: "00".repeat(32),
+                body_size: 12,
+                received_at: t0() + SignedDuration::from_mins(minutes),
+            }
+        };
+        for r in [
+            reject("s1", &["p1"], "signature_mismatch", 0),
+            reject("s1", &["p1"], "signature_mismatch", 1),
+            reject("s1", &["p1"], "stale_timestamp", 2),
+            reject("s2", &["p2"], "signature_mismatch", 3),
+            reject("nope", &[], "unknown_source", 4),
+        ] {
+            store.insert_rejection(r).await.unwrap();
+        }
+        let all = store
+            .list_rejections(&switchyard_core::model::RejectionFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0].reason, "unknown_source", "newest first");
+        let p1 = store
+            .list_rejections(&switchyard_core::model::RejectionFilter {
+                partners: Some(vec!["p1".into()]),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p1.len(), 3);
+        let filtered = store
+            .list_rejections(&switchyard_core::model::RejectionFilter {
+                source_id: Some("s1".into()),
+                reason: Some("signature_mismatch".into()),
+                since: Some(t0() + SignedDuration::from_secs(30)),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(filtered.len(), 1);
+        let summary = store.rejection_summary(None, t0()).await.unwrap();
+        assert_eq!(
+            summary[0],
+            switchyard_store::RejectionCount {
+                source_id: "s1".into(),
+                reason: "signature_mismatch".into(),
+                count: 2
+            }
+        );
+        assert_eq!(summary.len(), 4);
+        let mine = store
+            .rejection_summary(Some(vec!["p2".into()]), t0())
+            .await
+            .unwrap();
+        assert_eq!(mine.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sighting_sets_the_topic() {
+    for Fresh { store, .. } in fresh_stores() {
+        let by_topic = subscription("p1", &["order.created"]);
+        store
+            .create_subscriptions(vec![by_topic.clone()])
+            .await
+            .unwrap();
+        let sighting = |status: &str| switchyard_core::model::ResourceSighting {
+            marketplace: "tiktok".into(),
+            partner_id: "p1".into(),
+            resource_kind: "order".into(),
+            resource_id: "O-1".into(),
+            status: Some(status.into()),
+            first_sighting_topic: Some("order.created".into()),
+        };
+        let received = |key: &str| {
+            let mut e = event("p1", "1", Some("order.updated"), Some(key));
+            e.origin = "source-tiktok".into();
+            e.raw_body = Some(b"{\"type\":1, \"raw\": true}".to_vec());
+            e.normalized = Some(
+                serde_json::json!({"marketplace": "tiktok", "resource": {"type": "order", "id": "O-1"}}),
+            );
+            e
+        };
+        let first = received("n-1");
+        let (_, fanned) = created(
+            store
+                .insert_event(first.clone(), Some(sighting("UNPAID")))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(fanned, 1, "first sighting: order.created");
+        let stored = store.get_event(first.id).await.unwrap().unwrap();
+        assert_eq!(stored.topic.as_deref(), Some("order.created"));
+        assert_eq!(stored.raw_body, first.raw_body);
+        assert_eq!(stored.normalized, first.normalized);
+
+        // A retry of the same notification changes nothing.
+        let retry = received("n-1");
+        assert!(matches!(
+            store
+                .insert_event(retry, Some(sighting("UNPAID")))
+                .await
+                .unwrap(),
+            InsertOutcome::Duplicate { .. }
+        ));
+        // The next status change of the same order is an update.
+        let second = received("n-2");
+        let (_, fanned) = created(
+            store
+                .insert_event(second.clone(), Some(sighting("AWAITING_SHIPMENT")))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(fanned, 0);
+        assert_eq!(
+            store
+                .get_event(second.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .topic
+                .as_deref(),
+            Some("order.updated")
+        );
+
+        let listed = store
+            .list_events(&switchyard_core::model::EventFilter {
+                marketplace: Some("tiktok".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![second.id, first.id]
+        );
+        let created_only = store
+            .list_events(&switchyard_core::model::EventFilter {
+                topic: Some("order.created".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(created_only.len(), 1);
+        let other = store
+            .list_events(&switchyard_core::model::EventFilter {
+                partners: Some(vec!["p2".into()]),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(other.is_empty());
+    }
 }

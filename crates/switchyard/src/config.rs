@@ -46,6 +46,9 @@ pub struct ConfigArgs {
     /// Longest wait between looks for due deliveries, in milliseconds [default: 1000].
     #[arg(long, env = "SWITCHYARD_POLL_INTERVAL_MS")]
     pub poll_interval_ms: Option<u64>,
+    /// The URL marketplaces reach this hub at [default: http://<listen>].
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Id of an admin client created at start if missing.
     #[arg(long, env = "SWITCHYARD_BOOTSTRAP_CLIENT_ID")]
     pub bootstrap_client_id: Option<String>,
@@ -72,6 +75,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     delivery_concurrency: Option<usize>,
     poll_interval_ms: Option<u64>,
+    public_url: Option<String>,
     bootstrap_client_id: Option<String>,
     bootstrap_client_secret: Option<String>,
 }
@@ -161,6 +165,11 @@ pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
         .clone()
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    settings.public_url = args
+        .public_url
+        .clone()
+        .or(file.public_url)
+        .unwrap_or_else(|| format!("http://{listen}"));
     Ok((settings, listen))
 }
 

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{
-    Access, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventRecord,
+    Access, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventFilter,
+    EventRecord, RejectionFilter,
 };
 use switchyard_core::signatures::standard_webhooks;
 use switchyard_store::InsertOutcome;
@@ -99,8 +100,10 @@ pub async fn publish(
         occurred_at: p.occurred_at.unwrap_or(now),
         received_at: now,
         payload: p.payload,
+        normalized: None,
+        raw_body: None,
     };
-    match state.store.insert_event(event).await? {
+    match state.store.insert_event(event, None).await? {
         InsertOutcome::Created {
             event_id,
             deliveries,
@@ -123,7 +126,14 @@ pub async fn publish(
 }
 
 fn event_json(e: &EventRecord) -> Value {
+    // The raw body as text when it is UTF-8 (marketplaces send JSON), else base64.
+    let raw = e.raw_body.as_ref().map(|raw| match std::str::from_utf8(raw) {
+        Ok(text) => json!({"encoding": "utf-8", "body": text}),
+        Err(_) => json!({"encoding": "base64", "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw)}),
+    });
     json!({
+        "raw": raw,
+        "normalized": e.normalized,
         "eventId": e.id,
         "publicEventId": e.public_event_id,
         "origin": e.origin,
@@ -158,6 +168,106 @@ pub async fn get_event(
     let mut out = event_json(&event);
     out["deliveries"] = json!(deliveries);
     Ok(axum::Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQuery {
+    topic: Option<String>,
+    marketplace: Option<String>,
+    partner_id: Option<String>,
+    since: Option<Timestamp>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Events, newest first, paged by key.
+pub async fn list_events(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(q): QueryParams<EventQuery>,
+) -> AppResult<impl IntoResponse> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = EventFilter {
+        partners: visible_partners(&caller),
+        topic: q.topic,
+        marketplace: q.marketplace,
+        partner_id: q.partner_id,
+        since: q.since,
+        before: optional_uuid(q.before.as_deref(), "before")?,
+        limit,
+    };
+    let events = state.store.list_events(&filter).await?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    let mut views: Vec<Value> = events.iter().map(event_json).collect();
+    for v in &mut views {
+        // Lists stay light: the raw body is on the event's own page.
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("raw");
+        }
+    }
+    Ok(axum::Json(json!({"events": views, "nextBefore": next})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionQuery {
+    source_id: Option<String>,
+    reason: Option<String>,
+    since: Option<Timestamp>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Refused inbound requests, newest first: the failures dashboard's rows. A client sees those
+/// of its partners' sources; requests naming no source are for admins.
+pub async fn list_rejections(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(q): QueryParams<RejectionQuery>,
+) -> AppResult<impl IntoResponse> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = RejectionFilter {
+        partners: visible_partners(&caller),
+        source_id: q.source_id,
+        reason: q.reason,
+        since: q.since,
+        before: optional_uuid(q.before.as_deref(), "before")?,
+        limit,
+    };
+    let rejections = state.store.list_rejections(&filter).await?;
+    let next = (rejections.len() == limit as usize)
+        .then(|| rejections.last().map(|r| r.id))
+        .flatten();
+    Ok(axum::Json(
+        json!({"rejections": rejections, "nextBefore": next}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    since: Option<Timestamp>,
+}
+
+/// Rejections counted by source and reason (default: the last 24 hours).
+pub async fn rejection_summary(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(q): QueryParams<SummaryQuery>,
+) -> AppResult<impl IntoResponse> {
+    let since = q
+        .since
+        .unwrap_or_else(|| state.clock.now() - SignedDuration::from_hours(24));
+    let counts = state
+        .store
+        .rejection_summary(visible_partners(&caller), since)
+        .await?;
+    let total: u64 = counts.iter().map(|c| c.count).sum();
+    Ok(axum::Json(
+        json!({"since": since, "total": total, "counts": counts}),
+    ))
 }
 
 #[derive(Deserialize)]

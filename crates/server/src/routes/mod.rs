@@ -1,7 +1,10 @@
 //! The routes, by surface: `/v3/token`, `/v3/webhooks` (Walmart's API), `/api/v1` (Switchyard's
-//! own: publishing, deliveries, replay, health), and the probes.
+//! own: publishing, deliveries, replay, health, sources, rejections), `/ingest` (marketplaces'
+//! webhooks), and the probes.
 
 mod api;
+mod ingest;
+mod sources;
 mod token;
 mod webhooks;
 
@@ -33,7 +36,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/v3/webhooks/test", post(webhooks::test))
-        .route("/api/v1/events", post(api::publish))
+        .route("/api/v1/events", post(api::publish).get(api::list_events))
         .route("/api/v1/events/{id}", get(api::get_event))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .route("/api/v1/deliveries/{id}", get(api::get_delivery))
@@ -44,6 +47,23 @@ pub fn router(state: AppState) -> Router {
             post(api::rotate_secret),
         )
         .route("/api/v1/subscriptions/{id}/health", get(api::health))
+        .route("/api/v1/sources", post(sources::create).get(sources::list))
+        .route(
+            "/api/v1/sources/{id}",
+            get(sources::get_one)
+                .patch(sources::update)
+                .delete(sources::delete),
+        )
+        .route("/api/v1/rejections", get(api::list_rejections))
+        .route("/api/v1/rejections/summary", get(api::rejection_summary))
+        .route(
+            "/ingest/{source_id}",
+            get(ingest::ingest).post(ingest::ingest),
+        )
+        .route(
+            "/ingest/{source_id}/{token}",
+            post(ingest::ingest_with_token),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

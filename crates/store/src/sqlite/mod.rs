@@ -21,14 +21,15 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventRecord,
+    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventFilter,
+    EventRecord, RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord,
     SubscriptionFilter, SubscriptionRecord,
 };
 
-use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, Store, StoreError};
+use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError};
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
-    EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, ms, to_json,
+    EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS, ms, to_json,
 };
 
 /// Most writes committed in one transaction.
@@ -471,7 +472,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_event(&self, e: EventRecord) -> Result<InsertOutcome, StoreError> {
+    async fn insert_event(
+        &self,
+        mut e: EventRecord,
+        sighting: Option<ResourceSighting>,
+    ) -> Result<InsertOutcome, StoreError> {
         self.write(move |conn| {
             if let Some(key) = &e.dedup_key {
                 let existing: Option<String> = conn
@@ -484,10 +489,44 @@ impl Store for SqliteStore {
                     return Ok(InsertOutcome::Duplicate { event_id });
                 }
             }
+            if let Some(s) = &sighting {
+                let key = params![s.marketplace, s.partner_id, s.resource_kind, s.resource_id];
+                let seen = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM resource_registry WHERE marketplace = ?1 AND partner_id = ?2
+                         AND resource_kind = ?3 AND resource_id = ?4",
+                    )?
+                    .exists(key)?;
+                if !seen && let Some(first) = &s.first_sighting_topic {
+                    e.topic = Some(first.clone());
+                }
+                conn.prepare_cached(
+                    "INSERT INTO resource_registry (marketplace, partner_id, resource_kind,
+                        resource_id, status, first_seen_at, last_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                     ON CONFLICT DO UPDATE SET status = COALESCE(excluded.status, status),
+                        last_seen_at = excluded.last_seen_at",
+                )?
+                .execute(params![
+                    s.marketplace,
+                    s.partner_id,
+                    s.resource_kind,
+                    s.resource_id,
+                    s.status,
+                    ms(e.received_at),
+                ])?;
+            }
+            let marketplace = e
+                .normalized
+                .as_ref()
+                .and_then(|n| n.get("marketplace"))
+                .and_then(|m| m.as_str())
+                .map(str::to_string);
             conn.prepare_cached(
                 "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
-                    topic, public_event_id, occurred_at, received_at, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    topic, public_event_id, occurred_at, received_at, payload, normalized,
+                    raw_body, marketplace)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 e.id.to_string(),
@@ -501,6 +540,9 @@ impl Store for SqliteStore {
                 ms(e.occurred_at),
                 ms(e.received_at),
                 to_json(&e.payload),
+                e.normalized.as_ref().map(to_json),
+                e.raw_body,
+                marketplace,
             ])?;
             // Fan-out: every ACTIVE subscription of the partner naming the type or the topic.
             let topic = e.topic.clone().unwrap_or_default();
@@ -547,6 +589,241 @@ impl Store for SqliteStore {
                     rows::event,
                 )
                 .optional()?)
+        })
+        .await
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let text = |s: &str| rusqlite::types::Value::Text(s.to_string());
+            if let Some(partners) = &f.partners {
+                sql += &format!(" AND e.partner_id IN ({})", placeholders(partners.len()));
+                args.extend(partners.iter().map(|p| text(p)));
+            }
+            for (column, value) in [
+                ("e.topic", &f.topic),
+                ("e.marketplace", &f.marketplace),
+                ("e.partner_id", &f.partner_id),
+            ] {
+                if let Some(v) = value {
+                    sql += &format!(" AND {column} = ?");
+                    args.push(text(v));
+                }
+            }
+            if let Some(since) = f.since {
+                sql += " AND e.received_at >= ?";
+                args.push(rusqlite::types::Value::Integer(ms(since)));
+            }
+            if let Some(before) = f.before {
+                sql += " AND e.id < ?";
+                args.push(text(&before.to_string()));
+            }
+            sql += &format!(" ORDER BY e.id DESC LIMIT {}", f.limit.clamp(1, 1000));
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::event)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn create_source(&self, s: SourceRecord) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO sources (id, kind, name, partners, secrets_sealed, replay_window_secs,
+                    options, client_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+                params![
+                    s.id.to_string(),
+                    s.kind,
+                    s.name,
+                    to_json(&s.partners),
+                    s.secrets_sealed,
+                    s.replay_window_secs,
+                    to_json(&s.options),
+                    s.client_id,
+                    ms(s.created_at),
+                    ms(s.updated_at),
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("source {}", s.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"
+                ))?
+                .query_row([id.to_string()], rows::source)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_sources(
+        &self,
+        partners: Option<Vec<String>>,
+    ) -> Result<Vec<SourceRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(partners) = &partners {
+                // Every partner of the source must be one the caller manages.
+                sql += &format!(
+                    " AND NOT EXISTS (SELECT 1 FROM json_each(s.partners) p
+                      WHERE p.value NOT IN ({}))",
+                    placeholders(partners.len())
+                );
+                args.extend(partners.iter().cloned());
+            }
+            sql += " ORDER BY s.id";
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::source)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn update_source(&self, s: SourceRecord) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let updated = conn.execute(
+                "UPDATE sources SET name = ?2, partners = ?3, secrets_sealed = ?4,
+                    replay_window_secs = ?5, options = ?6, updated_at = ?7
+                 WHERE id = ?1",
+                params![
+                    s.id.to_string(),
+                    s.name,
+                    to_json(&s.partners),
+                    s.secrets_sealed,
+                    s.replay_window_secs,
+                    to_json(&s.options),
+                    ms(s.updated_at),
+                ],
+            )?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id.to_string()])? == 1)
+        })
+        .await
+    }
+
+    async fn insert_rejection(&self, r: RejectionRecord) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO rejections (id, source_id, partners, reason, status_code, message,
+                    remote_addr, body_sha256, body_size, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                r.id.to_string(),
+                r.source_id,
+                to_json(&r.partners),
+                r.reason,
+                r.status_code,
+                r.message,
+                r.remote_addr,
+                r.body_sha256,
+                r.body_size as i64,
+                ms(r.received_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_rejections(
+        &self,
+        filter: &RejectionFilter,
+    ) -> Result<Vec<RejectionRecord>, StoreError> {
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {REJECTION_COLUMNS} FROM rejections r WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let text = |s: &str| rusqlite::types::Value::Text(s.to_string());
+            if let Some(partners) = &f.partners {
+                sql += &format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(r.partners) p WHERE p.value IN ({}))",
+                    placeholders(partners.len())
+                );
+                args.extend(partners.iter().map(|p| text(p)));
+            }
+            if let Some(source) = &f.source_id {
+                sql += " AND r.source_id = ?";
+                args.push(text(source));
+            }
+            if let Some(reason) = &f.reason {
+                sql += " AND r.reason = ?";
+                args.push(text(reason));
+            }
+            if let Some(since) = f.since {
+                sql += " AND r.received_at >= ?";
+                args.push(rusqlite::types::Value::Integer(ms(since)));
+            }
+            if let Some(before) = f.before {
+                sql += " AND r.id < ?";
+                args.push(text(&before.to_string()));
+            }
+            sql += &format!(" ORDER BY r.id DESC LIMIT {}", f.limit.clamp(1, 1000));
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::rejection)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn rejection_summary(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+    ) -> Result<Vec<RejectionCount>, StoreError> {
+        self.read(move |conn| {
+            let mut sql = "SELECT r.source_id, r.reason, COUNT(*) FROM rejections r
+                           WHERE r.received_at >= ?"
+                .to_string();
+            let mut args: Vec<rusqlite::types::Value> =
+                vec![rusqlite::types::Value::Integer(ms(since))];
+            if let Some(partners) = &partners {
+                sql += &format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(r.partners) p WHERE p.value IN ({}))",
+                    placeholders(partners.len())
+                );
+                args.extend(
+                    partners
+                        .iter()
+                        .map(|p| rusqlite::types::Value::Text(p.clone())),
+                );
+            }
+            sql += " GROUP BY r.source_id, r.reason ORDER BY COUNT(*) DESC, r.source_id, r.reason";
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), |r| {
+                    Ok(RejectionCount {
+                        source_id: r.get(0)?,
+                        reason: r.get(1)?,
+                        count: r.get::<_, i64>(2)?.max(0) as u64,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
         })
         .await
     }

@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis};
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, SubscriptionRecord,
-    SubscriptionStatus,
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, RejectionRecord,
+    SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -102,7 +102,8 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
-    e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload";
+    e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
+    e.normalized, e.raw_body";
 
 /// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
@@ -118,6 +119,11 @@ pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
         occurred_at: from_millis(row.get(at + 8)?),
         received_at: from_millis(row.get(at + 9)?),
         payload: json_at(row, at + 10)?,
+        normalized: match row.get::<_, Option<String>>(at + 11)? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(corrupt)?),
+            None => None,
+        },
+        raw_body: row.get(at + 12)?,
     })
 }
 
@@ -128,7 +134,43 @@ pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
 /// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
 /// Number of columns in `EVENT_COLUMNS`.
-pub(crate) const EVENT_COLUMN_COUNT: usize = 11;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 13;
+
+pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
+    replay_window_secs, options, client_id, created_at, updated_at";
+
+pub(crate) fn source(row: &Row) -> rusqlite::Result<SourceRecord> {
+    Ok(SourceRecord {
+        id: uuid(row, "id")?,
+        kind: row.get("kind")?,
+        name: row.get("name")?,
+        partners: json(row, "partners")?,
+        secrets_sealed: row.get("secrets_sealed")?,
+        replay_window_secs: row.get("replay_window_secs")?,
+        options: json(row, "options")?,
+        client_id: row.get("client_id")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const REJECTION_COLUMNS: &str = "id, source_id, partners, reason, status_code, \
+    message, remote_addr, body_sha256, body_size, received_at";
+
+pub(crate) fn rejection(row: &Row) -> rusqlite::Result<RejectionRecord> {
+    Ok(RejectionRecord {
+        id: uuid(row, "id")?,
+        source_id: row.get("source_id")?,
+        partners: json(row, "partners")?,
+        reason: row.get("reason")?,
+        status_code: row.get("status_code")?,
+        message: row.get("message")?,
+        remote_addr: row.get("remote_addr")?,
+        body_sha256: row.get("body_sha256")?,
+        body_size: row.get::<_, i64>("body_size")?.max(0) as u64,
+        received_at: time(row, "received_at")?,
+    })
+}
 
 pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, d.partner_id, \
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \

@@ -5,7 +5,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE clients (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -96,7 +97,56 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, attempted_at);
 CREATE INDEX attempts_subscription ON attempts (subscription_id, attempted_at);
-"#];
+"#,
+    r#"
+-- Received events keep their body byte for byte and their normalized form.
+ALTER TABLE events ADD COLUMN normalized TEXT;
+ALTER TABLE events ADD COLUMN raw_body BLOB;
+ALTER TABLE events ADD COLUMN marketplace TEXT;
+CREATE INDEX events_topic ON events (topic, id);
+CREATE INDEX events_marketplace ON events (marketplace, id);
+
+CREATE TABLE sources (
+    id                 TEXT PRIMARY KEY,
+    kind               TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    partners           TEXT NOT NULL,   -- JSON array
+    secrets_sealed     TEXT NOT NULL,
+    replay_window_secs INTEGER NOT NULL,
+    options            TEXT NOT NULL,   -- JSON object
+    client_id          TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+
+CREATE TABLE rejections (
+    id          TEXT PRIMARY KEY,
+    source_id   TEXT NOT NULL,
+    partners    TEXT NOT NULL,   -- JSON array, for tenant filtering
+    reason      TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    message     TEXT NOT NULL,
+    remote_addr TEXT,
+    body_sha256 TEXT NOT NULL,
+    body_size   INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX rejections_received ON rejections (received_at);
+CREATE INDEX rejections_source ON rejections (source_id, id);
+
+-- The last status seen per resource, so a first sighting can be told from a change.
+CREATE TABLE resource_registry (
+    marketplace   TEXT NOT NULL,
+    partner_id    TEXT NOT NULL,
+    resource_kind TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    status        TEXT,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    PRIMARY KEY (marketplace, partner_id, resource_kind, resource_id)
+) WITHOUT ROWID;
+"#,
+];
 
 /// Brings the database to the newest schema; each migration runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

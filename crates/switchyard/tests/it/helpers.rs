@@ -45,6 +45,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.poll_interval = Duration::from_millis(50);
     settings.request_timeout = Duration::from_secs(5);
     settings.bootstrap_client = Some((ADMIN_ID.into(), ADMIN_SECRET.into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    settings.public_url = base.clone();
     configure(&mut settings);
     // Real "now", so Standard Webhooks timestamps pass receivers' tolerance checks; on a whole
     // millisecond, the precision the store keeps.
@@ -54,10 +59,6 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("hub builds");
     let state = hub.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(hub.serve(listener, stopped));
     TestApp {

@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod helpers;
+mod ingest;
 mod input;
 mod restart;
 mod subscriptions;

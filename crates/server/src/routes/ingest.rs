@@ -1,0 +1,441 @@
+//! `/ingest/{sourceId}`: where marketplaces send their webhooks.
+//!
+//! The order of work is the promise: verify (before parsing anything the scheme does not need),
+//! check the partner, dedup, store the raw body with the normalized event and its deliveries in
+//! one transaction, and only then answer 2xx. Every refusal is answered with a JSON error, is
+//! recorded as a rejection (reason, remote address, body hash and size; never the body or a
+//! secret), and stores nothing else.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use switchyard_core::model::{EventRecord, RejectionRecord, ResourceSighting, SourceRecord};
+use switchyard_marketplaces::{
+    Inbound, KeyRef, KeyStore, Kind, NativeEvent, Outcome, Refusal, SourceSettings,
+};
+use switchyard_store::InsertOutcome;
+
+use super::sources::open_secrets;
+use crate::AppState;
+use crate::error::AppError;
+use crate::extract::PathParams;
+
+/// How long a fetched certificate or public key is trusted before it is fetched again.
+const KEY_CACHE_TTL: SignedDuration = SignedDuration::from_hours(1);
+/// The header through which a SellerCenter source's URL token reaches its verifier.
+const URL_TOKEN_HEADER: &str = "x-switchyard-url-token";
+
+/// What the request looked like, for the rejection record.
+struct Received<'a> {
+    source_ref: &'a str,
+    remote: Option<SocketAddr>,
+    body: &'a [u8],
+}
+
+impl AppState {
+    /// Records a refusal and builds its answer. A failure to record is logged, never hidden
+    /// behind a different answer.
+    async fn refuse(
+        &self,
+        received: &Received<'_>,
+        partners: &[String],
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    ) -> Response {
+        let rejection = RejectionRecord {
+            id: Uuid::now_v7(),
+            source_id: received.source_ref.chars().take(100).collect(),
+            partners: partners.to_vec(),
+            reason: code.to_string(),
+            status_code: status.as_u16(),
+            message: message.clone(),
+            remote_addr: received.remote.map(|a| a.ip().to_string()),
+            body_sha256: hex::encode(Sha256::digest(received.body)),
+            body_size: received.body.len() as u64,
+            received_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.insert_rejection(rejection).await {
+            tracing::error!(error = %e, "cannot record a rejection");
+        }
+        tracing::info!(
+            source = received.source_ref,
+            reason = code,
+            "inbound request refused"
+        );
+        AppError::new(status, code, message).into_response()
+    }
+}
+
+pub async fn ingest(
+    state: State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    PathParams(source_id): PathParams<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        Some(remote),
+        source_id,
+        None,
+        method,
+        uri,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// SellerCenter's form, whose URL carries the source's token.
+pub async fn ingest_with_token(
+    state: State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    PathParams((source_id, token)): PathParams<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        Some(remote),
+        source_id,
+        Some(token),
+        method,
+        uri,
+        headers,
+        body,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    State(state): State<AppState>,
+    remote: Option<SocketAddr>,
+    source_ref: String,
+    url_token: Option<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let received = Received {
+                source_ref: &source_ref,
+                remote,
+                body: &[],
+            };
+            return state
+                .refuse(
+                    &received,
+                    &[],
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "the body is over the limit of {} bytes",
+                        state.max_body_bytes
+                    ),
+                )
+                .await;
+        }
+    };
+    let received = Received {
+        source_ref: &source_ref,
+        remote,
+        body: &body,
+    };
+    let source = match Uuid::parse_str(&source_ref) {
+        Ok(id) => match state.store.get_source(id).await {
+            Ok(found) => found,
+            Err(e) => return AppError::from(e).into_response(),
+        },
+        Err(_) => None,
+    };
+    let Some(source) = source else {
+        return state
+            .refuse(
+                &received,
+                &[],
+                StatusCode::NOT_FOUND,
+                "unknown_source",
+                "no such source".into(),
+            )
+            .await;
+    };
+    let Some(kind) = Kind::parse(&source.kind) else {
+        tracing::error!(source = %source.id, kind = %source.kind, "source of an unknown kind");
+        return AppError::internal().into_response();
+    };
+    let secrets = match open_secrets(&state, &source) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let settings = SourceSettings {
+        kind,
+        secrets,
+        replay_window: SignedDuration::from_secs(source.replay_window_secs),
+        options: source.options.clone(),
+    };
+    // Headers as the verifiers take them; the URL token comes only from the path.
+    let mut pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str() != URL_TOKEN_HEADER)
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if let Some(token) = &url_token {
+        pairs.push((URL_TOKEN_HEADER.into(), token.clone()));
+    }
+    let endpoint_url = source
+        .options
+        .get("endpointUrl")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}/ingest/{}", state.public_url, source.id));
+    let now = state.clock.now();
+    let inbound = Inbound {
+        method: method.as_str(),
+        endpoint_url: &endpoint_url,
+        query: uri.query().unwrap_or(""),
+        headers: &pairs,
+        body: &body,
+        now,
+    };
+    let outcome = match verify_fetching_keys(&state, kind, &inbound, &settings).await {
+        Ok(outcome) => outcome,
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return state
+                .refuse(
+                    &received,
+                    &source.partners,
+                    status,
+                    refusal.code(),
+                    refusal.to_string(),
+                )
+                .await;
+        }
+    };
+    match outcome {
+        Outcome::Handshake(h) => {
+            if let Some(url) = h.confirm_url.clone() {
+                let sender = state.sender.clone();
+                let source_id = source.id;
+                tokio::spawn(async move {
+                    match sender.fetch(&url, &[], 64 * 1024).await {
+                        Ok(_) => {
+                            tracing::info!(source = %source_id, "confirmed the SNS subscription")
+                        }
+                        Err(e) => {
+                            tracing::warn!(source = %source_id, error = %e, "cannot confirm the SNS subscription")
+                        }
+                    }
+                });
+            }
+            let status = StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK);
+            (
+                status,
+                [(axum::http::header::CONTENT_TYPE, h.content_type)],
+                h.body,
+            )
+                .into_response()
+        }
+        Outcome::Event(native) => {
+            store_event(&state, &received, &source, kind, native, body.to_vec(), now).await
+        }
+    }
+}
+
+async fn store_event(
+    state: &AppState,
+    received: &Received<'_>,
+    source: &SourceRecord,
+    kind: Kind,
+    native: NativeEvent,
+    raw_body: Vec<u8>,
+    now: Timestamp,
+) -> Response {
+    let partner = match &native.partner_id {
+        Some(p) if source.partners.iter().any(|q| q == p) => p.clone(),
+        Some(p) => {
+            return state
+                .refuse(
+                    received,
+                    &source.partners,
+                    StatusCode::FORBIDDEN,
+                    "unknown_partner",
+                    format!("this source may not speak for partner {p:?}"),
+                )
+                .await;
+        }
+        None => match source.partners.first() {
+            Some(p) => p.clone(),
+            None => return AppError::internal().into_response(),
+        },
+    };
+    let normalized = kind.normalize(&native);
+    let occurred_at = native.occurred_at.unwrap_or(now);
+    let id = Uuid::now_v7();
+    let normalized_json = json!({
+        "marketplace": kind.marketplace(),
+        "partnerId": partner,
+        "resource": normalized.resource,
+        "status": normalized.status,
+        "occurredAt": occurred_at,
+        "nativeEventType": native.event_type,
+        "nativeEventId": native.native_event_id,
+        "native": native.payload,
+    });
+    let sighting = normalized.resource.as_ref().map(|r| ResourceSighting {
+        marketplace: kind.marketplace().into(),
+        partner_id: partner.clone(),
+        resource_kind: r.kind.clone(),
+        resource_id: r.id.clone(),
+        status: normalized.status.clone(),
+        first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
+    });
+    let event = EventRecord {
+        id,
+        origin: source.id.to_string(),
+        dedup_key: Some(native.dedup_key.clone()),
+        partner_id: partner,
+        event_type: native.event_type.clone(),
+        event_version: switchyard_core::catalog::V1.into(),
+        topic: normalized.topic.map(str::to_string),
+        public_event_id: native
+            .native_event_id
+            .clone()
+            .unwrap_or_else(|| id.to_string()),
+        occurred_at,
+        received_at: now,
+        payload: native.payload,
+        normalized: Some(normalized_json),
+        raw_body: Some(raw_body),
+    };
+    match state.store.insert_event(event, sighting).await {
+        Ok(InsertOutcome::Created {
+            event_id,
+            deliveries,
+        }) => {
+            if deliveries > 0 {
+                state.dispatcher.wake();
+            }
+            axum::Json(json!({"status": "accepted", "eventId": event_id})).into_response()
+        }
+        Ok(InsertOutcome::Duplicate { event_id }) => {
+            axum::Json(json!({"status": "duplicate", "eventId": event_id})).into_response()
+        }
+        // Not acknowledged: the marketplace retries.
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+/// The keys a source pins in its options, then those fetched before.
+struct Keys<'a> {
+    source: &'a SourceSettings,
+    state: &'a AppState,
+    now: Timestamp,
+}
+
+impl KeyStore for Keys<'_> {
+    fn get(&self, key: &KeyRef) -> Option<Vec<u8>> {
+        if let KeyRef::CertificateUrl(url) = key
+            && let Some(pem) = self
+                .source
+                .options
+                .get("pinnedCertificates")
+                .and_then(|p| p.get(url))
+                .and_then(|v| v.as_str())
+        {
+            return Some(pem.as_bytes().to_vec());
+        }
+        let cache = self.state.keys.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|(_, fetched)| self.now.duration_since(*fetched) < KEY_CACHE_TTL)
+            .map(|(bytes, _)| bytes.clone())
+    }
+}
+
+/// Verifies; when the verifier needs a key it does not have, fetches it once and verifies again.
+async fn verify_fetching_keys(
+    state: &AppState,
+    kind: Kind,
+    inbound: &Inbound<'_>,
+    settings: &SourceSettings,
+) -> Result<Outcome, Refusal> {
+    let keys = Keys {
+        source: settings,
+        state,
+        now: inbound.now,
+    };
+    match kind.verify(inbound, settings, &keys) {
+        Err(Refusal::KeyNeeded(key)) => {
+            let fetched = fetch_key(state, settings, &key)
+                .await
+                .map_err(Refusal::KeyUnavailable)?;
+            state
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), (fetched, inbound.now));
+            match kind.verify(inbound, settings, &keys) {
+                Err(Refusal::KeyNeeded(_)) => Err(Refusal::KeyUnavailable(
+                    "key still missing after fetching it".into(),
+                )),
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
+async fn fetch_key(
+    state: &AppState,
+    settings: &SourceSettings,
+    key: &KeyRef,
+) -> Result<Vec<u8>, String> {
+    match key {
+        KeyRef::CertificateUrl(url) => state.sender.fetch(url, &[], 64 * 1024).await,
+        KeyRef::EbayPublicKey(kid) => {
+            let base = settings
+                .option_str("publicKeyUrl")
+                .ok_or("no publicKeyUrl option to fetch eBay's public key from")?;
+            let headers: Vec<(String, String)> = settings
+                .option_str("publicKeyToken")
+                .map(|t| vec![("authorization".to_string(), format!("Bearer {t}"))])
+                .unwrap_or_default();
+            let body = state
+                .sender
+                .fetch(&format!("{base}{kid}"), &headers, 64 * 1024)
+                .await?;
+            // eBay answers {"algorithm","digest","key"}; a bare PEM is taken as it is.
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) => v
+                    .get("key")
+                    .and_then(|k| k.as_str())
+                    .map(|k| k.as_bytes().to_vec())
+                    .ok_or_else(|| "the key answer has no key".to_string()),
+                Err(_) => Ok(body),
+            }
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The inbound gateway as marketplaces and operators see it: sources, verified and refused
+//! webhooks, dedup, normalization onto topics, and the failures dashboard's data.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use switchyard_marketplaces::{Kind, SignRequest, SignedRequest};
+
+use crate::helpers::*;
+
+/// Creates a source; returns (id, ingest URL).
+async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
+    let answer = app.post("/api/v1/sources", token, body).await;
+    assert_eq!(answer.status, 201, "source created: {}", answer.body);
+    (
+        answer.body["sourceId"].as_str().unwrap().to_string(),
+        answer.body["ingestUrl"].as_str().unwrap().to_string(),
+    )
+}
+
+fn sign(
+    kind: Kind,
+    secret: &str,
+    options: Value,
+    event_type: &str,
+    order: &str,
+    event_id: &str,
+    now: Timestamp,
+) -> SignedRequest {
+    kind.sign(&SignRequest {
+        event_type: event_type.into(),
+        secret: secret.into(),
+        options,
+        endpoint_url: String::new(),
+        partner_id: "seller-1".into(),
+        resource_id: order.into(),
+        event_id: event_id.into(),
+        now,
+    })
+    .unwrap_or_else(|e| panic!("{kind:?} signs: {e}"))
+}
+
+async fn send(app: &TestApp, url: &str, signed: &SignedRequest) -> Answer {
+    let method: reqwest::Method = signed.method.parse().unwrap();
+    let mut request = app
+        .http
+        .request(method, format!("{url}{}", signed.url_suffix))
+        .body(signed.body.clone());
+    for (name, value) in &signed.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn now_of(app: &TestApp) -> Timestamp {
+    use switchyard_core::Clock;
+    app.clock.now()
+}
+
+#[tokio::test]
+async fn the_same_order_from_three_marketplaces_and_a_retry_reaches_an_order_created_subscriber_three_times()
+ {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let token = app.admin_token().await;
+    let (walmart, walmart_url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "walmart-secret"}],
+    })).await;
+    let (_, tiktok_url) = source(&app, &token, json!({
+        "kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret", "options": {"appKey": "app-key"},
+    })).await;
+    let (_, sellercenter_url) = source(
+        &app,
+        &token,
+        json!({"kind": "sellercenter", "partners": ["seller-1"]}),
+    )
+    .await;
+    assert!(walmart_url.ends_with(&format!("/ingest/{walmart}")));
+    let sellercenter_token = sellercenter_url.rsplit('/').next().unwrap().to_string();
+    let (sub, _) = app.subscribe(&token, json!({
+        "eventType": "order.created", "resourceName": "ORDER", "eventUrl": sink.hook_url(), "partnerId": "seller-1",
+    })).await;
+
+    let now = now_of(&app);
+    let walmart_po = sign(
+        Kind::Walmart,
+        "walmart-secret",
+        json!({"keyVersion": "1"}),
+        "PO_CREATED",
+        "PO-1",
+        "wm-evt-1",
+        now,
+    );
+    let first = send(&app, &walmart_url, &walmart_po).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["status"], "accepted");
+    // Walmart retries the same event: acknowledged as a duplicate, nothing new.
+    let retry = send(&app, &walmart_url, &walmart_po).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(
+        retry.body,
+        json!({"status": "duplicate", "eventId": first.body["eventId"]})
+    );
+
+    let tiktok = sign(
+        Kind::Tiktok,
+        "tiktok-app-secret",
+        json!({"appKey": "app-key", "orderStatus": "AWAITING_SHIPMENT"}),
+        "1",
+        "TT-1",
+        "tt-1",
+        now,
+    );
+    assert_eq!(send(&app, &tiktok_url, &tiktok).await.status, 200);
+    // TikTok's next status change for the same order is an update, not a creation.
+    let tiktok_later = sign(
+        Kind::Tiktok,
+        "tiktok-app-secret",
+        json!({"appKey": "app-key", "orderStatus": "IN_TRANSIT"}),
+        "1",
+        "TT-1",
+        "tt-2",
+        now,
+    );
+    assert_eq!(send(&app, &tiktok_url, &tiktok_later).await.status, 200);
+
+    let mut sellercenter = sign(
+        Kind::Sellercenter,
+        &sellercenter_token,
+        json!({}),
+        "onOrderCreated",
+        "190",
+        "sc-1",
+        now,
+    );
+    // Sent to the URL as registered, which already carries the token.
+    sellercenter.url_suffix.clear();
+    let answer = send(&app, &sellercenter_url, &sellercenter).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    eventually("three order.created deliveries", || async {
+        sink.hook_count() >= 3
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.hook_count(), 3, "exactly three");
+    let mut marketplaces: Vec<String> = sink
+        .hooks()
+        .iter()
+        .map(|h| {
+            let body = h.json();
+            assert_eq!(body["source"]["eventType"], "order.created");
+            assert_eq!(body["payload"]["partnerId"], "seller-1");
+            assert_eq!(body["payload"]["resource"]["type"], "order");
+            assert!(body["payload"]["native"].is_object());
+            body["payload"]["marketplace"].as_str().unwrap().to_string()
+        })
+        .collect();
+    marketplaces.sort();
+    assert_eq!(marketplaces, vec!["sellercenter", "tiktok", "walmart"]);
+    assert_eq!(app.deliveries_of(&token, &sub).await.len(), 3);
+
+    // What arrived is there to see: raw body byte for byte, normalized form, deliveries.
+    let event_id = first.body["eventId"].as_str().unwrap();
+    let event = app.get(&format!("/api/v1/events/{event_id}"), &token).await;
+    assert_eq!(event.status, 200);
+    assert_eq!(
+        event.body["raw"]["body"].as_str().unwrap().as_bytes(),
+        &walmart_po.body[..]
+    );
+    assert_eq!(event.body["topic"], "order.created");
+    assert_eq!(event.body["normalized"]["nativeEventType"], "PO_CREATED");
+    assert_eq!(event.body["deliveries"].as_array().unwrap().len(), 1);
+    let tiktok_events = app.get("/api/v1/events?marketplace=tiktok", &token).await;
+    let topics: Vec<&str> = tiktok_events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(topics, vec!["order.updated", "order.created"]);
+    let created = app
+        .get(
+            "/api/v1/events?topic=order.created&partnerId=seller-1",
+            &token,
+        )
+        .await;
+    assert_eq!(created.body["events"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn refused_requests_get_json_errors_are_recorded_and_store_nothing() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 16 * 1024).await;
+    let token = app.admin_token().await;
+    let (walmart, url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "walmart-secret"}],
+    })).await;
+    let now = now_of(&app);
+    let good = sign(
+        Kind::Walmart,
+        "walmart-secret",
+        json!({"keyVersion": "1"}),
+        "PO_CREATED",
+        "PO-9",
+        "evt-9",
+        now,
+    );
+
+    let mut tampered = good.clone();
+    tampered.body = String::from_utf8(good.body.clone())
+        .unwrap()
+        .replace("PO-9", "PO-8")
+        .into_bytes();
+    let wrong_secret = sign(
+        Kind::Walmart,
+        "not-the-secret",
+        json!({"keyVersion": "1"}),
+        "PO_CREATED",
+        "PO-9",
+        "evt-9",
+        now,
+    );
+    let stale = sign(
+        Kind::Walmart,
+        "walmart-secret",
+        json!({"keyVersion": "1"}),
+        "PO_CREATED",
+        "PO-9",
+        "evt-9",
+        now - SignedDuration::from_mins(10),
+    );
+    let mut unsigned = good.clone();
+    unsigned
+        .headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("WM_SEC.AUTH_SIGNATURE"));
+    let mut other_partner = good.clone();
+    {
+        let mut body: Value = serde_json::from_slice(&good.body).unwrap();
+        body["payload"]["partnerId"] = json!("seller-2");
+        other_partner = sign_body(other_partner, body, "walmart-secret");
+    }
+    let mut malformed = good.clone();
+    malformed = sign_raw(malformed, b"{not json".to_vec(), "walmart-secret");
+    let mut huge = good.clone();
+    huge.body = vec![b' '; 20 * 1024];
+
+    for (name, request, status, code) in [
+        ("tampered", &tampered, 401, "signature_mismatch"),
+        ("wrong secret", &wrong_secret, 401, "signature_mismatch"),
+        ("stale", &stale, 401, "stale_timestamp"),
+        ("unsigned", &unsigned, 401, "missing_signature"),
+        ("other partner", &other_partner, 403, "unknown_partner"),
+        ("malformed", &malformed, 400, "malformed_body"),
+        ("huge", &huge, 413, "too_large"),
+    ] {
+        let answer = send(&app, &url, request).await;
+        assert_eq!(answer.status, status, "{name}: {}", answer.body);
+        assert_eq!(answer.body["error"]["code"], code, "{name}");
+    }
+    let unknown = send(
+        &app,
+        &format!("{}/ingest/00000000-0000-0000-0000-000000000000", app.base),
+        &good,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"]["code"], "unknown_source");
+    let junk = send(&app, &format!("{}/ingest/not-a-source", app.base), &good).await;
+    assert_eq!(junk.status, 404);
+
+    // Nothing was stored; every refusal was recorded without the body or a secret.
+    assert_eq!(
+        app.get("/api/v1/events", &token).await.body["events"],
+        json!([])
+    );
+    let rejections = app.get("/api/v1/rejections?limit=100", &token).await;
+    let rows = rejections.body["rejections"].as_array().unwrap();
+    assert_eq!(rows.len(), 9);
+    for row in rows {
+        assert_eq!(row["bodySha256"].as_str().unwrap().len(), 64);
+        assert!(row["remoteAddr"].as_str().unwrap().starts_with("127.0.0.1"));
+        assert!(!row.to_string().contains("walmart-secret"));
+        assert!(!row.to_string().contains("PO-9"));
+    }
+    let mismatches = app
+        .get(
+            &format!("/api/v1/rejections?sourceId={walmart}&reason=signature_mismatch"),
+            &token,
+        )
+        .await;
+    assert_eq!(mismatches.body["rejections"].as_array().unwrap().len(), 2);
+    let summary = app.get("/api/v1/rejections/summary", &token).await;
+    assert_eq!(summary.body["total"], 9);
+    assert_eq!(
+        summary.body["counts"][0],
+        json!({"sourceId": walmart, "reason": "signature_mismatch", "count": 2})
+    );
+
+    // And the real one still goes through.
+    assert_eq!(send(&app, &url, &good).await.body["status"], "accepted");
+}
+
+/// Re-signs a Walmart request over a changed body (for refusals that are not about the MAC).
+fn sign_body(request: SignedRequest, body: Value, secret: &str) -> SignedRequest {
+    sign_raw(request, serde_json::to_vec(&body).unwrap(), secret)
+}
+
+fn sign_raw(mut request: SignedRequest, body: Vec<u8>, secret: &str) -> SignedRequest {
+    let timestamp = request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("WM_SEC.TIMESTAMP"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let signature = switchyard_core::signatures::walmart::sign(secret, &timestamp, &body);
+    for (name, value) in &mut request.headers {
+        if name.eq_ignore_ascii_case("WM_SEC.AUTH_SIGNATURE") {
+            *value = signature.clone();
+        }
+    }
+    request.body = body;
+    request
+}
+
+#[tokio::test]
+async fn sources_are_write_only_for_secrets_and_isolated_between_clients() {
+    let app = spawn_app().await;
+    let a = app.partner_client("client-a", &["pa"], &[]).await;
+    let b = app.partner_client("client-b", &["pb"], &[]).await;
+    let (id, url) = source(&app, &a, json!({"kind": "shopify", "name": "Shop A", "partners": ["pa"], "secret": "shpss_secret_value"})).await;
+    assert!(url.starts_with(&app.base));
+    let shown = app.get(&format!("/api/v1/sources/{id}"), &a).await;
+    assert_eq!(
+        shown.body["secrets"],
+        json!([{"id": "1", "value": "********"}])
+    );
+    assert_eq!(shown.body["replayWindowSeconds"], 300);
+    assert!(!shown.body.to_string().contains("shpss_secret_value"));
+    // Rotation: add a second secret, keep the first by sending its mask back.
+    let patched = app
+        .patch(&format!("/api/v1/sources/{id}"), &a, json!({"secrets": [{"id": "1", "value": "********"}, {"id": "2", "value": "new-secret"}], "replayWindowSeconds": 120}))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["secrets"].as_array().unwrap().len(), 2);
+    assert_eq!(patched.body["replayWindowSeconds"], 120);
+
+    for (method, path) in [
+        ("GET", format!("/api/v1/sources/{id}")),
+        ("PATCH", format!("/api/v1/sources/{id}")),
+        ("DELETE", format!("/api/v1/sources/{id}")),
+    ] {
+        let body = (method == "PATCH").then(|| json!({"name": "mine"}));
+        assert_eq!(
+            app.call(method.parse().unwrap(), &path, &b, body)
+                .await
+                .status,
+            404,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/sources", &b).await.body["sources"],
+        json!([])
+    );
+    let other = app
+        .post(
+            "/api/v1/sources",
+            &b,
+            json!({"kind": "shopify", "partners": ["pa"], "secret": "x"}),
+        )
+        .await;
+    assert_eq!(other.status, 403);
+    for (body, code) in [
+        (
+            json!({"kind": "myspace", "partners": ["pa"], "secret": "x"}),
+            "unknown_kind",
+        ),
+        (
+            json!({"kind": "shopify", "partners": [], "secret": "x"}),
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "shopify", "partners": ["pa"]}),
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "shopify", "partners": ["pa"], "secret": "x", "replayWindowSeconds": 0}),
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "shopify", "partners": ["pa"], "secret": "x", "options": []}),
+            "invalid_field",
+        ),
+    ] {
+        let answer = app.post("/api/v1/sources", &a, body.clone()).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.body["error"]["code"], code, "{body}");
+    }
+    let deleted = app.delete(&format!("/api/v1/sources/{id}"), &a).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/sources/{id}"), &a).await.status,
+        404
+    );
+}
