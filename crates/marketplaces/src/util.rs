@@ -102,10 +102,11 @@ pub fn as_id(value: &Value) -> Option<String> {
 /// Parses an RFC 3339 time, or Unix seconds (number or numeric string).
 pub fn parse_time(value: &Value) -> Option<Timestamp> {
     match value {
-        Value::String(s) => s
-            .parse::<Timestamp>()
-            .ok()
-            .or_else(|| s.parse::<i64>().ok().and_then(|n| Timestamp::from_second(n).ok())),
+        Value::String(s) => s.parse::<Timestamp>().ok().or_else(|| {
+            s.parse::<i64>()
+                .ok()
+                .and_then(|n| Timestamp::from_second(n).ok())
+        }),
         Value::Number(n) => n.as_i64().and_then(|n| Timestamp::from_second(n).ok()),
         _ => None,
     }
@@ -183,7 +184,10 @@ mod tests {
         assert!(mac_matches(&mac, &hex::encode(mac)));
         assert!(mac_matches(&mac, &hex::encode(mac).to_uppercase()));
         assert!(mac_matches(&mac, &STANDARD.encode(mac)));
-        assert!(!mac_matches(&mac, &hex::encode(hmac_sha256(b"k", &[b"bodx"]))));
+        assert!(!mac_matches(
+            &mac,
+            &hex::encode(hmac_sha256(b"k", &[b"bodx"]))
+        ));
         assert!(!mac_matches(&mac, ""));
     }
 
@@ -193,7 +197,10 @@ mod tests {
         let w = SignedDuration::from_mins(5);
         assert!(check_window(1_000_000 - 300, now, w).is_ok());
         assert!(check_window(1_000_000 + 300, now, w).is_ok());
-        assert_eq!(check_window(1_000_000 - 301, now, w), Err(Refusal::StaleTimestamp));
+        assert_eq!(
+            check_window(1_000_000 - 301, now, w),
+            Err(Refusal::StaleTimestamp)
+        );
         assert_eq!(check_window(i64::MAX, now, w), Err(Refusal::StaleTimestamp));
     }
 }
