@@ -38,6 +38,50 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Send a correctly signed webhook in a marketplace's exact format (to test a receiver,
+    /// Switchyard's own /ingest included).
+    Simulate(Simulate),
+}
+
+#[derive(Args)]
+struct Simulate {
+    /// amazon_sns, ebay, etsy, tiktok, walmart, flipkart, sellercenter, shopify or standard.
+    #[arg(long)]
+    marketplace: String,
+    /// The native event type (e.g. PO_CREATED, orders/create, 1 for TikTok's order status).
+    #[arg(long)]
+    event: String,
+    /// Where to send it (a source's ingest URL).
+    #[arg(long)]
+    to: String,
+    /// The secret to sign with (HMAC key, token, app secret); Amazon and eBay generate a key
+    /// when it is not given.
+    #[arg(long, default_value = "")]
+    secret: String,
+    /// The partner (seller) the payload names.
+    #[arg(long, default_value = "seller-1")]
+    partner: String,
+    /// The resource (order) id the payload names.
+    #[arg(long, default_value = "ORDER-1")]
+    resource: String,
+    /// The marketplace's event id (default: random).
+    #[arg(long)]
+    event_id: Option<String>,
+    /// A signing option, KEY=VALUE (e.g. appKey=..., keyVersion=2, form=seed); repeatable.
+    #[arg(long = "option")]
+    options: Vec<String>,
+    /// Change the body after signing: the receiver must refuse it.
+    #[arg(long)]
+    tamper: bool,
+    /// Sign with a time an hour ago: the receiver must refuse it as a replay.
+    #[arg(long)]
+    stale: bool,
+    /// Send the same request twice: the receiver must count it once.
+    #[arg(long)]
+    duplicate: bool,
+    /// Write the generated key and certificate (Amazon, eBay) to this file.
+    #[arg(long)]
+    key_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -112,7 +156,82 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Clients {
             command: ClientsCommand::Create(c),
         } => create_client(c).await,
+        Command::Simulate(s) => simulate(s).await,
     }
+}
+
+async fn simulate(s: Simulate) -> Result<(), String> {
+    use switchyard_marketplaces::{Kind, SignRequest};
+    let kind = Kind::parse(&s.marketplace).ok_or_else(|| {
+        format!(
+            "unknown marketplace {:?}; use one of {}",
+            s.marketplace,
+            Kind::ALL.map(Kind::as_str).join(", ")
+        )
+    })?;
+    let mut options = serde_json::Map::new();
+    for option in &s.options {
+        let (k, v) = option
+            .split_once('=')
+            .ok_or_else(|| format!("--option {option:?}: use KEY=VALUE"))?;
+        options.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    let now = jiff::Timestamp::now();
+    let signed_at = if s.stale {
+        now - jiff::SignedDuration::from_hours(1)
+    } else {
+        now
+    };
+    let event_id = s
+        .event_id
+        .unwrap_or_else(|| format!("sim-{}", random_token::<9>()));
+    let mut signed = kind
+        .sign(&SignRequest {
+            event_type: s.event,
+            secret: s.secret,
+            options: serde_json::Value::Object(options),
+            endpoint_url: s.to.clone(),
+            partner_id: s.partner,
+            resource_id: s.resource,
+            event_id,
+            now: signed_at,
+        })
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    if s.tamper {
+        // Still valid JSON, but no longer the signed bytes.
+        signed.body.push(b' ');
+    }
+    if let Some(path) = &s.key_out {
+        let text = [signed.key_pem.as_deref(), signed.certificate_pem.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("key and certificate written to {}", path.display());
+    }
+    let client = reqwest::Client::new();
+    let times = if s.duplicate { 2 } else { 1 };
+    for _ in 0..times {
+        let method: reqwest::Method = signed
+            .method
+            .parse()
+            .map_err(|_| "bad method".to_string())?;
+        let mut request = client
+            .request(method, format!("{}{}", s.to, signed.url_suffix))
+            .body(signed.body.clone());
+        for (name, value) in &signed.headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot send: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        println!("{status} {body}");
+    }
+    Ok(())
 }
 
 async fn serve(args: ConfigArgs) -> Result<(), String> {

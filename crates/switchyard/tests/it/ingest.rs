@@ -409,3 +409,69 @@ async fn sources_are_write_only_for_secrets_and_isolated_between_clients() {
         404
     );
 }
+
+/// `switchyard simulate` sends what the marketplace would, and its refusals are the right ones.
+#[tokio::test]
+async fn simulate_sends_signed_webhooks_that_the_hub_accepts_dedups_and_refuses_when_forged() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let (_, url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "sim-secret"}],
+    })).await;
+    let simulate = move |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--marketplace",
+            "walmart",
+            "--event",
+            "PO_CREATED",
+            "--to",
+            &url,
+            "--secret",
+            "sim-secret",
+            "--option",
+            "keyVersion=1",
+        ];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(&args)
+            .env("SWITCHYARD_LOG", "warn")
+            .output()
+            .expect("simulate runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let sent = tokio::task::spawn_blocking({
+        let simulate = simulate.clone();
+        move || simulate(&["--duplicate", "--event-id", "sim-evt-1"])
+    });
+    let lines = sent.await.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with("200 ") && lines[0].contains("accepted"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("200 ") && lines[1].contains("duplicate"),
+        "{lines:?}"
+    );
+    let tampered = tokio::task::spawn_blocking({
+        let simulate = simulate.clone();
+        move || simulate(&["--tamper", "--event-id", "sim-evt-2"])
+    });
+    assert!(tampered.await.unwrap()[0].starts_with("401 "));
+    let stale =
+        tokio::task::spawn_blocking(move || simulate(&["--stale", "--event-id", "sim-evt-3"]));
+    let stale = stale.await.unwrap();
+    assert!(
+        stale[0].starts_with("401 ") && stale[0].contains("stale_timestamp"),
+        "{stale:?}"
+    );
+}
