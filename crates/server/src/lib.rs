@@ -74,6 +74,8 @@ pub struct AppState {
     pub secrets: SecretBox,
     /// Signs bearer tokens.
     pub token_key: [u8; 32],
+    /// Signs the tokens Walmart sources issue at their OAuth token URL.
+    pub source_token_key: [u8; 32],
     /// Sends test notifications.
     pub sender: Sender,
     /// Woken after a write that makes deliveries due.
@@ -184,6 +186,7 @@ impl Hub {
                 clock,
                 secrets,
                 token_key,
+                source_token_key: derive_key(&settings.master_key, "switchyard/source-tokens/v1"),
                 sender,
                 dispatcher,
                 max_body_bytes: settings.max_body_bytes,

@@ -18,8 +18,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use switchyard_core::model::{EventRecord, RejectionRecord, ResourceSighting, SourceRecord};
+use switchyard_core::secrets::{random_token, tokens};
+use switchyard_marketplaces::util::ct_eq;
 use switchyard_marketplaces::{
-    Inbound, KeyRef, KeyStore, Kind, NativeEvent, Outcome, Refusal, SourceSettings,
+    Inbound, KeyRef, KeyStore, Kind, NativeEvent, Outcome, Refusal, SourceSecret, SourceSettings,
 };
 use switchyard_store::InsertOutcome;
 
@@ -183,6 +185,32 @@ async fn handle(
     let secrets = match open_secrets(&state, &source) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
+    };
+    // A Walmart source in the OAuth form accepts the tokens it issued; its verifier compares
+    // the presented token with the ones the server vouches for.
+    let secrets = if kind == Kind::Walmart
+        && source.options.get("form").and_then(|f| f.as_str()) == Some("bearer")
+    {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        issued_token_valid(&state, &source, presented)
+            .then(|| {
+                vec![SourceSecret {
+                    id: "issued".into(),
+                    value: presented.to_string(),
+                }]
+            })
+            .unwrap_or_else(|| {
+                vec![SourceSecret {
+                    id: "none".into(),
+                    value: random_token::<32>(),
+                }]
+            })
+    } else {
+        secrets
     };
     let settings = SourceSettings {
         kind,
@@ -438,4 +466,119 @@ async fn fetch_key(
             }
         }
     }
+}
+
+/// How long a token issued at a source's token URL is valid, as Walmart's own (`expires_in`).
+const SOURCE_TOKEN_TTL_SECS: i64 = 900;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SourceTokenClaims {
+    /// The source it was issued by.
+    src: String,
+    /// Expiry, Unix seconds.
+    e: i64,
+}
+
+fn issued_token_valid(state: &AppState, source: &SourceRecord, token: &str) -> bool {
+    tokens::verify(&state.source_token_key, token)
+        .and_then(|payload| serde_json::from_str::<SourceTokenClaims>(&payload).ok())
+        .is_some_and(|c| c.src == source.id.to_string() && c.e > state.clock.now().as_second())
+}
+
+/// `POST /ingest/{sourceId}/oauth/token`: the token URL a Walmart subscription's `OAUTH`
+/// `authUrl` names. Client credentials (HTTP Basic, or form fields) must be the source's
+/// `oauthClientId` option and one of its secrets; the token is then accepted by that source only.
+pub async fn oauth_token(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    PathParams(source_ref): PathParams<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let received = Received {
+        source_ref: &source_ref,
+        remote: Some(remote),
+        body: &body,
+    };
+    let source = match Uuid::parse_str(&source_ref) {
+        Ok(id) => state.store.get_source(id).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(source) = source.filter(|s| {
+        s.kind == Kind::Walmart.as_str()
+            && s.options.get("form").and_then(|f| f.as_str()) == Some("bearer")
+    }) else {
+        return state
+            .refuse(
+                &received,
+                &[],
+                StatusCode::NOT_FOUND,
+                "unknown_source",
+                "no Walmart OAuth source here".into(),
+            )
+            .await;
+    };
+    let form: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|b| {
+            b.split_once(':')
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+        });
+    let (client_id, client_secret) = basic
+        .or_else(|| {
+            Some((
+                form.get("client_id")?.clone(),
+                form.get("client_secret")?.clone(),
+            ))
+        })
+        .unwrap_or_default();
+    let expected_id = source
+        .options
+        .get("oauthClientId")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let secrets = match open_secrets(&state, &source) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let secret_ok = secrets
+        .iter()
+        .any(|s| ct_eq(s.value.as_bytes(), client_secret.as_bytes()));
+    let id_ok = !expected_id.is_empty() && ct_eq(expected_id.as_bytes(), client_id.as_bytes());
+    if !(secret_ok && id_ok)
+        || form.get("grant_type").map(String::as_str) != Some("client_credentials")
+    {
+        return state
+            .refuse(
+                &received,
+                &source.partners,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client credentials or grant_type are wrong".into(),
+            )
+            .await;
+    }
+    let claims = SourceTokenClaims {
+        src: source.id.to_string(),
+        e: state.clock.now().as_second() + SOURCE_TOKEN_TTL_SECS,
+    };
+    let token = tokens::sign(
+        &state.source_token_key,
+        &serde_json::to_string(&claims).unwrap_or_default(),
+    );
+    axum::Json(
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": SOURCE_TOKEN_TTL_SECS}),
+    )
+    .into_response()
 }

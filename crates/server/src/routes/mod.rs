@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             "/ingest/{source_id}/{token}",
             post(ingest::ingest_with_token),
         )
+        .route("/ingest/{source_id}/oauth/token", post(ingest::oauth_token))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

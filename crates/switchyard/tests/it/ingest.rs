@@ -475,3 +475,70 @@ async fn simulate_sends_signed_webhooks_that_the_hub_accepts_dedups_and_refuses_
         "{stale:?}"
     );
 }
+
+/// One hub can feed another: Switchyard's own OAUTH and HMAC deliveries are accepted by its
+/// Walmart sources (here the hub feeds itself), and come out normalized to a topic subscriber.
+#[tokio::test]
+async fn walmart_sources_accept_switchyards_own_oauth_and_hmac_deliveries() {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let token = app.admin_token().await;
+    let (_, oauth_url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-2"], "secrets": [{"id": "oauth", "value": "oauth-secret"}],
+        "options": {"form": "bearer", "oauthClientId": "hub-a"},
+    })).await;
+    let (_, hmac_url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-2"], "secrets": [{"id": "1", "value": "hmac-secret"}],
+    })).await;
+    app.subscribe(&token, json!({
+        "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": oauth_url, "partnerId": "seller-1",
+        "authDetails": {"authMethod": "OAUTH", "authUrl": format!("{oauth_url}/oauth/token"), "clientId": "hub-a", "clientSecret": "oauth-secret"},
+    })).await;
+    app.subscribe(&token, json!({
+        "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": hmac_url, "partnerId": "seller-1",
+        "authDetails": {"authMethod": "HMAC", "clientSecret": "hmac-secret"},
+    })).await;
+    app.subscribe(&token, json!({
+        "eventType": "listing.rejected", "resourceName": "ITEM", "eventUrl": sink.hook_url(), "partnerId": "seller-2",
+    })).await;
+    app.publish(
+        &token,
+        "seller-1",
+        json!({"partnerId": "seller-2", "sku": "SKU-7"}),
+    )
+    .await;
+    eventually("both hub-to-hub deliveries arrive normalized", || async {
+        sink.hook_count() == 2
+    })
+    .await;
+    for hook in sink.hooks() {
+        let body = hook.json();
+        assert_eq!(body["source"]["eventType"], "listing.rejected");
+        assert_eq!(body["payload"]["marketplace"], "walmart");
+        assert_eq!(body["payload"]["nativeEventType"], "OFFER_UNPUBLISHED");
+        assert_eq!(
+            body["payload"]["resource"],
+            json!({"type": "item", "id": "SKU-7"})
+        );
+    }
+
+    // The token URL refuses wrong credentials, and a forged bearer token gets nothing in.
+    let refused = app
+        .http
+        .post(format!("{oauth_url}/oauth/token"))
+        .basic_auth("hub-a", Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let forged = app
+        .http
+        .post(&oauth_url)
+        .bearer_auth("sy.forged.token")
+        .body(r#"{"source":{"eventType":"PO_CREATED","eventTime":"2026-01-01T00:00:00Z","eventId":"x"},"payload":{"partnerId":"seller-2"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+}
