@@ -175,7 +175,10 @@ fn check_auth(req: &Inbound, source: &SourceSettings) -> Result<(), Refusal> {
         Form::HmacBody => {
             // Nothing signed carries a time, so replays are caught by the dedup key only.
             let matched = all.iter().fold(false, |acc, secret| {
-                acc | util::mac_matches(&util::hmac_sha256(secret.as_bytes(), &[req.body]), presented)
+                acc | util::mac_matches(
+                    &util::hmac_sha256(secret.as_bytes(), &[req.body]),
+                    presented,
+                )
             });
             if matched {
                 Ok(())

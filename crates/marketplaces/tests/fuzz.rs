@@ -15,8 +15,14 @@ fn settings(kind: Kind) -> SourceSettings {
     SourceSettings {
         kind,
         secrets: vec![
-            SourceSecret { id: "1".into(), value: "secret-one".into() },
-            SourceSecret { id: "2".into(), value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into() },
+            SourceSecret {
+                id: "1".into(),
+                value: "secret-one".into(),
+            },
+            SourceSecret {
+                id: "2".into(),
+                value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            },
         ],
         replay_window: SignedDuration::from_mins(5),
         options: json!({"appKey": "k", "appId": "a", "verificationToken": "t"}),
@@ -51,7 +57,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
         "[a-zA-Z0-9_ .:-]{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
@@ -59,9 +67,14 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop_oneof![
-                    Just("type".to_string()), Just("event".to_string()), Just("payload".to_string()),
-                    Just("data".to_string()), Just("source".to_string()), Just("order_status".to_string()),
-                    Just("notificationType".to_string()), Just("Message".to_string()),
+                    Just("type".to_string()),
+                    Just("event".to_string()),
+                    Just("payload".to_string()),
+                    Just("data".to_string()),
+                    Just("source".to_string()),
+                    Just("order_status".to_string()),
+                    Just("notificationType".to_string()),
+                    Just("Message".to_string()),
                     "[a-zA-Z_]{1,10}",
                 ],
                 inner,
@@ -159,7 +172,11 @@ proptest! {
 fn every_kind_accepts_its_own_signed_request() {
     for kind in Kind::ALL {
         let Some(good) = signed(kind) else { continue };
-        let headers: Vec<(String, String)> = good.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+        let headers: Vec<(String, String)> = good
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
         let query = good.url_suffix.trim_start_matches('?').to_string();
         let request = Inbound {
             method: good.method,

@@ -773,24 +773,59 @@ proptest! {
 #[test]
 fn hmac_body_form_accepts_body_only_macs_in_hex_or_base64() {
     use base64::Engine;
-    use switchyard_marketplaces::{Inbound, Kind, NoKeys, Outcome, Refusal, SourceSecret, SourceSettings};
+    use switchyard_marketplaces::{
+        Inbound, Kind, NoKeys, Outcome, Refusal, SourceSecret, SourceSettings,
+    };
     let body = br#"{"source":{"eventType":"PO_CREATED","eventTime":"2026-11-23T10:00:00Z","eventId":"e1"},"payload":{"partnerId":"p1","purchaseOrderId":"PO-1"}}"#;
     let mac = switchyard_marketplaces::util::hmac_sha256(b"client-secret", &[body]);
     let settings = |form: &str| SourceSettings {
         kind: Kind::Walmart,
-        secrets: vec![SourceSecret { id: "1".into(), value: "client-secret".into() }],
+        secrets: vec![SourceSecret {
+            id: "1".into(),
+            value: "client-secret".into(),
+        }],
         replay_window: jiff::SignedDuration::from_mins(5),
         options: serde_json::json!({"form": form, "authHeaderName": "X-Walmart-Signature"}),
     };
     let now: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
-    for presented in [hex::encode(mac), base64::engine::general_purpose::STANDARD.encode(mac)] {
+    for presented in [
+        hex::encode(mac),
+        base64::engine::general_purpose::STANDARD.encode(mac),
+    ] {
         let headers = vec![("x-walmart-signature".to_string(), presented)];
-        let request = Inbound { method: "POST", endpoint_url: "https://hub/ingest/x", query: "", headers: &headers, body, now };
-        assert!(matches!(Kind::Walmart.verify(&request, &settings("hmac-body"), &NoKeys), Ok(Outcome::Event(_))));
-        assert_eq!(Kind::Walmart.verify(&request, &settings("hmac"), &NoKeys).unwrap_err(), Refusal::MissingSignature);
+        let request = Inbound {
+            method: "POST",
+            endpoint_url: "https://hub/ingest/x",
+            query: "",
+            headers: &headers,
+            body,
+            now,
+        };
+        assert!(matches!(
+            Kind::Walmart.verify(&request, &settings("hmac-body"), &NoKeys),
+            Ok(Outcome::Event(_))
+        ));
+        assert_eq!(
+            Kind::Walmart
+                .verify(&request, &settings("hmac"), &NoKeys)
+                .unwrap_err(),
+            Refusal::MissingSignature
+        );
     }
     let headers = vec![("x-walmart-signature".to_string(), hex::encode(mac))];
     let tampered = br#"{"source":{"eventType":"PO_CREATED","eventTime":"2026-11-23T10:00:00Z","eventId":"e2"},"payload":{"partnerId":"p1","purchaseOrderId":"PO-1"}}"#;
-    let request = Inbound { method: "POST", endpoint_url: "https://hub/ingest/x", query: "", headers: &headers, body: tampered, now };
-    assert_eq!(Kind::Walmart.verify(&request, &settings("hmac-body"), &NoKeys).unwrap_err(), Refusal::SignatureMismatch);
+    let request = Inbound {
+        method: "POST",
+        endpoint_url: "https://hub/ingest/x",
+        query: "",
+        headers: &headers,
+        body: tampered,
+        now,
+    };
+    assert_eq!(
+        Kind::Walmart
+            .verify(&request, &settings("hmac-body"), &NoKeys)
+            .unwrap_err(),
+        Refusal::SignatureMismatch
+    );
 }

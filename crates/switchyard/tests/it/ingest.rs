@@ -542,3 +542,92 @@ async fn walmart_sources_accept_switchyards_own_oauth_and_hmac_deliveries() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 }
+
+/// Amazon SNS through the hub: the subscription confirmation is answered, a notification signed
+/// with the certificate the source pins is accepted and normalized, another key's is refused.
+#[tokio::test]
+async fn amazon_sns_confirmation_and_notifications_through_the_hub() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let now = now_of(&app);
+    let cert_url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem";
+    let topic = "arn:aws:sns:us-east-1:123456789012:orders";
+    let options = json!({"certUrl": cert_url, "topicArn": topic, "subscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t"});
+    let notification = sign(
+        Kind::AmazonSns,
+        "",
+        options.clone(),
+        "Notification",
+        "111-222",
+        "n-1",
+        now,
+    );
+    let key = notification.key_pem.clone().unwrap();
+    let cert = notification.certificate_pem.clone().unwrap();
+    let (_, url) = source(
+        &app,
+        &token,
+        json!({
+            "kind": "amazon_sns", "partners": ["seller-1"],
+            "options": {"topicArns": [topic], "pinnedCertificates": {cert_url: cert}},
+        }),
+    )
+    .await;
+
+    let confirmation = sign(
+        Kind::AmazonSns,
+        &key,
+        options.clone(),
+        "SubscriptionConfirmation",
+        "",
+        "c-1",
+        now,
+    );
+    let answer = send(&app, &url, &confirmation).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "confirming");
+
+    let accepted = send(&app, &url, &notification).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_eq!(accepted.body["status"], "accepted");
+    let event = app
+        .get(
+            &format!(
+                "/api/v1/events/{}",
+                accepted.body["eventId"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(event.body["eventType"], "ORDER_CHANGE");
+    assert_eq!(
+        event.body["topic"], "order.created",
+        "first sighting of the order"
+    );
+    assert_eq!(
+        event.body["normalized"]["resource"],
+        json!({"type": "order", "id": "111-222"})
+    );
+    assert_eq!(event.body["normalized"]["marketplace"], "amazon");
+
+    // Signed by a key whose certificate the source does not have.
+    let other = sign(
+        Kind::AmazonSns,
+        "",
+        options,
+        "Notification",
+        "111-333",
+        "n-2",
+        now,
+    );
+    let refused = send(&app, &url, &other).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["error"]["code"], "signature_mismatch");
+    assert_eq!(
+        app.get("/api/v1/events", &token).await.body["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
