@@ -65,6 +65,13 @@ impl Settings {
     }
 }
 
+/// Keys fetched for verifiers, with when they were fetched.
+pub type KeyCache = Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<switchyard_marketplaces::KeyRef, (Vec<u8>, jiff::Timestamp)>,
+    >,
+>;
+
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,11 +91,7 @@ pub struct AppState {
     /// Base of the ingest URLs handed out, without a trailing slash.
     pub public_url: String,
     /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
-    pub keys: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<switchyard_marketplaces::KeyRef, (Vec<u8>, jiff::Timestamp)>,
-        >,
-    >,
+    pub keys: KeyCache,
 }
 
 /// A hub ready to serve.

@@ -196,19 +196,16 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        issued_token_valid(&state, &source, presented)
-            .then(|| {
-                vec![SourceSecret {
-                    id: "issued".into(),
-                    value: presented.to_string(),
-                }]
-            })
-            .unwrap_or_else(|| {
-                vec![SourceSecret {
-                    id: "none".into(),
-                    value: random_token::<32>(),
-                }]
-            })
+        let vouched = if issued_token_valid(&state, &source, presented) {
+            presented.to_string()
+        } else {
+            // Nothing the sender can present matches this.
+            random_token::<32>()
+        };
+        vec![SourceSecret {
+            id: "issued".into(),
+            value: vouched,
+        }]
     } else {
         secrets
     };

@@ -631,3 +631,35 @@ async fn amazon_sns_confirmation_and_notifications_through_the_hub() {
         1
     );
 }
+
+/// eBay's challenge is answered with the hash of the code, the verification token and the exact
+/// URL the source was registered under; a challenge stores nothing.
+#[tokio::test]
+async fn ebay_challenge_is_answered_for_the_registered_url() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let (_, url) = source(&app, &token, json!({
+        "kind": "ebay", "partners": ["seller-1"], "options": {"verificationToken": "verification-token-of-32-chars-x"},
+    })).await;
+    let answer = app
+        .http
+        .get(format!("{url}?challenge_code=abc123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    let expected = hex_of(&sha2::Sha256::digest(
+        format!("abc123verification-token-of-32-chars-x{url}").as_bytes(),
+    ));
+    assert_eq!(body, json!({"challengeResponse": expected}));
+    assert_eq!(
+        app.get("/api/v1/events", &token).await.body["events"],
+        json!([])
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
