@@ -663,3 +663,118 @@ async fn ebay_challenge_is_answered_for_the_registered_url() {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every kind through the hub: its own signed request is accepted, a resend is a duplicate, and a
+/// payload naming a seller the source may not speak for is refused (kinds whose payloads name no
+/// seller are stored under the source's partner).
+#[tokio::test]
+async fn every_kind_is_accepted_deduplicated_and_partner_checked_through_the_hub() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let cases = [
+        (
+            Kind::Walmart,
+            json!({"secrets": [{"id": "1", "value": "s3cret"}]}),
+            "s3cret",
+            json!({}),
+        ),
+        (
+            Kind::Tiktok,
+            json!({"secret": "s3cret", "options": {"appKey": "k"}}),
+            "s3cret",
+            json!({"appKey": "k"}),
+        ),
+        (
+            Kind::Shopify,
+            json!({"secret": "s3cret"}),
+            "s3cret",
+            json!({}),
+        ),
+        (Kind::Etsy, json!({"secret": whsec}), whsec, json!({})),
+        (Kind::Standard, json!({"secret": whsec}), whsec, json!({})),
+        (
+            Kind::Flipkart,
+            json!({"secret": "s3cret"}),
+            "s3cret",
+            json!({}),
+        ),
+        (
+            Kind::Ebay,
+            json!({"secret": "dev-id", "options": {"signatureForm": "hmac"}}),
+            "dev-id",
+            json!({"signatureForm": "hmac"}),
+        ),
+        (Kind::Sellercenter, json!({}), "", json!({})),
+    ];
+    for (kind, extra, secret, sign_options) in cases {
+        let mut body = json!({"kind": kind.as_str(), "partners": ["seller-1"]});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (_, url) = source(&app, &token, body).await;
+        let secret = if kind == Kind::Sellercenter {
+            url.rsplit('/').next().unwrap().to_string()
+        } else {
+            secret.to_string()
+        };
+        let signed = |partner: &str, event_id: &str| {
+            let mut request = kind
+                .sign(&SignRequest {
+                    event_type: String::new(),
+                    secret: secret.clone(),
+                    options: sign_options.clone(),
+                    endpoint_url: url.clone(),
+                    partner_id: partner.into(),
+                    resource_id: format!("R-{event_id}"),
+                    event_id: event_id.into(),
+                    now: now_of(&app),
+                })
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            request.url_suffix.clear();
+            request
+        };
+        let good = signed("seller-1", &format!("{}-1", kind.as_str()));
+        let accepted = send(&app, &url, &good).await;
+        assert_eq!(accepted.status, 200, "{kind:?}: {}", accepted.body);
+        assert_eq!(accepted.body["status"], "accepted", "{kind:?}");
+        let again = send(&app, &url, &good).await;
+        assert_eq!(
+            again.body["status"], "duplicate",
+            "{kind:?}: {}",
+            again.body
+        );
+
+        let intruder = send(
+            &app,
+            &url,
+            &signed("intruder", &format!("{}-2", kind.as_str())),
+        )
+        .await;
+        if intruder.status == 403 {
+            assert_eq!(
+                intruder.body["error"]["code"], "unknown_partner",
+                "{kind:?}"
+            );
+        } else {
+            assert_eq!(intruder.status, 200, "{kind:?}: {}", intruder.body);
+            let event = app
+                .get(
+                    &format!(
+                        "/api/v1/events/{}",
+                        intruder.body["eventId"].as_str().unwrap()
+                    ),
+                    &token,
+                )
+                .await;
+            assert_eq!(
+                event.body["partnerId"], "seller-1",
+                "{kind:?}: a payload naming no seller is the source's"
+            );
+            assert!(
+                matches!(kind, Kind::Flipkart | Kind::Sellercenter),
+                "{kind:?} names its seller, so it must be checked"
+            );
+        }
+    }
+}
