@@ -120,6 +120,40 @@ impl Kind {
         }
     }
 
+    /// Maps a verified native event onto a topic, applying a source's inventory-low threshold:
+    /// a stock-level event whose quantity is at or below it is `inventory.low` (the modules alone
+    /// only call a quantity of zero low).
+    pub fn normalize_with_threshold(
+        self,
+        event: &NativeEvent,
+        threshold: Option<i64>,
+    ) -> Normalized {
+        let mut normalized = self.normalize(event);
+        if normalized.topic.is_none()
+            && let Some(threshold) = threshold
+            && self
+                .stock_level_events()
+                .contains(&event.event_type.as_str())
+            && util::lowest_quantity(&event.payload).is_some_and(|q| q <= threshold)
+        {
+            normalized.topic = Some("inventory.low");
+        }
+        normalized
+    }
+
+    /// The native event types that report a stock level.
+    fn stock_level_events(self) -> &'static [&'static str] {
+        match self {
+            Kind::AmazonSns => &[
+                "LISTINGS_ITEM_MFN_QUANTITY_CHANGE",
+                "FBA_INVENTORY_AVAILABILITY_CHANGES",
+            ],
+            Kind::Ebay => &["ITEM_AVAILABILITY"],
+            Kind::Shopify => &["inventory_levels/update"],
+            _ => &[],
+        }
+    }
+
     /// Maps a verified native event onto a topic.
     pub fn normalize(self, event: &NativeEvent) -> Normalized {
         match self {

@@ -112,6 +112,49 @@ pub fn parse_time(value: &Value) -> Option<Timestamp> {
     }
 }
 
+/// Field names that carry a stock quantity in the marketplaces' stock-level events.
+const QUANTITY_FIELDS: [&str; 7] = [
+    "available",
+    "quantity",
+    "availablequantity",
+    "quantityavailable",
+    "totalavailablequantity",
+    "fulfillable",
+    "fulfillablequantity",
+];
+
+/// The lowest stock quantity anywhere in a payload (field names matched case-insensitively,
+/// numbers or numeric strings), looking at most eight levels deep.
+pub fn lowest_quantity(payload: &Value) -> Option<i64> {
+    fn walk(value: &Value, depth: u8, lowest: &mut Option<i64>) {
+        if depth > 8 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if QUANTITY_FIELDS.contains(&key.to_ascii_lowercase().as_str()) {
+                        let n = match v {
+                            Value::Number(n) => n.as_i64(),
+                            Value::String(s) => s.trim().parse().ok(),
+                            _ => None,
+                        };
+                        if let Some(n) = n {
+                            *lowest = Some(lowest.map_or(n, |l: i64| l.min(n)));
+                        }
+                    }
+                    walk(v, depth + 1, lowest);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, depth + 1, lowest)),
+            _ => {}
+        }
+    }
+    let mut lowest = None;
+    walk(payload, 0, &mut lowest);
+    lowest
+}
+
 /// Splits a query string into percent-decoded pairs (`+` is a space).
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
@@ -189,6 +232,13 @@ mod tests {
             &hex::encode(hmac_sha256(b"k", &[b"bodx"]))
         ));
         assert!(!mac_matches(&mac, ""));
+    }
+
+    #[test]
+    fn lowest_quantity_finds_numbers_and_numeric_strings_at_any_depth() {
+        let payload = serde_json::json!({"a": {"Quantity": "7"}, "b": [{"available": 3}, {"FulfillableQuantity": 9}]});
+        assert_eq!(lowest_quantity(&payload), Some(3));
+        assert_eq!(lowest_quantity(&serde_json::json!({"price": 1})), None);
     }
 
     #[test]

@@ -316,7 +316,11 @@ async fn store_event(
             None => return AppError::internal().into_response(),
         },
     };
-    let normalized = kind.normalize(&native);
+    let threshold = source
+        .options
+        .get("inventoryLowThreshold")
+        .and_then(|t| t.as_i64());
+    let normalized = kind.normalize_with_threshold(&native, threshold);
     let occurred_at = native.occurred_at.unwrap_or(now);
     let id = Uuid::now_v7();
     let normalized_json = json!({

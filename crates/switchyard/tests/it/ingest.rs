@@ -778,3 +778,40 @@ async fn every_kind_is_accepted_deduplicated_and_partner_checked_through_the_hub
         }
     }
 }
+
+/// A source's `inventoryLowThreshold`: a stock level at or below it is `inventory.low`.
+#[tokio::test]
+async fn stock_levels_at_or_below_the_sources_threshold_are_inventory_low() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let (_, url) = source(&app, &token, json!({
+        "kind": "shopify", "partners": ["seller-1"], "secret": "s3cret", "options": {"inventoryLowThreshold": 5},
+    })).await;
+    for (available, event_id, topic) in [
+        (3, "inv-1", json!("inventory.low")),
+        (5, "inv-2", json!("inventory.low")),
+        (6, "inv-3", Value::Null),
+    ] {
+        let signed = sign(
+            Kind::Shopify,
+            "s3cret",
+            json!({"available": available}),
+            "inventory_levels/update",
+            "SKU-1",
+            event_id,
+            now_of(&app),
+        );
+        let answer = send(&app, &url, &signed).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let event = app
+            .get(
+                &format!(
+                    "/api/v1/events/{}",
+                    answer.body["eventId"].as_str().unwrap()
+                ),
+                &token,
+            )
+            .await;
+        assert_eq!(event.body["topic"], topic, "available {available}");
+    }
+}
