@@ -100,12 +100,7 @@ pub fn verify(
     source: &SourceSettings,
     _keys: &dyn KeyStore,
 ) -> Result<Outcome, Refusal> {
-    if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(Refusal::Unsupported(format!(
-            "Etsy webhooks are POSTed, not sent with {}",
-            req.method
-        )));
-    }
+    util::require_post(req, "Etsy webhooks")?;
     let (dedup_key, native_event_id, signed_at) = match form_of(&source.options)? {
         Form::Standard => {
             let signed = verify_headers(req, source)?;
@@ -228,14 +223,7 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
             ]
         }
     };
-    Ok(SignedRequest {
-        method: "POST",
-        url_suffix: String::new(),
-        headers,
-        body,
-        key_pem: None,
-        certificate_pem: None,
-    })
+    Ok(SignedRequest::post(headers, body))
 }
 
 pub fn normalize(event: &NativeEvent) -> Normalized {

@@ -340,21 +340,7 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
             ));
         }
     }
-    Ok(SignedRequest {
-        method: "POST",
-        url_suffix: String::new(),
-        headers,
-        body,
-        key_pem: None,
-        certificate_pem: None,
-    })
-}
-
-fn resource(kind: &str, id: Option<String>) -> Option<Resource> {
-    id.map(|id| Resource {
-        kind: kind.into(),
-        id,
-    })
+    Ok(SignedRequest::post(headers, body))
 }
 
 pub fn normalize(event: &NativeEvent) -> Normalized {
@@ -364,13 +350,13 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
         .and_then(|a| a.get("orderItems"))
         .and_then(Value::as_array)
         .and_then(|items| items.first());
-    let order = resource(
+    let order = Resource::of(
         "order",
         first_item
             .and_then(|i| i.get("orderId"))
             .and_then(util::as_id),
     );
-    let shipment = || resource("shipment", payload.get("shipmentId").and_then(util::as_id));
+    let shipment = || Resource::of("shipment", payload.get("shipmentId").and_then(util::as_id));
     let status = first_item
         .and_then(|i| i.get("status"))
         .and_then(Value::as_str)
@@ -388,7 +374,9 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
             .and_then(util::as_id);
         return Normalized {
             topic: Some("return.updated"),
-            resource: resource("return", return_id).or(order).or_else(shipment),
+            resource: Resource::of("return", return_id)
+                .or(order)
+                .or_else(shipment),
             status,
             first_sighting_topic: None,
         };

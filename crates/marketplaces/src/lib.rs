@@ -309,6 +309,16 @@ pub struct Resource {
     pub id: String,
 }
 
+impl Resource {
+    /// A resource of `kind` when the payload named an id.
+    pub fn of(kind: &str, id: Option<String>) -> Option<Resource> {
+        id.map(|id| Resource {
+            kind: kind.into(),
+            id,
+        })
+    }
+}
+
 /// A native event mapped onto the topic catalog.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Normalized {
@@ -394,6 +404,20 @@ pub struct SignRequest {
     pub event_id: String,
     /// The time to sign with (a stale one makes a replay test).
     pub now: Timestamp,
+}
+
+impl SignedRequest {
+    /// A plain POST with no generated keys: what most marketplaces send.
+    pub fn post(headers: Vec<(String, String)>, body: Vec<u8>) -> SignedRequest {
+        SignedRequest {
+            method: "POST",
+            url_suffix: String::new(),
+            headers,
+            body,
+            key_pem: None,
+            certificate_pem: None,
+        }
+    }
 }
 
 /// A request ready to send.

@@ -202,13 +202,6 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
     })
 }
 
-fn resource(kind: &str, id: Option<String>) -> Option<Resource> {
-    id.map(|id| Resource {
-        kind: kind.into(),
-        id,
-    })
-}
-
 /// The first id of a list, or the value itself when it is a single id.
 fn first_id(value: Option<&Value>) -> Option<String> {
     match value? {
@@ -237,8 +230,8 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
             .map(str::to_string)
     };
     let order_or_item = || {
-        resource("order", payload.get("OrderId").and_then(util::as_id)).or_else(|| {
-            resource(
+        Resource::of("order", payload.get("OrderId").and_then(util::as_id)).or_else(|| {
+            Resource::of(
                 "item",
                 first_id(
                     payload
@@ -248,8 +241,8 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
             )
         })
     };
-    let product = || resource("product", first_id(payload.get("SellerSkus")));
-    let feed = || resource("feed", payload.get("Feed").and_then(util::as_id));
+    let product = || Resource::of("product", first_id(payload.get("SellerSkus")));
+    let feed = || Resource::of("feed", payload.get("Feed").and_then(util::as_id));
     let simple = |topic: &'static str, resource: Option<Resource>| Normalized {
         topic: Some(topic),
         resource,

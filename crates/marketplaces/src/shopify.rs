@@ -57,12 +57,7 @@ pub fn verify(
     source: &SourceSettings,
     _keys: &dyn KeyStore,
 ) -> Result<Outcome, Refusal> {
-    if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(Refusal::Unsupported(format!(
-            "Shopify webhooks are POSTed, not sent with {}",
-            req.method
-        )));
-    }
+    util::require_post(req, "Shopify webhooks")?;
     let check_window = check_triggered_at(&source.options)?;
     let header = |name: &str| req.header(name).map(str::trim).filter(|v| !v.is_empty());
     let presented = header(HMAC_HEADER).ok_or(Refusal::MissingSignature)?;
@@ -165,14 +160,7 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
         (TRIGGERED_AT_HEADER.to_string(), now),
         ("x-shopify-api-version".to_string(), "2025-07".to_string()),
     ];
-    Ok(SignedRequest {
-        method: "POST",
-        url_suffix: String::new(),
-        headers,
-        body,
-        key_pem: None,
-        certificate_pem: None,
-    })
+    Ok(SignedRequest::post(headers, body))
 }
 
 fn number(value: &Value) -> Option<f64> {

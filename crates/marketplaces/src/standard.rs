@@ -111,12 +111,7 @@ pub fn verify(
     source: &SourceSettings,
     _keys: &dyn KeyStore,
 ) -> Result<Outcome, Refusal> {
-    if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(Refusal::Unsupported(format!(
-            "Standard Webhooks are POSTed, not sent with {}",
-            req.method
-        )));
-    }
+    util::require_post(req, "Standard Webhooks")?;
     let signed = verify_headers(req, source)?;
     let payload = util::parse_object(req.body)?;
     let event_type = first_str(
@@ -174,14 +169,7 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
         req.event_id.clone()
     };
     let headers = sign_headers(&req.secret, &id, req.now.as_second(), &body)?;
-    Ok(SignedRequest {
-        method: "POST",
-        url_suffix: String::new(),
-        headers,
-        body,
-        key_pem: None,
-        certificate_pem: None,
-    })
+    Ok(SignedRequest::post(headers, body))
 }
 
 pub fn normalize(event: &NativeEvent) -> Normalized {

@@ -275,13 +275,6 @@ fn text<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn resource(kind: &str, id: Option<String>) -> Option<Resource> {
-    id.map(|id| Resource {
-        kind: kind.into(),
-        id,
-    })
-}
-
 /// `Some(true)` when a product status clearly says approved, `Some(false)` when it clearly says
 /// rejected, `None` otherwise (frozen, deleted, deactivated, draft, pending, ...).
 fn listing_verdict(status: &str) -> Option<bool> {
@@ -338,7 +331,7 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
     let payload = &event.payload;
     let null = Value::Null;
     let data = payload.get("data").unwrap_or(&null);
-    let order = resource("order", data.get("order_id").and_then(util::as_id));
+    let order = Resource::of("order", data.get("order_id").and_then(util::as_id));
     let status = |name: &str| text(data, name).map(str::to_string);
     match event.event_type.as_str() {
         "1" => {
@@ -376,7 +369,7 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
         "4" => Normalized {
             topic: Some("order.updated"),
             resource: order
-                .or_else(|| resource("package", data.get("package_id").and_then(util::as_id))),
+                .or_else(|| Resource::of("package", data.get("package_id").and_then(util::as_id))),
             status: status("package_status"),
             first_sighting_topic: None,
         },
@@ -389,14 +382,14 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
             };
             Normalized {
                 topic,
-                resource: resource("product", data.get("product_id").and_then(util::as_id)),
+                resource: Resource::of("product", data.get("product_id").and_then(util::as_id)),
                 status,
                 first_sighting_topic: None,
             }
         }
         "6" => Normalized {
             topic: Some("account.deauthorized"),
-            resource: resource("account", payload.get("shop_id").and_then(util::as_id)),
+            resource: Resource::of("account", payload.get("shop_id").and_then(util::as_id)),
             ..Normalized::default()
         },
         "11" => Normalized {
@@ -407,7 +400,7 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
         },
         "12" => Normalized {
             topic: Some("return.updated"),
-            resource: resource("return", data.get("return_id").and_then(util::as_id)).or(order),
+            resource: Resource::of("return", data.get("return_id").and_then(util::as_id)).or(order),
             status: status("return_status"),
             first_sighting_topic: None,
         },

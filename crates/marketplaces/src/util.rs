@@ -11,6 +11,18 @@ use subtle::ConstantTimeEq;
 
 use crate::{Refusal, SourceSettings};
 
+/// Refuses anything but a POST (`what` names the sender, e.g. "Shopify webhooks").
+pub fn require_post(req: &crate::Inbound, what: &str) -> Result<(), Refusal> {
+    if req.method.eq_ignore_ascii_case("POST") {
+        Ok(())
+    } else {
+        Err(Refusal::Unsupported(format!(
+            "{what} are POSTed, not sent with {}",
+            req.method
+        )))
+    }
+}
+
 /// HMAC-SHA256 of the concatenated parts.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");

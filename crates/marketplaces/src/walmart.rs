@@ -344,21 +344,7 @@ pub fn sign(req: &SignRequest) -> Result<SignedRequest, Refusal> {
         Form::Basic => headers.push((header, format!("Basic {}", STANDARD.encode(&req.secret)))),
         Form::Bearer => headers.push((header, format!("Bearer {}", req.secret))),
     }
-    Ok(SignedRequest {
-        method: "POST",
-        url_suffix: String::new(),
-        headers,
-        body,
-        key_pem: None,
-        certificate_pem: None,
-    })
-}
-
-fn resource(kind: &str, id: Option<String>) -> Option<Resource> {
-    id.map(|id| Resource {
-        kind: kind.into(),
-        id,
-    })
+    Ok(SignedRequest::post(headers, body))
 }
 
 pub fn normalize(event: &NativeEvent) -> Normalized {
@@ -376,8 +362,8 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
             .iter()
             .find_map(|n| payload.get(*n).and_then(util::as_id))
     };
-    let order = || resource("order", id(&["purchaseOrderId", "orderId"]));
-    let item = || resource("item", id(&["sku", "itemId"]));
+    let order = || Resource::of("order", id(&["purchaseOrderId", "orderId"]));
+    let item = || Resource::of("item", id(&["sku", "itemId"]));
     let order_topic = |sub: &str| match sub {
         "PO_CREATED" => "order.created",
         "PO_LINE_AUTOCANCELLED" | "FRAUD_CANCEL" => "order.cancelled",
