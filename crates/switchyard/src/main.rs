@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use switchyard_core::SystemClock;
 use switchyard_core::model::{Access, Client};
 use switchyard_core::secrets::{hash_client_secret, random_token};
+use switchyard_server::routes::sources;
 use switchyard_server::{Hub, open_store};
 
 use config::{ConfigArgs, load_settings};
@@ -38,9 +39,43 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Manage inbound sources (one per marketplace connection).
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
     /// Send a correctly signed webhook in a marketplace's exact format (to test a receiver,
     /// Switchyard's own /ingest included).
     Simulate(Simulate),
+}
+
+#[derive(Subcommand)]
+enum SourcesCommand {
+    /// Create a source and print it with the URL to register with the marketplace.
+    Create(CreateSource),
+}
+
+#[derive(Args)]
+struct CreateSource {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// amazon_sns, ebay, etsy, tiktok, walmart, flipkart, sellercenter, shopify or standard.
+    #[arg(long)]
+    kind: String,
+    /// A partner (seller) the source may speak for; repeat for several (the first is the default).
+    #[arg(long = "partner", required = true)]
+    partners: Vec<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// A secret, ID=VALUE (e.g. a Walmart key version) or just VALUE; repeatable.
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+    /// A kind option, KEY=VALUE (VALUE is taken as JSON when it parses, else as text); repeatable.
+    #[arg(long = "option")]
+    options: Vec<String>,
+    /// Largest accepted age of a signed timestamp, in seconds [default: 300].
+    #[arg(long)]
+    replay_window_secs: Option<i64>,
 }
 
 #[derive(Args)]
@@ -157,7 +192,57 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: ClientsCommand::Create(c),
         } => create_client(c).await,
         Command::Simulate(s) => simulate(s).await,
+        Command::Sources {
+            command: SourcesCommand::Create(c),
+        } => create_source(c).await,
     }
+}
+
+async fn create_source(c: CreateSource) -> Result<(), String> {
+    let (settings, _) = load_settings(&c.config)?;
+    let store = open_store(&settings, false).map_err(|e| e.to_string())?;
+    let secrets: Vec<serde_json::Value> = c
+        .secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s.split_once('=') {
+            Some((id, value)) => serde_json::json!({"id": id, "value": value}),
+            None => serde_json::json!({"id": (i + 1).to_string(), "value": s}),
+        })
+        .collect();
+    let mut options = serde_json::Map::new();
+    for option in &c.options {
+        let (k, v) = option
+            .split_once('=')
+            .ok_or_else(|| format!("--option {option:?}: use KEY=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
+        options.insert(k.to_string(), value);
+    }
+    let request = serde_json::json!({
+        "kind": c.kind, "name": c.name, "partners": c.partners, "secrets": secrets,
+        "replayWindowSeconds": c.replay_window_secs, "options": options,
+    });
+    let input = serde_json::from_value(request).map_err(|e| e.to_string())?;
+    let secrets_box = switchyard_core::secrets::SecretBox::new(&settings.master_key);
+    let refused = |e: switchyard_server::error::AppError| format!("{} ({})", e.message, e.code);
+    let (source, token) =
+        sources::prepare(&secrets_box, "cli", input, jiff::Timestamp::now()).map_err(refused)?;
+    store
+        .create_source(source.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let view = sources::render(
+        &secrets_box,
+        &settings.public_url,
+        &source,
+        token.as_deref(),
+    )
+    .map_err(refused)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&view).unwrap_or_default()
+    );
+    Ok(())
 }
 
 async fn simulate(s: Simulate) -> Result<(), String> {

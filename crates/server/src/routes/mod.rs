@@ -4,7 +4,7 @@
 
 mod api;
 mod ingest;
-mod sources;
+pub mod sources;
 mod token;
 mod webhooks;
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use switchyard_core::model::{Client, MASK, SourceRecord};
-use switchyard_core::secrets::random_token;
+use switchyard_core::secrets::{SecretBox, random_token};
 use switchyard_marketplaces::{Kind, SourceSecret};
 
 use super::parse_id;
@@ -24,22 +24,24 @@ const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
 
 /// Opens a source's sealed secrets.
 pub fn open_secrets(state: &AppState, source: &SourceRecord) -> AppResult<Vec<SourceSecret>> {
-    let plain = state.secrets.open(&source.secrets_sealed)?;
+    open_with(&state.secrets, source)
+}
+
+fn open_with(secrets_box: &SecretBox, source: &SourceRecord) -> AppResult<Vec<SourceSecret>> {
+    let plain = secrets_box.open(&source.secrets_sealed)?;
     serde_json::from_str(&plain).map_err(|_| {
         tracing::error!(source = %source.id, "stored source secrets cannot be read");
         AppError::internal()
     })
 }
 
-fn seal_secrets(state: &AppState, secrets: &[SourceSecret]) -> String {
-    state
-        .secrets
-        .seal(&serde_json::to_string(secrets).unwrap_or_else(|_| "[]".into()))
+fn seal_secrets(secrets_box: &SecretBox, secrets: &[SourceSecret]) -> String {
+    secrets_box.seal(&serde_json::to_string(secrets).unwrap_or_else(|_| "[]".into()))
 }
 
 /// The URL a marketplace calls; SellerCenter's carries its token (masked unless `reveal`).
-fn ingest_url(state: &AppState, source: &SourceRecord, token: Option<&str>) -> String {
-    let base = format!("{}/ingest/{}", state.public_url, source.id);
+fn ingest_url(public_url: &str, source: &SourceRecord, token: Option<&str>) -> String {
+    let base = format!("{public_url}/ingest/{}", source.id);
     if source.kind == Kind::Sellercenter.as_str() {
         format!("{base}/{}", token.unwrap_or(MASK))
     } else {
@@ -48,7 +50,17 @@ fn ingest_url(state: &AppState, source: &SourceRecord, token: Option<&str>) -> S
 }
 
 fn view(state: &AppState, source: &SourceRecord, reveal_token: Option<&str>) -> AppResult<Value> {
-    let secrets: Vec<Value> = open_secrets(state, source)?
+    render(&state.secrets, &state.public_url, source, reveal_token)
+}
+
+/// A source as the API shows it, secrets masked (SellerCenter's URL token shown only when given).
+pub fn render(
+    secrets_box: &SecretBox,
+    public_url: &str,
+    source: &SourceRecord,
+    reveal_token: Option<&str>,
+) -> AppResult<Value> {
+    let secrets: Vec<Value> = open_with(secrets_box, source)?
         .iter()
         .map(|s| json!({"id": s.id, "value": MASK}))
         .collect();
@@ -60,7 +72,7 @@ fn view(state: &AppState, source: &SourceRecord, reveal_token: Option<&str>) -> 
         "secrets": secrets,
         "replayWindowSeconds": source.replay_window_secs,
         "options": source.options,
-        "ingestUrl": ingest_url(state, source, reveal_token),
+        "ingestUrl": ingest_url(public_url, source, reveal_token),
         "createdAt": source.created_at,
         "updatedAt": source.updated_at,
     }))
@@ -166,11 +178,15 @@ fn secrets_from(
     Ok(out)
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    JsonBody(c): JsonBody<CreateSource>,
-) -> AppResult<impl IntoResponse> {
+/// Checks a create request and builds the source, with SellerCenter's URL token when one is
+/// generated. The caller checks that it may speak for the partners. Shared by the API and
+/// `switchyard sources create`.
+pub fn prepare(
+    secrets_box: &SecretBox,
+    client_id: &str,
+    c: CreateSource,
+    now: jiff::Timestamp,
+) -> AppResult<(SourceRecord, Option<String>)> {
     let kind = Kind::parse(&c.kind).ok_or_else(|| {
         AppError::bad_request(
             "unknown_kind",
@@ -182,7 +198,12 @@ pub async fn create(
         )
         .with_field("kind")
     })?;
-    check_partners(&caller, &c.partners)?;
+    if c.partners.is_empty() || c.partners.iter().any(|p| p.trim().is_empty()) {
+        return Err(AppError::invalid(
+            "partners",
+            "give at least one partner id",
+        ));
+    }
     let window = check_window(
         c.replay_window_seconds
             .unwrap_or(DEFAULT_REPLAY_WINDOW_SECS),
@@ -208,19 +229,28 @@ pub async fn create(
             ),
         ));
     }
-    let now = state.clock.now();
     let source = SourceRecord {
         id: Uuid::now_v7(),
         kind: kind.as_str().into(),
         name: c.name.unwrap_or_else(|| kind.as_str().into()),
         partners: c.partners,
-        secrets_sealed: seal_secrets(&state, &secrets),
+        secrets_sealed: seal_secrets(secrets_box, &secrets),
         replay_window_secs: window,
         options,
-        client_id: caller.id.clone(),
+        client_id: client_id.to_string(),
         created_at: now,
         updated_at: now,
     };
+    Ok((source, token))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(c): JsonBody<CreateSource>,
+) -> AppResult<impl IntoResponse> {
+    check_partners(&caller, &c.partners)?;
+    let (source, token) = prepare(&state.secrets, &caller.id, c, state.clock.now())?;
     state.store.create_source(source.clone()).await?;
     Ok((
         StatusCode::CREATED,
@@ -306,7 +336,7 @@ pub async fn update(
                 "a source needs at least one secret",
             ));
         }
-        source.secrets_sealed = seal_secrets(&state, &secrets);
+        source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
     }
     source.updated_at = state.clock.now();
     if !state.store.update_source(source.clone()).await? {
