@@ -18,8 +18,10 @@ use switchyard_core::model::{
     SubscriptionRecord,
 };
 
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// The store crate's one error type.
@@ -81,6 +83,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Woken when deliveries became due through another node's commit (PostgreSQL's
+    /// `LISTEN/NOTIFY`); `None` where one process owns the store.
+    fn wakeups(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 
     // --- clients ---
 

@@ -1,5 +1,6 @@
 //! The conformance suite of the `Store` trait: every implementation must pass it. Each test gets
-//! a fresh store from `fresh_stores()`: a new SQLite file always (and PostgreSQL when it lands).
+//! fresh stores from `fresh_stores()`: a new SQLite file always, and a PostgreSQL store in a
+//! schema of its own (dropped afterwards) when `SWITCHYARD_TEST_POSTGRES_URL` is set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,16 +17,73 @@ use switchyard_store::{DeliveryNext, InsertOutcome, SqliteStore, Store, StoreErr
 
 struct Fresh {
     store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<PgSchema>,
 }
 
-fn fresh_stores() -> Vec<Fresh> {
+/// Drops a test's PostgreSQL schema when the test ends.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop cannot await; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .await;
+                }
+            });
+            Ok::<(), std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` (and a note that those tests are skipped).
+fn postgres_url() -> Option<String> {
+    match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED: PostgreSQL store tests (set SWITCHYARD_TEST_POSTGRES_URL to run them)"
+            );
+            None
+        }
+    }
+}
+
+async fn fresh_stores() -> Vec<Fresh> {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("switchyard.db")).expect("open sqlite");
-    vec![Fresh {
+    let mut stores = vec![Fresh {
         store: Arc::new(store),
-        _dir: dir,
-    }]
+        _dir: Some(dir),
+        _schema: None,
+    }];
+    if let Some(url) = postgres_url() {
+        let name = format!("sy_test_{}", Uuid::now_v7().simple());
+        let store = switchyard_store::PostgresStore::connect_in_schema(&url, &name, true)
+            .await
+            .expect("PostgreSQL store (is the server up?)");
+        stores.push(Fresh {
+            store: Arc::new(store),
+            _dir: None,
+            _schema: Some(PgSchema { url, name }),
+        });
+    }
+    stores
 }
 
 fn t0() -> Timestamp {
@@ -97,7 +155,7 @@ fn created(outcome: InsertOutcome) -> (Uuid, u32) {
 
 #[tokio::test]
 async fn clients_are_created_once_and_read_back() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let client = Client {
             id: "c1".into(),
             name: "Acme".into(),
@@ -119,7 +177,7 @@ async fn clients_are_created_once_and_read_back() {
 
 #[tokio::test]
 async fn subscriptions_round_trip_filter_update_and_delete() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let a = subscription("p1", &["PO_CREATED"]);
         let mut b = subscription("p2", &["order.created", "order.updated"]);
         b.status = SubscriptionStatus::Inactive;
@@ -190,7 +248,7 @@ async fn subscriptions_round_trip_filter_update_and_delete() {
 
 #[tokio::test]
 async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let by_type = subscription("p1", &["PO_CREATED"]);
         let by_topic = subscription("p1", &["order.created"]);
         let both = subscription("p1", &["PO_CREATED", "order.created"]);
@@ -254,7 +312,7 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write() 
 
 #[tokio::test]
 async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         let e = event("p1", "PO_CREATED", None, None);
@@ -354,7 +412,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
 
 #[tokio::test]
 async fn inactive_subscriptions_hold_their_deliveries_until_resumed() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let mut sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         created(
@@ -397,7 +455,7 @@ async fn inactive_subscriptions_hold_their_deliveries_until_resumed() {
 
 #[tokio::test]
 async fn released_leases_are_claimable_at_once() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         store
             .create_subscriptions(vec![subscription("p1", &["PO_CREATED"])])
             .await
@@ -423,7 +481,7 @@ async fn released_leases_are_claimable_at_once() {
 
 #[tokio::test]
 async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         let e = event("p1", "PO_CREATED", None, None);
@@ -496,7 +554,7 @@ async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id() {
 
 #[tokio::test]
 async fn deliveries_page_by_key_newest_first() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let sub = subscription("p1", &["PO_CREATED"]);
         store.create_subscriptions(vec![sub.clone()]).await.unwrap();
         for _ in 0..25 {
@@ -611,7 +669,7 @@ fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
 
 #[tokio::test]
 async fn sources_round_trip_and_are_listed_only_to_who_manages_all_their_partners() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let one = source(&["p1"]);
         let two = source(&["p1", "p2"]);
         store.create_source(one.clone()).await.unwrap();
@@ -647,7 +705,7 @@ async fn sources_round_trip_and_are_listed_only_to_who_manages_all_their_partner
 
 #[tokio::test]
 async fn rejections_are_listed_filtered_and_counted() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let reject = |source: &str, partners: &[&str], reason: &str, minutes: i64| {
             switchyard_core::model::RejectionRecord {
                 id: Uuid::now_v7(),
@@ -720,7 +778,7 @@ async fn rejections_are_listed_filtered_and_counted() {
 
 #[tokio::test]
 async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sighting_sets_the_topic() {
-    for Fresh { store, .. } in fresh_stores() {
+    for Fresh { store, .. } in fresh_stores().await {
         let by_topic = subscription("p1", &["order.created"]);
         store
             .create_subscriptions(vec![by_topic.clone()])

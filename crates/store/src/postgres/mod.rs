@@ -1,0 +1,1124 @@
+//! The PostgreSQL store, for several Switchyard nodes on one database.
+//!
+//! Like the SQLite store, every write is a job run by one writer connection inside a batch
+//! transaction, each job in its own savepoint, and answered only after COMMIT (group commit).
+//! Nodes share deliveries by leasing them with `FOR UPDATE SKIP LOCKED`; a commit that makes
+//! deliveries due sends `NOTIFY switchyard_due`, which every node's listener connection turns
+//! into a wake-up of its dispatcher. Connections that break are opened again on next use, so the
+//! store recovers by itself when the database comes back.
+
+mod rows;
+mod schema;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use uuid::Uuid;
+
+use switchyard_core::clock::{from_millis, to_millis as ms};
+use switchyard_core::model::{
+    AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    EventFilter, EventRecord, RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord,
+    SubscriptionFilter, SubscriptionRecord,
+};
+
+use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError};
+use rows::{
+    ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
+    EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS,
+};
+
+const MAX_BATCH: usize = 512;
+const READERS: usize = 8;
+const CHANNEL: &str = "switchyard_due";
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write: runs on the writer's connection inside the batch transaction (or is told why it
+/// cannot), says whether it succeeded, and hands back what to tell its caller after COMMIT.
+type Job =
+    Box<dyn for<'a> FnOnce(Result<&'a Client, StoreError>) -> BoxFut<'a, (bool, Reply)> + Send>;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Mutex<Vec<Client>>,
+    /// Woken when any node commits deliveries that are due.
+    wake: Arc<Notify>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn connect(config: &Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects, applies the schema when `migrate` is set, and starts the writer and listener.
+    pub async fn connect(url: &str, migrate: bool) -> Result<PostgresStore, StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        Self::with_config(config, migrate).await
+    }
+
+    /// Connects using a schema of its own (created if missing): for tests and for several hubs
+    /// in one database.
+    pub async fn connect_in_schema(
+        url: &str,
+        schema: &str,
+        migrate: bool,
+    ) -> Result<PostgresStore, StoreError> {
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Database(
+                "schema names are letters, digits and _".into(),
+            ));
+        }
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        let admin = connect(&config).await?;
+        admin
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+        config.options(format!("-c search_path={schema}"));
+        Self::with_config(config, migrate).await
+    }
+
+    async fn with_config(config: Config, migrate: bool) -> Result<PostgresStore, StoreError> {
+        let first = connect(&config).await?;
+        if migrate {
+            schema::migrate(&first).await?;
+        }
+        let wake = Arc::new(Notify::new());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_writer(config.clone(), rx));
+        let listener = tokio::spawn(run_listener(config.clone(), wake.clone()));
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                config,
+                writer: tx,
+                readers: Mutex::new(vec![first]),
+                wake,
+                listener,
+            }),
+        })
+    }
+
+    /// Applies the schema and returns.
+    pub async fn migrate(url: &str) -> Result<(), StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        let client = connect(&config).await?;
+        schema::migrate(&client).await?;
+        Ok(())
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Client) -> BoxFut<'a, Result<T, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |client| {
+            Box::pin(async move {
+                let result = match client {
+                    Ok(client) => f(client).await,
+                    Err(e) => Err(e),
+                };
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |committed| {
+                    let _ = tx.send(committed.and(result));
+                });
+                (ok, reply)
+            })
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn reader(&self) -> Result<Client, StoreError> {
+        let pooled = {
+            let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|c| !c.is_closed());
+            idle.pop()
+        };
+        match pooled {
+            Some(client) => Ok(client),
+            None => connect(&self.inner.config).await,
+        }
+    }
+
+    fn give_back(&self, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < READERS {
+            idle.push(client);
+        }
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.reader().await?;
+        let result = client.query(sql, params).await;
+        self.give_back(client);
+        Ok(result?)
+    }
+}
+
+async fn fail_all(batch: Vec<Job>, err: StoreError) {
+    for job in batch {
+        let (_, reply) = job(Err(err.clone())).await;
+        reply(Err(err.clone()));
+    }
+}
+
+/// The writer: takes every job waiting, runs them in one transaction, commits once.
+async fn run_writer(config: Config, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut conn: Option<Client> = None;
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            conn = match connect(&config).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "postgres: cannot connect the writer");
+                    fail_all(batch, e).await;
+                    continue;
+                }
+            };
+        }
+        let Some(client) = conn.as_ref() else {
+            continue;
+        };
+        if let Err(e) = client.batch_execute("BEGIN").await {
+            fail_all(batch, e.into()).await;
+            continue;
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = client.batch_execute("SAVEPOINT job").await {
+                let (_, reply) = job(Err(e.into())).await;
+                replies.push(reply);
+                continue;
+            }
+            let (ok, reply) = job(Ok(client)).await;
+            let end = if ok {
+                "RELEASE SAVEPOINT job"
+            } else {
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+            };
+            if let Err(e) = client.batch_execute(end).await {
+                tracing::warn!(error = %e, "postgres: cannot end a savepoint");
+            }
+            replies.push(reply);
+        }
+        let committed = client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(StoreError::from);
+        if let Err(e) = &committed {
+            tracing::warn!(error = %e, "postgres: commit failed; the batch is not acknowledged");
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+/// Listens for `NOTIFY switchyard_due` and wakes the dispatcher; reconnects when the database
+/// goes away, and wakes once after reconnecting in case a notification was missed.
+async fn run_listener(config: Config, wake: Arc<Notify>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(AsyncMessage::Notification(_))) => {
+                                let _ = tx.send(());
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => break,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    wake.notify_one();
+                    while rx.recv().await.is_some() {
+                        wake.notify_one();
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::debug!(error = %e, "postgres listener cannot connect"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Tells every node that deliveries are due (sent when the transaction commits).
+async fn notify_due(client: &Client) -> Result<(), StoreError> {
+    client.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
+    Ok(())
+}
+
+/// Dynamic SQL with numbered parameters.
+struct Sql {
+    text: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Sql {
+    fn new(text: impl Into<String>) -> Sql {
+        Sql {
+            text: text.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends a fragment whose `{}` is the next parameter.
+    fn and<T: ToSql + Sync + Send + 'static>(&mut self, fragment: &str, value: T) {
+        self.params.push(Box::new(value));
+        let placeholder = format!("${}", self.params.len());
+        self.text.push_str(&fragment.replace("{}", &placeholder));
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<(), StoreError> {
+    let inserted = client
+        .execute(
+            "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
+                resource_name, event_url, headers, auth_sealed, status, retry_policy,
+                signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
+                created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &s.id.to_string(),
+                &s.partner_id,
+                &s.client_id,
+                &json_text(&s.event_types),
+                &s.event_version,
+                &s.resource_name,
+                &s.event_url,
+                &json_text(&s.headers),
+                &s.auth_sealed,
+                &s.status.as_str(),
+                &json_text(&s.retry_policy),
+                &s.signing_secret_sealed,
+                &s.previous_secret_sealed,
+                &s.previous_secret_expires_at.map(ms),
+                &ms(s.created_at),
+                &ms(s.updated_at),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("subscription {}", s.id)));
+    }
+    index_event_types(client, s).await
+}
+
+async fn index_event_types(client: &Client, s: &SubscriptionRecord) -> Result<(), StoreError> {
+    let id = s.id.to_string();
+    client
+        .execute(
+            "DELETE FROM subscription_event_types WHERE subscription_id = $1",
+            &[&id],
+        )
+        .await?;
+    for event_type in &s.event_types {
+        client
+            .execute(
+                "INSERT INTO subscription_event_types (partner_id, event_type, subscription_id)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&s.partner_id, event_type, &id],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn select_subscription(
+    client: &Client,
+    id: &str,
+) -> Result<Option<SubscriptionRecord>, StoreError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = $1"),
+            &[&id],
+        )
+        .await?;
+    row.map(|r| rows::subscription_at(&r, 0)).transpose()
+}
+
+async fn select_delivery(client: &Client, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = $1"),
+            &[&id],
+        )
+        .await?;
+    row.map(|r| rows::delivery(&r)).transpose()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn wakeups(&self) -> Option<Arc<Notify>> {
+        Some(self.inner.wake.clone())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    async fn create_client(&self, c: ApiClient) -> Result<(), StoreError> {
+        self.write(move |client| Box::pin(async move {
+            let inserted = client
+                .execute(
+                    "INSERT INTO clients (id, name, secret_hash, partners, scopes, admin, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                    &[&c.id, &c.name, &c.secret_hash, &json_text(&c.partners), &json_text(&c.scopes), &c.admin, &ms(c.created_at)],
+                )
+                .await?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("client {}", c.id)));
+            }
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<ApiClient>, StoreError> {
+        let rows = self
+            .query(
+                &format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        rows.first().map(rows::client).transpose()
+    }
+
+    async fn create_subscriptions(&self, subs: Vec<SubscriptionRecord>) -> Result<(), StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                for s in &subs {
+                    insert_subscription(client, s).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError> {
+        let client = self.reader().await?;
+        let found = select_subscription(&client, &id.to_string()).await;
+        self.give_back(client);
+        found
+    }
+
+    async fn list_subscriptions(
+        &self,
+        f: &SubscriptionFilter,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let mut sql = Sql::new(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE TRUE"
+        ));
+        if let Some(partners) = &f.partners {
+            sql.and(" AND s.partner_id = ANY({})", partners.clone());
+        }
+        if let Some(id) = f.subscription_id {
+            sql.and(" AND s.id = {}", id.to_string());
+        }
+        if let Some(t) = &f.event_type {
+            sql.and(" AND EXISTS (SELECT 1 FROM subscription_event_types t WHERE t.subscription_id = s.id AND t.event_type = {})", t.clone());
+        }
+        if let Some(r) = &f.resource_name {
+            sql.and(" AND s.resource_name = {}", r.clone());
+        }
+        if let Some(st) = f.status {
+            sql.and(" AND s.status = {}", st.as_str().to_string());
+        }
+        sql.text.push_str(" ORDER BY s.id");
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(|r| rows::subscription_at(r, 0)).collect()
+    }
+
+    async fn update_subscription(&self, s: SubscriptionRecord) -> Result<bool, StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                let updated = client
+                .execute(
+                    "UPDATE subscriptions SET partner_id = $2, client_id = $3, event_types = $4,
+                        event_version = $5, resource_name = $6, event_url = $7, headers = $8,
+                        auth_sealed = $9, status = $10, retry_policy = $11,
+                        signing_secret_sealed = $12, previous_secret_sealed = $13,
+                        previous_secret_expires_at = $14, updated_at = $15
+                     WHERE id = $1",
+                    &[
+                        &s.id.to_string(), &s.partner_id, &s.client_id, &json_text(&s.event_types),
+                        &s.event_version, &s.resource_name, &s.event_url, &json_text(&s.headers),
+                        &s.auth_sealed, &s.status.as_str(), &json_text(&s.retry_policy),
+                        &s.signing_secret_sealed, &s.previous_secret_sealed,
+                        &s.previous_secret_expires_at.map(ms), &ms(s.updated_at),
+                    ],
+                )
+                .await?;
+                if updated == 1 {
+                    index_event_types(client, &s).await?;
+                    // A resumed subscription's held deliveries may be due on any node.
+                    notify_due(client).await?;
+                }
+                Ok(updated == 1)
+            })
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |client| Box::pin(async move {
+            let id = id.to_string();
+            let deleted = client.execute("DELETE FROM subscriptions WHERE id = $1", &[&id]).await?;
+            client.execute("DELETE FROM subscription_event_types WHERE subscription_id = $1", &[&id]).await?;
+            client
+                .execute(
+                    "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+                        last_error = 'subscription deleted', locked_until = NULL, lease_owner = NULL,
+                        updated_at = $2
+                     WHERE subscription_id = $1 AND status = 'pending'",
+                    &[&id, &ms(now)],
+                )
+                .await?;
+            Ok(deleted == 1)
+        }))
+        .await
+    }
+
+    async fn insert_event(
+        &self,
+        mut e: EventRecord,
+        sighting: Option<ResourceSighting>,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.write(move |client| Box::pin(async move {
+            if let Some(key) = &e.dedup_key {
+                let existing = client
+                    .query_opt("SELECT id FROM events WHERE origin = $1 AND dedup_key = $2", &[&e.origin, key])
+                    .await?;
+                if let Some(row) = existing {
+                    let id: String = row.try_get(0)?;
+                    let event_id = Uuid::parse_str(&id).map_err(|err| StoreError::Corrupt(format!("event id: {err}")))?;
+                    return Ok(InsertOutcome::Duplicate { event_id });
+                }
+            }
+            if let Some(s) = &sighting {
+                let seen = client
+                    .query_opt(
+                        "SELECT 1 FROM resource_registry WHERE marketplace = $1 AND partner_id = $2
+                         AND resource_kind = $3 AND resource_id = $4",
+                        &[&s.marketplace, &s.partner_id, &s.resource_kind, &s.resource_id],
+                    )
+                    .await?
+                    .is_some();
+                if !seen && let Some(first) = &s.first_sighting_topic {
+                    e.topic = Some(first.clone());
+                }
+                client
+                    .execute(
+                        "INSERT INTO resource_registry (marketplace, partner_id, resource_kind,
+                            resource_id, status, first_seen_at, last_seen_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $6)
+                         ON CONFLICT (marketplace, partner_id, resource_kind, resource_id) DO UPDATE
+                         SET status = COALESCE(excluded.status, resource_registry.status),
+                             last_seen_at = excluded.last_seen_at",
+                        &[&s.marketplace, &s.partner_id, &s.resource_kind, &s.resource_id, &s.status, &ms(e.received_at)],
+                    )
+                    .await?;
+            }
+            let marketplace = e
+                .normalized
+                .as_ref()
+                .and_then(|n| n.get("marketplace"))
+                .and_then(|m| m.as_str())
+                .map(str::to_string);
+            client
+                .execute(
+                    "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
+                        topic, public_event_id, occurred_at, received_at, payload, normalized,
+                        raw_body, marketplace)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    &[
+                        &e.id.to_string(), &e.origin, &e.dedup_key, &e.partner_id, &e.event_type,
+                        &e.event_version, &e.topic, &e.public_event_id, &ms(e.occurred_at),
+                        &ms(e.received_at), &json_text(&e.payload), &e.normalized.as_ref().map(json_text),
+                        &e.raw_body, &marketplace,
+                    ],
+                )
+                .await?;
+            let topic = e.topic.clone().unwrap_or_default();
+            let subscription_ids: Vec<String> = client
+                .query(
+                    "SELECT DISTINCT s.id FROM subscription_event_types t
+                     JOIN subscriptions s ON s.id = t.subscription_id
+                     WHERE t.partner_id = $1 AND t.event_type IN ($2, $3)
+                       AND s.status = 'ACTIVE' AND s.event_version = $4",
+                    &[&e.partner_id, &e.event_type, &topic, &e.event_version],
+                )
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            for subscription_id in &subscription_ids {
+                client
+                    .execute(
+                        "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
+                            attempts, next_attempt_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+                        &[&Uuid::now_v7().to_string(), &e.id.to_string(), subscription_id, &e.partner_id, &ms(e.received_at)],
+                    )
+                    .await?;
+            }
+            if !subscription_ids.is_empty() {
+                notify_due(client).await?;
+            }
+            Ok(InsertOutcome::Created { event_id: e.id, deliveries: subscription_ids.len() as u32 })
+        }))
+        .await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+        let rows = self
+            .query(
+                &format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1"),
+                &[&id.to_string()],
+            )
+            .await?;
+        rows.first().map(|r| rows::event_at(r, 0)).transpose()
+    }
+
+    async fn list_events(&self, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let mut sql = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events e WHERE TRUE"));
+        if let Some(partners) = &f.partners {
+            sql.and(" AND e.partner_id = ANY({})", partners.clone());
+        }
+        if let Some(t) = &f.topic {
+            sql.and(" AND e.topic = {}", t.clone());
+        }
+        if let Some(m) = &f.marketplace {
+            sql.and(" AND e.marketplace = {}", m.clone());
+        }
+        if let Some(p) = &f.partner_id {
+            sql.and(" AND e.partner_id = {}", p.clone());
+        }
+        if let Some(since) = f.since {
+            sql.and(" AND e.received_at >= {}", ms(since));
+        }
+        if let Some(before) = f.before {
+            sql.and(" AND e.id < {}", before.to_string());
+        }
+        sql.text.push_str(&format!(
+            " ORDER BY e.id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(|r| rows::event_at(r, 0)).collect()
+    }
+
+    async fn create_source(&self, s: SourceRecord) -> Result<(), StoreError> {
+        self.write(move |client| Box::pin(async move {
+            let inserted = client
+                .execute(
+                    "INSERT INTO sources (id, kind, name, partners, secrets_sealed, replay_window_secs,
+                        options, client_id, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                    &[&s.id.to_string(), &s.kind, &s.name, &json_text(&s.partners), &s.secrets_sealed,
+                      &s.replay_window_secs, &json_text(&s.options), &s.client_id, &ms(s.created_at), &ms(s.updated_at)],
+                )
+                .await?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("source {}", s.id)));
+            }
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError> {
+        let rows = self
+            .query(
+                &format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1"),
+                &[&id.to_string()],
+            )
+            .await?;
+        rows.first().map(rows::source).transpose()
+    }
+
+    async fn list_sources(
+        &self,
+        partners: Option<Vec<String>>,
+    ) -> Result<Vec<SourceRecord>, StoreError> {
+        let mut sql = Sql::new(format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE TRUE"));
+        if let Some(partners) = partners {
+            sql.and(" AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(s.partners::jsonb) p WHERE p <> ALL({}))", partners);
+        }
+        sql.text.push_str(" ORDER BY s.id");
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(rows::source).collect()
+    }
+
+    async fn update_source(&self, s: SourceRecord) -> Result<bool, StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                let updated = client
+                    .execute(
+                        "UPDATE sources SET name = $2, partners = $3, secrets_sealed = $4,
+                        replay_window_secs = $5, options = $6, updated_at = $7 WHERE id = $1",
+                        &[
+                            &s.id.to_string(),
+                            &s.name,
+                            &json_text(&s.partners),
+                            &s.secrets_sealed,
+                            &s.replay_window_secs,
+                            &json_text(&s.options),
+                            &ms(s.updated_at),
+                        ],
+                    )
+                    .await?;
+                Ok(updated == 1)
+            })
+        })
+        .await
+    }
+
+    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                Ok(client
+                    .execute("DELETE FROM sources WHERE id = $1", &[&id.to_string()])
+                    .await?
+                    == 1)
+            })
+        })
+        .await
+    }
+
+    async fn insert_rejection(&self, r: RejectionRecord) -> Result<(), StoreError> {
+        self.write(move |client| Box::pin(async move {
+            client
+                .execute(
+                    "INSERT INTO rejections (id, source_id, partners, reason, status_code, message,
+                        remote_addr, body_sha256, body_size, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[&r.id.to_string(), &r.source_id, &json_text(&r.partners), &r.reason, &i32::from(r.status_code),
+                      &r.message, &r.remote_addr, &r.body_sha256, &(r.body_size as i64), &ms(r.received_at)],
+                )
+                .await?;
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn list_rejections(
+        &self,
+        f: &RejectionFilter,
+    ) -> Result<Vec<RejectionRecord>, StoreError> {
+        let mut sql = Sql::new(format!(
+            "SELECT {REJECTION_COLUMNS} FROM rejections r WHERE TRUE"
+        ));
+        if let Some(partners) = &f.partners {
+            sql.and(" AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.partners::jsonb) p WHERE p = ANY({}))", partners.clone());
+        }
+        if let Some(source) = &f.source_id {
+            sql.and(" AND r.source_id = {}", source.clone());
+        }
+        if let Some(reason) = &f.reason {
+            sql.and(" AND r.reason = {}", reason.clone());
+        }
+        if let Some(since) = f.since {
+            sql.and(" AND r.received_at >= {}", ms(since));
+        }
+        if let Some(before) = f.before {
+            sql.and(" AND r.id < {}", before.to_string());
+        }
+        sql.text.push_str(&format!(
+            " ORDER BY r.id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(rows::rejection).collect()
+    }
+
+    async fn rejection_summary(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+    ) -> Result<Vec<RejectionCount>, StoreError> {
+        let mut sql =
+            Sql::new("SELECT r.source_id, r.reason, COUNT(*) FROM rejections r WHERE TRUE");
+        sql.and(" AND r.received_at >= {}", ms(since));
+        if let Some(partners) = partners {
+            sql.and(" AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.partners::jsonb) p WHERE p = ANY({}))", partners);
+        }
+        sql.text.push_str(
+            " GROUP BY r.source_id, r.reason ORDER BY COUNT(*) DESC, r.source_id, r.reason",
+        );
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RejectionCount {
+                    source_id: r.try_get(0)?,
+                    reason: r.try_get(1)?,
+                    count: r.try_get::<_, i64>(2)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |client| {
+            Box::pin(async move {
+                let ids: Vec<String> = client
+                    .query(
+                        "UPDATE deliveries SET locked_until = $1, lease_owner = $2
+                     WHERE id IN (
+                        SELECT d.id FROM deliveries d
+                        JOIN subscriptions s ON s.id = d.subscription_id
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+                          AND (d.locked_until IS NULL OR d.locked_until <= $3)
+                          AND s.status = 'ACTIVE'
+                        ORDER BY d.next_attempt_at
+                        LIMIT $4
+                        FOR UPDATE OF d SKIP LOCKED)
+                     RETURNING id",
+                        &[&ms(lease_until), &owner, &ms(now), &i64::from(limit)],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS}
+                         FROM deliveries d
+                         JOIN events e ON e.id = d.event_id
+                         JOIN subscriptions s ON s.id = d.subscription_id
+                         WHERE d.id = ANY($1) ORDER BY d.next_attempt_at"
+                        ),
+                        &[&ids],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ClaimedDelivery {
+                            delivery: rows::delivery(row)?,
+                            event: rows::event_at(row, DELIVERY_COLUMN_COUNT)?,
+                            subscription: rows::subscription_at(
+                                row,
+                                DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT,
+                            )?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn complete_attempt(
+        &self,
+        a: AttemptRecord,
+        next: DeliveryNext,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.write(move |client| Box::pin(async move {
+            let delivery_id = a.delivery_id.to_string();
+            client
+                .execute(
+                    "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+                        status_code, latency_ms, error_class, error_message, response_excerpt)
+                     SELECT $1, $2, subscription_id, $3, $4, $5, $6, $7, $8, $9
+                     FROM deliveries WHERE id = $2",
+                    &[&a.id.to_string(), &delivery_id, &ms(a.attempted_at), &a.succeeded,
+                      &a.status_code.map(i32::from), &(a.latency_ms as i64), &a.error_class,
+                      &a.error_message, &a.response_excerpt],
+                )
+                .await?;
+            let (status, next_at) = match next {
+                DeliveryNext::Succeeded => (DeliveryStatus::Succeeded, None),
+                DeliveryNext::RetryAt(at) => (DeliveryStatus::Pending, Some(ms(at))),
+                DeliveryNext::Failed => (DeliveryStatus::Failed, None),
+            };
+            let last_error = match (&a.error_class, &a.error_message) {
+                (Some(class), Some(msg)) => Some(format!("{class}: {msg}")),
+                (Some(class), None) => Some(class.clone()),
+                _ => None,
+            };
+            client
+                .execute(
+                    "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
+                        first_attempt_at = COALESCE(first_attempt_at, $4), last_attempt_at = $4,
+                        last_status_code = $5, last_error = $6, locked_until = NULL,
+                        lease_owner = NULL, updated_at = $4
+                     WHERE id = $1 AND lease_owner = $7 AND status = 'pending'",
+                    &[&delivery_id, &status.as_str(), &next_at, &ms(a.attempted_at),
+                      &a.status_code.map(i32::from), &last_error, &owner],
+                )
+                .await?;
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |client| Box::pin(async move {
+            let n = client
+                .execute("UPDATE deliveries SET locked_until = NULL, lease_owner = NULL WHERE lease_owner = $1", &[&owner])
+                .await?;
+            if n > 0 {
+                notify_due(client).await?;
+            }
+            Ok(n)
+        }))
+        .await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.locked_until, 0)))
+                 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                 WHERE d.status = 'pending' AND s.status = 'ACTIVE'",
+                &[],
+            )
+            .await?;
+        let at: Option<i64> = match rows.first() {
+            Some(r) => r.try_get(0)?,
+            None => None,
+        };
+        Ok(at.map(from_millis))
+    }
+
+    async fn list_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let mut sql = Sql::new(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE TRUE"
+        ));
+        if let Some(partners) = &f.partners {
+            sql.and(" AND d.partner_id = ANY({})", partners.clone());
+        }
+        if let Some(id) = f.subscription_id {
+            sql.and(" AND d.subscription_id = {}", id.to_string());
+        }
+        if let Some(id) = f.event_id {
+            sql.and(" AND d.event_id = {}", id.to_string());
+        }
+        if let Some(status) = f.status {
+            sql.and(" AND d.status = {}", status.as_str().to_string());
+        }
+        if let Some(before) = f.before {
+            sql.and(" AND d.id < {}", before.to_string());
+        }
+        sql.text.push_str(&format!(
+            " ORDER BY d.id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(rows::delivery).collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+        let client = self.reader().await?;
+        let result = async {
+            let id = id.to_string();
+            let Some(delivery) = select_delivery(&client, &id).await? else {
+                return Ok(None);
+            };
+            let attempts = client
+                .query(
+                    &format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.delivery_id = $1 ORDER BY a.attempted_at, a.id"),
+                    &[&id],
+                )
+                .await?
+                .iter()
+                .map(rows::attempt)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((delivery, attempts)))
+        }
+        .await;
+        self.give_back(client);
+        result
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.write(move |client| Box::pin(async move {
+            let id = id.to_string();
+            let n = client
+                .execute(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,
+                        next_attempt_at = $2, locked_until = NULL, lease_owner = NULL, updated_at = $2
+                     WHERE id = $1",
+                    &[&id, &ms(now)],
+                )
+                .await?;
+            if n > 0 {
+                notify_due(client).await?;
+            }
+            select_delivery(client, &id).await
+        }))
+        .await
+    }
+
+    async fn replay(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.write(move |client| Box::pin(async move {
+            let sub_id = subscription_id.to_string();
+            let Some(sub) = select_subscription(client, &sub_id).await? else {
+                return Ok(0);
+            };
+            let event_ids: Vec<String> = client
+                .query(
+                    "SELECT e.id FROM events e
+                     WHERE e.partner_id = $1 AND e.received_at >= $2 AND e.received_at < $3
+                       AND e.event_version = $4
+                       AND (e.event_type = ANY($5) OR e.topic = ANY($5))
+                     ORDER BY e.id",
+                    &[&sub.partner_id, &ms(since), &ms(until), &sub.event_version, &sub.event_types],
+                )
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            for event_id in &event_ids {
+                client
+                    .execute(
+                        "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
+                            attempts, next_attempt_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
+                         ON CONFLICT (event_id, subscription_id) DO UPDATE SET status = 'pending',
+                            attempts = 0, first_attempt_at = NULL, next_attempt_at = $5,
+                            locked_until = NULL, lease_owner = NULL, updated_at = $5",
+                        &[&Uuid::now_v7().to_string(), event_id, &sub_id, &sub.partner_id, &ms(now)],
+                    )
+                    .await?;
+            }
+            if !event_ids.is_empty() {
+                notify_due(client).await?;
+            }
+            Ok(event_ids.len() as u64)
+        }))
+        .await
+    }
+
+    async fn attempts_since(
+        &self,
+        subscription_id: Uuid,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM attempts a
+                     WHERE a.subscription_id = $1 AND a.attempted_at >= $2
+                     ORDER BY a.attempted_at, a.id LIMIT $3"
+                ),
+                &[&subscription_id.to_string(), &ms(since), &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(rows::attempt).collect()
+    }
+}

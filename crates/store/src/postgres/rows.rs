@@ -1,0 +1,187 @@
+//! Mapping between PostgreSQL rows and core records; readers are positional, in the order of
+//! the column lists here.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use switchyard_core::clock::from_millis;
+use switchyard_core::model::{
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, RejectionRecord,
+    SourceRecord, SubscriptionRecord, SubscriptionStatus,
+};
+
+use crate::StoreError;
+
+type R<T> = Result<T, StoreError>;
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> R<T> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn uuid(row: &Row, i: usize) -> R<Uuid> {
+    let text: String = get(row, i)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {
+    let text: String = get(row, i)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn time(row: &Row, i: usize) -> R<jiff::Timestamp> {
+    Ok(from_millis(get(row, i)?))
+}
+
+fn opt_time(row: &Row, i: usize) -> R<Option<jiff::Timestamp>> {
+    Ok(get::<Option<i64>>(row, i)?.map(from_millis))
+}
+
+pub(crate) const CLIENT_COLUMNS: &str =
+    "id, name, secret_hash, partners, scopes, admin, created_at";
+
+pub(crate) fn client(row: &Row) -> R<Client> {
+    Ok(Client {
+        id: get(row, 0)?,
+        name: get(row, 1)?,
+        secret_hash: get(row, 2)?,
+        partners: json(row, 3)?,
+        scopes: json(row, 4)?,
+        admin: get(row, 5)?,
+        created_at: time(row, 6)?,
+    })
+}
+
+pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, s.event_types, \
+    s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
+    s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
+    s.previous_secret_expires_at, s.created_at, s.updated_at";
+
+pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
+    let status: String = get(row, at + 9)?;
+    Ok(SubscriptionRecord {
+        id: uuid(row, at)?,
+        partner_id: get(row, at + 1)?,
+        client_id: get(row, at + 2)?,
+        event_types: json(row, at + 3)?,
+        event_version: get(row, at + 4)?,
+        resource_name: get(row, at + 5)?,
+        event_url: get(row, at + 6)?,
+        headers: json(row, at + 7)?,
+        auth_sealed: get(row, at + 8)?,
+        status: SubscriptionStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("subscription status {status:?}")))?,
+        retry_policy: json(row, at + 10)?,
+        signing_secret_sealed: get(row, at + 11)?,
+        previous_secret_sealed: get(row, at + 12)?,
+        previous_secret_expires_at: opt_time(row, at + 13)?,
+        created_at: time(row, at + 14)?,
+        updated_at: time(row, at + 15)?,
+    })
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
+    e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
+    e.normalized, e.raw_body";
+
+pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
+    Ok(EventRecord {
+        id: uuid(row, at)?,
+        origin: get(row, at + 1)?,
+        dedup_key: get(row, at + 2)?,
+        partner_id: get(row, at + 3)?,
+        event_type: get(row, at + 4)?,
+        event_version: get(row, at + 5)?,
+        topic: get(row, at + 6)?,
+        public_event_id: get(row, at + 7)?,
+        occurred_at: time(row, at + 8)?,
+        received_at: time(row, at + 9)?,
+        payload: json(row, at + 10)?,
+        normalized: match get::<Option<String>>(row, at + 11)? {
+            Some(text) => {
+                Some(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            }
+            None => None,
+        },
+        raw_body: get(row, at + 12)?,
+    })
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, d.partner_id, \
+    d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
+    d.last_status_code, d.last_error, d.created_at, d.updated_at";
+pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 13;
+
+pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
+    let status: String = get(row, 4)?;
+    Ok(DeliveryRecord {
+        id: uuid(row, 0)?,
+        event_id: uuid(row, 1)?,
+        subscription_id: uuid(row, 2)?,
+        partner_id: get(row, 3)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+        attempts: get::<i32>(row, 5)?.max(0) as u32,
+        next_attempt_at: opt_time(row, 6)?,
+        first_attempt_at: opt_time(row, 7)?,
+        last_attempt_at: opt_time(row, 8)?,
+        last_status_code: get::<Option<i32>>(row, 9)?.and_then(|c| u16::try_from(c).ok()),
+        last_error: get(row, 10)?,
+        created_at: time(row, 11)?,
+        updated_at: time(row, 12)?,
+    })
+}
+
+pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.delivery_id, a.attempted_at, a.succeeded, \
+    a.status_code, a.latency_ms, a.error_class, a.error_message, a.response_excerpt";
+
+pub(crate) fn attempt(row: &Row) -> R<AttemptRecord> {
+    Ok(AttemptRecord {
+        id: uuid(row, 0)?,
+        delivery_id: uuid(row, 1)?,
+        attempted_at: time(row, 2)?,
+        succeeded: get(row, 3)?,
+        status_code: get::<Option<i32>>(row, 4)?.and_then(|c| u16::try_from(c).ok()),
+        latency_ms: get::<i64>(row, 5)?.max(0) as u64,
+        error_class: get(row, 6)?,
+        error_message: get(row, 7)?,
+        response_excerpt: get(row, 8)?,
+    })
+}
+
+pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
+    replay_window_secs, options, client_id, created_at, updated_at";
+
+pub(crate) fn source(row: &Row) -> R<SourceRecord> {
+    Ok(SourceRecord {
+        id: uuid(row, 0)?,
+        kind: get(row, 1)?,
+        name: get(row, 2)?,
+        partners: json(row, 3)?,
+        secrets_sealed: get(row, 4)?,
+        replay_window_secs: get(row, 5)?,
+        options: json(row, 6)?,
+        client_id: get(row, 7)?,
+        created_at: time(row, 8)?,
+        updated_at: time(row, 9)?,
+    })
+}
+
+pub(crate) const REJECTION_COLUMNS: &str = "id, source_id, partners, reason, status_code, \
+    message, remote_addr, body_sha256, body_size, received_at";
+
+pub(crate) fn rejection(row: &Row) -> R<RejectionRecord> {
+    Ok(RejectionRecord {
+        id: uuid(row, 0)?,
+        source_id: get(row, 1)?,
+        partners: json(row, 2)?,
+        reason: get(row, 3)?,
+        status_code: u16::try_from(get::<i32>(row, 4)?).unwrap_or(0),
+        message: get(row, 5)?,
+        remote_addr: get(row, 6)?,
+        body_sha256: get(row, 7)?,
+        body_size: get::<i64>(row, 8)?.max(0) as u64,
+        received_at: time(row, 9)?,
+    })
+}

@@ -1,0 +1,185 @@
+//! The PostgreSQL schema, as ordered migrations tracked in `switchyard_migrations`. It mirrors the
+//! SQLite schema: times are BIGINT milliseconds, ids UUIDv7 text, JSON documents text.
+
+use tokio_postgres::Client;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE clients (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    partners    TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    admin       BOOLEAN NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE subscriptions (
+    id                         TEXT PRIMARY KEY,
+    partner_id                 TEXT NOT NULL,
+    client_id                  TEXT NOT NULL,
+    event_types                TEXT NOT NULL,
+    event_version              TEXT NOT NULL,
+    resource_name              TEXT NOT NULL,
+    event_url                  TEXT NOT NULL,
+    headers                    TEXT NOT NULL,
+    auth_sealed                TEXT,
+    status                     TEXT NOT NULL,
+    retry_policy               TEXT NOT NULL,
+    signing_secret_sealed      TEXT NOT NULL,
+    previous_secret_sealed     TEXT,
+    previous_secret_expires_at BIGINT,
+    created_at                 BIGINT NOT NULL,
+    updated_at                 BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_partner ON subscriptions (partner_id, id);
+
+CREATE TABLE subscription_event_types (
+    partner_id      TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    PRIMARY KEY (partner_id, event_type, subscription_id)
+);
+
+CREATE TABLE events (
+    id              TEXT PRIMARY KEY,
+    origin          TEXT NOT NULL,
+    dedup_key       TEXT,
+    partner_id      TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    event_version   TEXT NOT NULL,
+    topic           TEXT,
+    public_event_id TEXT NOT NULL,
+    occurred_at     BIGINT NOT NULL,
+    received_at     BIGINT NOT NULL,
+    payload         TEXT NOT NULL,
+    normalized      TEXT,
+    raw_body        BYTEA,
+    marketplace     TEXT
+);
+CREATE UNIQUE INDEX events_dedup ON events (origin, dedup_key) WHERE dedup_key IS NOT NULL;
+CREATE INDEX events_partner_received ON events (partner_id, received_at);
+CREATE INDEX events_topic ON events (topic, id);
+CREATE INDEX events_marketplace ON events (marketplace, id);
+
+CREATE TABLE deliveries (
+    id               TEXT PRIMARY KEY,
+    event_id         TEXT NOT NULL,
+    subscription_id  TEXT NOT NULL,
+    partner_id       TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT,
+    first_attempt_at BIGINT,
+    last_attempt_at  BIGINT,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    locked_until     BIGINT,
+    lease_owner      TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    UNIQUE (event_id, subscription_id)
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
+CREATE INDEX deliveries_partner ON deliveries (partner_id, id);
+
+CREATE TABLE attempts (
+    id               TEXT PRIMARY KEY,
+    delivery_id      TEXT NOT NULL,
+    subscription_id  TEXT NOT NULL,
+    attempted_at     BIGINT NOT NULL,
+    succeeded        BOOLEAN NOT NULL,
+    status_code      INTEGER,
+    latency_ms       BIGINT NOT NULL,
+    error_class      TEXT,
+    error_message    TEXT,
+    response_excerpt TEXT
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id, attempted_at);
+CREATE INDEX attempts_subscription ON attempts (subscription_id, attempted_at);
+
+CREATE TABLE sources (
+    id                 TEXT PRIMARY KEY,
+    kind               TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    partners           TEXT NOT NULL,
+    secrets_sealed     TEXT NOT NULL,
+    replay_window_secs BIGINT NOT NULL,
+    options            TEXT NOT NULL,
+    client_id          TEXT NOT NULL,
+    created_at         BIGINT NOT NULL,
+    updated_at         BIGINT NOT NULL
+);
+
+CREATE TABLE rejections (
+    id          TEXT PRIMARY KEY,
+    source_id   TEXT NOT NULL,
+    partners    TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    message     TEXT NOT NULL,
+    remote_addr TEXT,
+    body_sha256 TEXT NOT NULL,
+    body_size   BIGINT NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE INDEX rejections_received ON rejections (received_at);
+CREATE INDEX rejections_source ON rejections (source_id, id);
+
+CREATE TABLE resource_registry (
+    marketplace   TEXT NOT NULL,
+    partner_id    TEXT NOT NULL,
+    resource_kind TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    status        TEXT,
+    first_seen_at BIGINT NOT NULL,
+    last_seen_at  BIGINT NOT NULL,
+    PRIMARY KEY (marketplace, partner_id, resource_kind, resource_id)
+);
+"#];
+
+/// Brings the schema up to date. Nodes starting together take an advisory lock, so one migrates
+/// and the others wait for it.
+pub async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(
+            "SELECT pg_advisory_lock(7226817);
+             CREATE TABLE IF NOT EXISTS switchyard_migrations (version INTEGER PRIMARY KEY);",
+        )
+        .await?;
+    let result = async {
+        let row = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM switchyard_migrations",
+                &[],
+            )
+            .await?;
+        let current: i32 = row.get(0);
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            let version = (index + 1) as i32;
+            client.batch_execute("BEGIN").await?;
+            let applied = async {
+                client.batch_execute(sql).await?;
+                client
+                    .execute(
+                        "INSERT INTO switchyard_migrations (version) VALUES ($1)",
+                        &[&version],
+                    )
+                    .await?;
+                client.batch_execute("COMMIT").await
+            }
+            .await;
+            if applied.is_err() {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return applied;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = client
+        .batch_execute("SELECT pg_advisory_unlock(7226817)")
+        .await;
+    result
+}
