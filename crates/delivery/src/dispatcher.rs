@@ -95,6 +95,11 @@ impl Dispatcher {
     /// period) and releases the leases of any that did not.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut in_flight = JoinSet::new();
+        // Other nodes' commits wake this one too (PostgreSQL's LISTEN/NOTIFY).
+        let remote = self
+            .store
+            .wakeups()
+            .unwrap_or_else(|| Arc::new(Notify::new()));
         loop {
             if *shutdown.borrow() {
                 break;
@@ -134,6 +139,7 @@ impl Dispatcher {
             let sleep = self.sleep_until_next_due().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
+                _ = remote.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
                 _ = shutdown.changed() => {}
             }

@@ -22,7 +22,7 @@ use switchyard_core::Clock;
 use switchyard_core::model::Client;
 use switchyard_core::secrets::{SecretBox, derive_key, hash_client_secret};
 use switchyard_delivery::{Dispatcher, DispatcherConfig, Sender, SenderConfig};
-use switchyard_store::{SqliteStore, Store, StoreError};
+use switchyard_store::{PostgresStore, SqliteStore, Store, StoreError};
 
 /// Everything a hub needs to start; the binary fills it from flags, environment and file.
 #[derive(Debug, Clone)]
@@ -40,6 +40,11 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// An admin client to create at start if it does not exist: (id, secret).
     pub bootstrap_client: Option<(String, String)>,
+    /// How long a claimed delivery stays leased to this node; `None`: twice the request timeout
+    /// plus 30 seconds. A node that dies holds its deliveries this long.
+    pub delivery_lease: Option<Duration>,
+    /// Apply the database schema on start (`false`: `switchyard migrate` does it).
+    pub migrate_on_start: bool,
     /// The URL marketplaces reach this hub at: ingest URLs are given under it, and eBay's
     /// challenge hashes it.
     pub public_url: String,
@@ -60,6 +65,8 @@ impl Settings {
             delivery_concurrency: 64,
             poll_interval: Duration::from_secs(1),
             bootstrap_client: None,
+            delivery_lease: None,
+            migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -111,14 +118,14 @@ pub enum HubError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the store a database URL names (SQLite today). `serving` is for the process that
-/// delivers; tools that may run beside it pass `false`.
-pub fn open_store(settings: &Settings, serving: bool) -> Result<Arc<dyn Store>, HubError> {
+/// Opens the store a database URL names: `postgres://…` for PostgreSQL (several nodes), else a
+/// SQLite file (`sqlite:PATH`, a path, or the data directory's default). `serving` is for the
+/// process that delivers; tools that may run beside it pass `false`.
+pub async fn open_store(settings: &Settings, serving: bool) -> Result<Arc<dyn Store>, HubError> {
     let url = settings.database_url.clone().unwrap_or_default();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(HubError::Config(
-            "PostgreSQL is not supported yet; leave --database-url unset for SQLite".into(),
-        ));
+        let store = PostgresStore::connect(&url, settings.migrate_on_start || !serving).await?;
+        return Ok(Arc::new(store));
     }
     let path = match url
         .strip_prefix("sqlite://")
@@ -143,7 +150,7 @@ pub fn open_store(settings: &Settings, serving: bool) -> Result<Arc<dyn Store>, 
 
 impl Hub {
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
-        let store = open_store(settings, true)?;
+        let store = open_store(settings, true).await?;
         let secrets = SecretBox::new(&settings.master_key);
         let token_key = derive_key(&settings.master_key, "switchyard/api-tokens/v1");
         let sender = Sender::new(
@@ -161,7 +168,10 @@ impl Hub {
             secrets.clone(),
             DispatcherConfig {
                 concurrency: settings.delivery_concurrency,
-                lease: settings.request_timeout * 2 + Duration::from_secs(30),
+                lease: settings
+                    .delivery_lease
+                    .unwrap_or(settings.request_timeout * 2 + Duration::from_secs(30))
+                    .max(settings.request_timeout + Duration::from_secs(1)),
                 poll_interval: settings.poll_interval,
                 time_scale: settings.delivery_time_scale,
                 ..DispatcherConfig::default()

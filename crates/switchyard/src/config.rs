@@ -46,6 +46,12 @@ pub struct ConfigArgs {
     /// Longest wait between looks for due deliveries, in milliseconds [default: 1000].
     #[arg(long, env = "SWITCHYARD_POLL_INTERVAL_MS")]
     pub poll_interval_ms: Option<u64>,
+    /// How long a claimed delivery stays leased, in seconds [default: 2 × request timeout + 30].
+    #[arg(long, env = "SWITCHYARD_DELIVERY_LEASE_SECS")]
+    pub delivery_lease_secs: Option<f64>,
+    /// Do not apply the database schema on start (`switchyard migrate` does it).
+    #[arg(long, env = "SWITCHYARD_NO_MIGRATE")]
+    pub no_migrate: Option<bool>,
     /// The URL marketplaces reach this hub at [default: http://<listen>].
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -165,6 +171,10 @@ pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
         .clone()
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    settings.migrate_on_start = !args.no_migrate.unwrap_or(false);
+    if let Some(s) = args.delivery_lease_secs {
+        settings.delivery_lease = Some(seconds("delivery lease", s)?);
+    }
     settings.public_url = args
         .public_url
         .clone()

@@ -184,7 +184,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             let (settings, _) = load_settings(&args)?;
-            open_store(&settings, false).map_err(|e| e.to_string())?;
+            open_store(&settings, false)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("schema is up to date");
             Ok(())
         }
@@ -200,7 +202,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn create_source(c: CreateSource) -> Result<(), String> {
     let (settings, _) = load_settings(&c.config)?;
-    let store = open_store(&settings, false).map_err(|e| e.to_string())?;
+    let store = open_store(&settings, false)
+        .await
+        .map_err(|e| e.to_string())?;
     let secrets: Vec<serde_json::Value> = c
         .secrets
         .iter()
@@ -367,7 +371,9 @@ async fn wait_for_signal() {
 
 async fn create_client(c: CreateClient) -> Result<(), String> {
     let (settings, _) = load_settings(&c.config)?;
-    let store = open_store(&settings, false).map_err(|e| e.to_string())?;
+    let store = open_store(&settings, false)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut scopes = BTreeMap::new();
     for scope in &c.scopes {
         let (resource, access) = scope.split_once('=').ok_or_else(|| {

@@ -6,5 +6,6 @@ mod delivery;
 mod helpers;
 mod ingest;
 mod input;
+mod postgres;
 mod restart;
 mod subscriptions;
