@@ -131,7 +131,8 @@ async fn start_node(database_url: &str) -> Node {
         .env("SWITCHYARD_POLL_INTERVAL_MS", "200")
         .env("SWITCHYARD_BOOTSTRAP_CLIENT_ID", ADMIN_ID)
         .env("SWITCHYARD_BOOTSTRAP_CLIENT_SECRET", ADMIN_SECRET)
-        .env("SWITCHYARD_LOG", "error")
+        // The outage tests make nodes log every refused write; assertions tell what matters.
+        .env("SWITCHYARD_LOG", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -369,4 +370,141 @@ async fn cut_database_connections_lose_no_acknowledged_event() {
     // The node recovered by itself.
     let ready = http.get(format!("{}/readyz", a.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+/// A TCP proxy to PostgreSQL that the test can take down (closing every connection) and bring
+/// back on the same port: a database outage that touches no other test.
+struct Proxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        let port = free_port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let proxy = Proxy { port, up };
+        let mut state = proxy.up.subscribe();
+        tokio::spawn(async move {
+            loop {
+                // Serve while up; when down, drop the listener and every connection.
+                if !*state.borrow() {
+                    if state.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let mut connections = JoinSet::new();
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            if let Ok((mut inbound, _)) = accepted {
+                                connections.spawn(async move {
+                                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                                    }
+                                });
+                            }
+                        }
+                        changed = state.changed() => {
+                            if changed.is_err() || !*state.borrow() {
+                                connections.abort_all();
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        proxy
+    }
+
+    fn set_up(&self, up: bool) {
+        let _ = self.up.send(up);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_while_the_database_is_down_and_nothing_acknowledged_is_lost() {
+    let Some(base_url) = postgres_url() else {
+        return;
+    };
+    let schema = Schema::new(&base_url).await;
+    let config: tokio_postgres::Config = base_url.parse().unwrap();
+    let target = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => {
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .unwrap()
+                .next()
+                .unwrap()
+        }
+        _ => {
+            eprintln!("SKIPPED: the outage test needs a TCP PostgreSQL URL");
+            return;
+        }
+    };
+    let proxy = Proxy::start(target).await;
+    let proxied = schema.url().replacen(
+        &format!(":{}/", target.port()),
+        &format!(":{}/", proxy.port),
+        1,
+    );
+    assert_ne!(proxied, schema.url(), "the URL goes through the proxy");
+    let sink = Sink::start().await;
+    let node = start_node(&proxied).await;
+    let http = reqwest::Client::new();
+    let token = token(&http, &node.base).await;
+    subscribe_three(&http, &node.base, &token, &sink).await;
+
+    let outage = {
+        let hooks = sink.state.clone();
+        let http = http.clone();
+        let base = node.base.clone();
+        let up = proxy.up.clone();
+        tokio::spawn(async move {
+            while hooks.hooks.lock().unwrap().len() < 300 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = up.send(false);
+            let mut refused = false;
+            for _ in 0..50 {
+                let status = http
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                if status == 503 {
+                    refused = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let _ = up.send(true);
+            refused
+        })
+    };
+    let acknowledged = publish_across(vec![node.base.clone()], &token, 1_500).await;
+    assert!(
+        outage.await.unwrap(),
+        "/readyz answered 503 while the database was down"
+    );
+    proxy.set_up(true);
+    wait_for("/readyz recovers by itself", || async {
+        let ok = http
+            .get(format!("{}/readyz", node.base))
+            .send()
+            .await
+            .map(|r| r.status() == 200);
+        ok.unwrap_or(false).then_some(())
+    })
+    .await;
+    wait_for_all(&sink, &acknowledged, Duration::from_secs(120)).await;
 }
