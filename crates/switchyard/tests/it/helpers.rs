@@ -243,13 +243,14 @@ impl NowTs for ManualClock {
     }
 }
 
-/// Polls `check` until it holds, for at most ten seconds of real time.
+/// Polls `check` until it holds, for at most thirty seconds of real time (generous, for a loaded
+/// two-core machine; it returns as soon as the condition holds).
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
+    for _ in 0..1500 {
         if check().await {
             return;
         }
@@ -387,13 +388,13 @@ pub fn python(script: &str, args: &[&str]) -> Option<std::process::Output> {
         .ok()
 }
 
-/// Polls `check` until it yields a value, for at most ten seconds of real time.
+/// Polls `check` until it yields a value, for at most thirty seconds of real time.
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..500 {
+    for _ in 0..1500 {
         if let Some(value) = check().await {
             return value;
         }

@@ -261,11 +261,16 @@ async fn wait_for_all(sink: &Sink, acknowledged: &HashSet<String>, within: Durat
 
 const EVENTS: usize = 5_000;
 
+/// The multi-node tests each run thousands of requests; one at a time keeps the machine usable
+/// for the rest of the suite.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_postgres_deliver_every_pair_exactly_once() {
     let Some(base_url) = postgres_url() else {
         return;
     };
+    let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
     let a = start_node(&schema.url()).await;
@@ -297,6 +302,7 @@ async fn a_node_killed_mid_run_loses_nothing_and_duplicates_keep_their_webhook_i
     let Some(base_url) = postgres_url() else {
         return;
     };
+    let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
     let a = start_node(&schema.url()).await;
@@ -340,6 +346,7 @@ async fn cut_database_connections_lose_no_acknowledged_event() {
     let Some(base_url) = postgres_url() else {
         return;
     };
+    let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
     let a = start_node(&schema.url()).await;
@@ -433,6 +440,7 @@ async fn readyz_fails_while_the_database_is_down_and_nothing_acknowledged_is_los
     let Some(base_url) = postgres_url() else {
         return;
     };
+    let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let config: tokio_postgres::Config = base_url.parse().unwrap();
     let target = match config.get_hosts().first() {
