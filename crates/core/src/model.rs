@@ -255,6 +255,35 @@ pub fn validate_header_value(field: &str, value: &str) -> Result<(), CoreError> 
     }
 }
 
+/// Whether a subscription receives deliveries for the same resource one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Full parallelism.
+    #[default]
+    None,
+    /// Deliveries for the same resource (e.g. the same order) go one at a time, in the order the
+    /// events were accepted; a failing one holds those behind it until it succeeds or fails for
+    /// good.
+    Resource,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::None => "none",
+            Ordering::Resource => "resource",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Ordering::None),
+            "resource" => Some(Ordering::Resource),
+            _ => None,
+        }
+    }
+}
+
 /// A subscription as stored: who gets which events where, with secrets sealed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRecord {
@@ -279,6 +308,8 @@ pub struct SubscriptionRecord {
     pub previous_secret_expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// `none`, or `resource`: one delivery at a time per resource, in order.
+    pub ordering: Ordering,
 }
 
 /// Filters for listing subscriptions; `None` means any.
@@ -316,6 +347,8 @@ pub struct EventRecord {
     pub normalized: Option<serde_json::Value>,
     /// The request body byte for byte, as a marketplace sent it (received events only).
     pub raw_body: Option<Vec<u8>>,
+    /// The resource the event is about, `type:id` (e.g. `order:PO-1`), for per-resource ordering.
+    pub resource_key: Option<String>,
 }
 
 /// The last status seen of a resource, kept so that the first sighting of an order can be

@@ -35,6 +35,7 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Val
         "headers": sub.headers,
         "status": sub.status,
         "retryPolicy": sub.retry_policy,
+        "ordering": sub.ordering,
         "createdAt": sub.created_at,
         "updatedAt": sub.updated_at,
     });

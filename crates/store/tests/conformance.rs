@@ -108,6 +108,7 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         previous_secret_expires_at: None,
         created_at: t0(),
         updated_at: t0(),
+        ordering: switchyard_core::model::Ordering::None,
     }
 }
 
@@ -126,6 +127,7 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
         payload: serde_json::json!({"partnerId": partner, "n": 1}),
         normalized: None,
         raw_body: None,
+        resource_key: None,
     }
 }
 
@@ -873,5 +875,106 @@ async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sightin
             .await
             .unwrap();
         assert!(other.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource() {
+    for Fresh { store, .. } in fresh_stores().await {
+        let mut sub = subscription("p1", &["PO_CREATED"]);
+        sub.ordering = switchyard_core::model::Ordering::Resource;
+        let free = subscription("p1", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![sub.clone(), free.clone()])
+            .await
+            .unwrap();
+        let on = |resource: &str| {
+            let mut e = event("p1", "PO_CREATED", None, None);
+            e.resource_key = Some(format!("order:{resource}"));
+            e
+        };
+        let (a1, a2, b1) = (on("A"), on("A"), on("B"));
+        for e in [&a1, &a2, &b1] {
+            created(store.insert_event(e.clone(), None).await.unwrap());
+        }
+        let lease = t0() + SignedDuration::from_secs(60);
+        let claimed = store.claim_due(t0(), 100, lease, "n1").await.unwrap();
+        let mine: Vec<Uuid> = claimed
+            .iter()
+            .filter(|c| c.subscription.id == sub.id)
+            .map(|c| c.event.id)
+            .collect();
+        assert_eq!(
+            mine,
+            vec![a1.id, b1.id],
+            "A's second waits behind its first; B flows"
+        );
+        assert_eq!(
+            claimed
+                .iter()
+                .filter(|c| c.subscription.id == free.id)
+                .count(),
+            3,
+            "unordered: all at once"
+        );
+        let first_a = claimed
+            .iter()
+            .find(|c| c.subscription.id == sub.id && c.event.id == a1.id)
+            .unwrap();
+
+        // A failed attempt that will be retried still holds A's queue.
+        let retry_at = t0() + SignedDuration::from_mins(5);
+        store
+            .complete_attempt(
+                attempt(first_a.delivery.id, t0(), false),
+                DeliveryNext::RetryAt(retry_at),
+                "n1",
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_due(t0(), 100, lease, "n1")
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.event.id != a2.id)
+        );
+        // When it finally fails for good, the next one goes.
+        let again = store
+            .claim_due(
+                retry_at,
+                100,
+                retry_at + SignedDuration::from_secs(60),
+                "n1",
+            )
+            .await
+            .unwrap();
+        let retried = again
+            .iter()
+            .find(|c| c.event.id == a1.id && c.subscription.id == sub.id)
+            .expect("A1 retried");
+        store
+            .complete_attempt(
+                attempt(retried.delivery.id, retry_at, false),
+                DeliveryNext::Failed,
+                "n1",
+            )
+            .await
+            .unwrap();
+        let next = store
+            .claim_due(
+                retry_at,
+                100,
+                retry_at + SignedDuration::from_secs(60),
+                "n1",
+            )
+            .await
+            .unwrap();
+        assert!(
+            next.iter()
+                .any(|c| c.event.id == a2.id && c.subscription.id == sub.id),
+            "A2 is released"
+        );
     }
 }

@@ -31,7 +31,17 @@ pub struct PublishRequest {
     event_id: Option<String>,
     /// When the fact happened; defaults to now.
     occurred_at: Option<Timestamp>,
+    /// What the event is about, for subscriptions with `ordering: "resource"`.
+    resource: Option<ResourceRef>,
     payload: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
 }
 
 /// Stores an event with its deliveries in one transaction; answers only after the commit.
@@ -72,6 +82,14 @@ pub async fn publish(
         ));
     }
     catalog::validate_payload(entry.event_type, &p.payload)?;
+    if let Some(r) = &p.resource
+        && (r.kind.is_empty() || r.id.is_empty() || r.kind.len() + r.id.len() > 255)
+    {
+        return Err(AppError::invalid(
+            "resource",
+            "resource needs a type and an id (255 characters at most)",
+        ));
+    }
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -102,6 +120,7 @@ pub async fn publish(
         payload: p.payload,
         normalized: None,
         raw_body: None,
+        resource_key: p.resource.map(|r| format!("{}:{}", r.kind, r.id)),
     };
     match state.store.insert_event(event, None).await? {
         InsertOutcome::Created {

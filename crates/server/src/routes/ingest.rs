@@ -358,6 +358,10 @@ async fn store_event(
         payload: native.payload,
         normalized: Some(normalized_json),
         raw_body: Some(raw_body),
+        resource_key: normalized
+            .resource
+            .as_ref()
+            .map(|r| format!("{}:{}", r.kind, r.id)),
     };
     match state.store.insert_event(event, sighting).await {
         Ok(InsertOutcome::Created {

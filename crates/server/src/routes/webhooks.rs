@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
-    Access, AuthDetails, Client, SubscriptionFilter, SubscriptionRecord, SubscriptionStatus,
-    validate_header_name, validate_header_value, validate_http_url,
+    Access, AuthDetails, Client, Ordering, SubscriptionFilter, SubscriptionRecord,
+    SubscriptionStatus, validate_header_name, validate_header_value, validate_http_url,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::signatures::standard_webhooks;
@@ -59,6 +59,7 @@ pub struct SubscriptionInput {
     headers: Option<BTreeMap<String, String>>,
     retry_policy: Option<RetryPolicy>,
     partner_id: Option<String>,
+    ordering: Option<Ordering>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +224,7 @@ pub async fn create(
     let mut records = Vec::new();
     let mut secrets = Vec::new();
     for (i, input) in request.events.into_iter().enumerate() {
+        let ordering = input.ordering.unwrap_or_default();
         let c = check_input(
             &caller,
             &headers,
@@ -259,6 +261,7 @@ pub async fn create(
             previous_secret_expires_at: None,
             created_at: now,
             updated_at: now,
+            ordering,
         });
         secrets.push(signing_secret);
     }
@@ -363,6 +366,7 @@ pub struct PatchRequest {
     status: Option<String>,
     event_version: Option<String>,
     retry_policy: Option<RetryPolicy>,
+    ordering: Option<Ordering>,
     // Read-only fields a client may send back unchanged from a read.
     subscription_id: Option<Value>,
     partner_id: Option<Value>,
@@ -431,6 +435,9 @@ pub async fn update(
             .with_field("eventVersion"));
         }
         sub.event_version = version;
+    }
+    if let Some(ordering) = patch.ordering {
+        sub.ordering = ordering;
     }
     if let Some(policy) = patch.retry_policy {
         policy.validate()?;

@@ -356,8 +356,8 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
             "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
                 resource_name, event_url, headers, auth_sealed, status, retry_policy,
                 signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-                created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                created_at, updated_at, ordering)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &s.id.to_string(),
@@ -376,6 +376,7 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
                 &s.previous_secret_expires_at.map(ms),
                 &ms(s.created_at),
                 &ms(s.updated_at),
+                &s.ordering.as_str(),
             ],
         )
         .await?;
@@ -524,7 +525,7 @@ impl Store for PostgresStore {
                         event_version = $5, resource_name = $6, event_url = $7, headers = $8,
                         auth_sealed = $9, status = $10, retry_policy = $11,
                         signing_secret_sealed = $12, previous_secret_sealed = $13,
-                        previous_secret_expires_at = $14, updated_at = $15
+                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16
                      WHERE id = $1",
                     &[
                         &s.id.to_string(), &s.partner_id, &s.client_id, &json_text(&s.event_types),
@@ -532,6 +533,7 @@ impl Store for PostgresStore {
                         &s.auth_sealed, &s.status.as_str(), &json_text(&s.retry_policy),
                         &s.signing_secret_sealed, &s.previous_secret_sealed,
                         &s.previous_secret_expires_at.map(ms), &ms(s.updated_at),
+                        &s.ordering.as_str(),
                     ],
                 )
                 .await?;
@@ -615,13 +617,13 @@ impl Store for PostgresStore {
                 .execute(
                     "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
                         topic, public_event_id, occurred_at, received_at, payload, normalized,
-                        raw_body, marketplace)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                        raw_body, marketplace, resource_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                     &[
                         &e.id.to_string(), &e.origin, &e.dedup_key, &e.partner_id, &e.event_type,
                         &e.event_version, &e.topic, &e.public_event_id, &ms(e.occurred_at),
                         &ms(e.received_at), &json_text(&e.payload), &e.normalized.as_ref().map(json_text),
-                        &e.raw_body, &marketplace,
+                        &e.raw_body, &marketplace, &e.resource_key,
                     ],
                 )
                 .await?;
@@ -642,9 +644,9 @@ impl Store for PostgresStore {
                 client
                     .execute(
                         "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
-                            attempts, next_attempt_at, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-                        &[&Uuid::now_v7().to_string(), &e.id.to_string(), subscription_id, &e.partner_id, &ms(e.received_at)],
+                            attempts, next_attempt_at, created_at, updated_at, resource_key)
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6)",
+                        &[&Uuid::now_v7().to_string(), &e.id.to_string(), subscription_id, &e.partner_id, &ms(e.received_at), &e.resource_key],
                     )
                     .await?;
             }
@@ -863,6 +865,11 @@ impl Store for PostgresStore {
                         WHERE d.status = 'pending' AND d.next_attempt_at <= $3
                           AND (d.locked_until IS NULL OR d.locked_until <= $3)
                           AND s.status = 'ACTIVE'
+                          AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+                               OR NOT EXISTS (SELECT 1 FROM deliveries p
+                                   WHERE p.subscription_id = d.subscription_id
+                                     AND p.resource_key = d.resource_key
+                                     AND p.status = 'pending' AND p.id < d.id))
                         ORDER BY d.next_attempt_at
                         LIMIT $4
                         FOR UPDATE OF d SKIP LOCKED)
@@ -1069,9 +1076,9 @@ impl Store for PostgresStore {
             let Some(sub) = select_subscription(client, &sub_id).await? else {
                 return Ok(0);
             };
-            let event_ids: Vec<String> = client
+            let event_ids: Vec<(String, Option<String>)> = client
                 .query(
-                    "SELECT e.id FROM events e
+                    "SELECT e.id, e.resource_key FROM events e
                      WHERE e.partner_id = $1 AND e.received_at >= $2 AND e.received_at < $3
                        AND e.event_version = $4
                        AND (e.event_type = ANY($5) OR e.topic = ANY($5))
@@ -1080,18 +1087,18 @@ impl Store for PostgresStore {
                 )
                 .await?
                 .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
-            for event_id in &event_ids {
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()?;
+            for (event_id, resource_key) in &event_ids {
                 client
                     .execute(
                         "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
-                            attempts, next_attempt_at, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
+                            attempts, next_attempt_at, created_at, updated_at, resource_key)
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6)
                          ON CONFLICT (event_id, subscription_id) DO UPDATE SET status = 'pending',
                             attempts = 0, first_attempt_at = NULL, next_attempt_at = $5,
                             locked_until = NULL, lease_owner = NULL, updated_at = $5",
-                        &[&Uuid::now_v7().to_string(), event_id, &sub_id, &sub.partner_id, &ms(now)],
+                        &[&Uuid::now_v7().to_string(), event_id, &sub_id, &sub.partner_id, &ms(now), resource_key],
                     )
                     .await?;
             }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use switchyard_core::clock::from_millis;
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, RejectionRecord,
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RejectionRecord,
     SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
@@ -55,7 +55,7 @@ pub(crate) fn client(row: &Row) -> R<Client> {
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, s.event_types, \
     s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
-    s.previous_secret_expires_at, s.created_at, s.updated_at";
+    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering";
 
 pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
     let status: String = get(row, at + 9)?;
@@ -77,12 +77,17 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
         previous_secret_expires_at: opt_time(row, at + 13)?,
         created_at: time(row, at + 14)?,
         updated_at: time(row, at + 15)?,
+        ordering: {
+            let text: String = get(row, at + 16)?;
+            Ordering::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("ordering {text:?}")))?
+        },
     })
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body";
+    e.normalized, e.raw_body, e.resource_key";
 
 pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
     Ok(EventRecord {
@@ -104,6 +109,7 @@ pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
             None => None,
         },
         raw_body: get(row, at + 12)?,
+        resource_key: get(row, at + 13)?,
     })
 }
 
@@ -111,7 +117,7 @@ pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, 
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-pub(crate) const EVENT_COLUMN_COUNT: usize = 13;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 14;
 
 pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
     let status: String = get(row, 4)?;

@@ -3,7 +3,8 @@
 
 use tokio_postgres::Client;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE clients (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -137,7 +138,15 @@ CREATE TABLE resource_registry (
     last_seen_at  BIGINT NOT NULL,
     PRIMARY KEY (marketplace, partner_id, resource_kind, resource_id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE subscriptions ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE events ADD COLUMN resource_key TEXT;
+ALTER TABLE deliveries ADD COLUMN resource_key TEXT;
+CREATE INDEX deliveries_resource ON deliveries (subscription_id, resource_key, id)
+    WHERE status = 'pending';
+"#,
+];
 
 /// Brings the schema up to date. Nodes starting together take an advisory lock, so one migrates
 /// and the others wait for it.

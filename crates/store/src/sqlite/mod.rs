@@ -249,8 +249,8 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
         "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
             resource_name, event_url, headers, auth_sealed, status, retry_policy,
             signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            created_at, updated_at, ordering)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (id) DO NOTHING",
         params![
             s.id.to_string(),
@@ -269,6 +269,7 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
             s.previous_secret_expires_at.map(ms),
             ms(s.created_at),
             ms(s.updated_at),
+            s.ordering.as_str(),
         ],
     )?;
     if inserted == 0 {
@@ -424,7 +425,7 @@ impl Store for SqliteStore {
                     event_version = ?5, resource_name = ?6, event_url = ?7, headers = ?8,
                     auth_sealed = ?9, status = ?10, retry_policy = ?11,
                     signing_secret_sealed = ?12, previous_secret_sealed = ?13,
-                    previous_secret_expires_at = ?14, updated_at = ?15
+                    previous_secret_expires_at = ?14, updated_at = ?15, ordering = ?16
                  WHERE id = ?1",
                 params![
                     s.id.to_string(),
@@ -442,6 +443,7 @@ impl Store for SqliteStore {
                     s.previous_secret_sealed,
                     s.previous_secret_expires_at.map(ms),
                     ms(s.updated_at),
+                    s.ordering.as_str(),
                 ],
             )?;
             if updated == 1 {
@@ -525,8 +527,8 @@ impl Store for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
                     topic, public_event_id, occurred_at, received_at, payload, normalized,
-                    raw_body, marketplace)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    raw_body, marketplace, resource_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 e.id.to_string(),
@@ -543,6 +545,7 @@ impl Store for SqliteStore {
                 e.normalized.as_ref().map(to_json),
                 e.raw_body,
                 marketplace,
+                e.resource_key,
             ])?;
             // Fan-out: every ACTIVE subscription of the partner naming the type or the topic.
             let topic = e.topic.clone().unwrap_or_default();
@@ -560,8 +563,8 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
-                    attempts, next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+                    attempts, next_attempt_at, created_at, updated_at, resource_key)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, ?6)",
             )?;
             for subscription_id in &subscription_ids {
                 insert.execute(params![
@@ -570,6 +573,7 @@ impl Store for SqliteStore {
                     subscription_id,
                     e.partner_id,
                     ms(e.received_at),
+                    e.resource_key,
                 ])?;
             }
             Ok(InsertOutcome::Created {
@@ -846,6 +850,11 @@ impl Store for SqliteStore {
                         WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
                           AND (d.locked_until IS NULL OR d.locked_until <= ?3)
                           AND s.status = 'ACTIVE'
+                          AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+                               OR NOT EXISTS (SELECT 1 FROM deliveries p
+                                   WHERE p.subscription_id = d.subscription_id
+                                     AND p.resource_key = d.resource_key
+                                     AND p.status = 'pending' AND p.id < d.id))
                         ORDER BY d.next_attempt_at
                         LIMIT ?4)
                      RETURNING id",
@@ -1057,9 +1066,9 @@ impl Store for SqliteStore {
                 return Ok(0);
             };
             let types = to_json(&sub.event_types);
-            let event_ids: Vec<String> = conn
+            let event_ids: Vec<(String, Option<String>)> = conn
                 .prepare(
-                    "SELECT e.id FROM events e
+                    "SELECT e.id, e.resource_key FROM events e
                      WHERE e.partner_id = ?1 AND e.received_at >= ?2 AND e.received_at < ?3
                        AND e.event_version = ?4
                        AND (e.event_type IN (SELECT value FROM json_each(?5))
@@ -1074,24 +1083,25 @@ impl Store for SqliteStore {
                         sub.event_version,
                         types
                     ],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect::<Result<_, _>>()?;
             let mut upsert = conn.prepare_cached(
                 "INSERT INTO deliveries (id, event_id, subscription_id, partner_id, status,
-                    attempts, next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)
+                    attempts, next_attempt_at, created_at, updated_at, resource_key)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, ?6)
                  ON CONFLICT (event_id, subscription_id) DO UPDATE SET status = 'pending',
                     attempts = 0, first_attempt_at = NULL, next_attempt_at = ?5,
                     locked_until = NULL, lease_owner = NULL, updated_at = ?5",
             )?;
-            for event_id in &event_ids {
+            for (event_id, resource_key) in &event_ids {
                 upsert.execute(params![
                     Uuid::now_v7().to_string(),
                     event_id,
                     sub_id,
                     sub.partner_id,
                     ms(now),
+                    resource_key,
                 ])?;
             }
             Ok(event_ids.len() as u64)

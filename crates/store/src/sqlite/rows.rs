@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis};
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, RejectionRecord,
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RejectionRecord,
     SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
@@ -70,7 +70,7 @@ pub(crate) fn client(row: &Row) -> rusqlite::Result<Client> {
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, s.event_types, \
     s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
-    s.previous_secret_expires_at, s.created_at, s.updated_at";
+    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering";
 
 /// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
 /// same reader serves plain and joined rows.
@@ -94,6 +94,10 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<Subscrip
         previous_secret_expires_at: row.get::<_, Option<i64>>(at + 13)?.map(from_millis),
         created_at: from_millis(row.get(at + 14)?),
         updated_at: from_millis(row.get(at + 15)?),
+        ordering: {
+            let text: String = row.get(at + 16)?;
+            Ordering::parse(&text).ok_or_else(|| corrupt(format!("ordering {text:?}")))?
+        },
     })
 }
 
@@ -103,7 +107,7 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body";
+    e.normalized, e.raw_body, e.resource_key";
 
 /// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
@@ -124,6 +128,7 @@ pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
             None => None,
         },
         raw_body: row.get(at + 12)?,
+        resource_key: row.get(at + 13)?,
     })
 }
 
@@ -134,7 +139,7 @@ pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
 /// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
 /// Number of columns in `EVENT_COLUMNS`.
-pub(crate) const EVENT_COLUMN_COUNT: usize = 13;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 14;
 
 pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
     replay_window_secs, options, client_id, created_at, updated_at";

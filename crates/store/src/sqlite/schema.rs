@@ -146,6 +146,14 @@ CREATE TABLE resource_registry (
     PRIMARY KEY (marketplace, partner_id, resource_kind, resource_id)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Per-resource ordering: deliveries carry their event's resource.
+ALTER TABLE subscriptions ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE events ADD COLUMN resource_key TEXT;
+ALTER TABLE deliveries ADD COLUMN resource_key TEXT;
+CREATE INDEX deliveries_resource ON deliveries (subscription_id, resource_key, id)
+    WHERE status = 'pending';
+"#,
 ];
 
 /// Brings the database to the newest schema; each migration runs in its own transaction.
