@@ -28,7 +28,7 @@ async fn per_resource_ordering_holds_under_parallel_load_and_random_failures() {
                 let counter = counter.clone();
                 async move {
                     let n = counter.fetch_add(1, AtomicOrdering::SeqCst);
-                    let fail = (n.wrapping_mul(2_654_435_761) >> 7) % 3 == 0;
+                    let fail = (n.wrapping_mul(2_654_435_761) >> 7).is_multiple_of(3);
                     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
                     let order = body["payload"]["order"].as_str().unwrap_or("").to_string();
                     let seq = body["payload"]["seq"].as_u64().unwrap_or(u64::MAX);
