@@ -310,6 +310,64 @@ pub struct SubscriptionRecord {
     pub updated_at: Timestamp,
     /// `none`, or `resource`: one delivery at a time per resource, in order.
     pub ordering: Ordering,
+    /// Requests in flight at once (`maxInFlight`), over all nodes.
+    pub max_in_flight: Option<u32>,
+    /// Deliveries per second, with bursts (`rateLimit`), over all nodes.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A subscription's pace: `perSecond` on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl RateLimit {
+    /// Checks the numbers: a positive rate of at most 10,000 per second, a burst of at least 1.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let ok = self.per_second.is_finite()
+            && self.per_second > 0.0
+            && self.per_second <= 10_000.0
+            && self.burst.is_finite()
+            && (1.0..=100_000.0).contains(&self.burst);
+        if ok {
+            Ok(())
+        } else {
+            Err(CoreError::invalid(
+                "rateLimit",
+                "rateLimit needs 0 < perSecond <= 10000 and 1 <= burst <= 100000",
+            ))
+        }
+    }
+}
+
+/// `rateLimit` as the API takes it: a number (per second, bursts of that many) or
+/// `{"perSecond", "burst"}`.
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Rate(f64),
+            #[serde(rename_all = "camelCase")]
+            Full {
+                per_second: f64,
+                burst: Option<f64>,
+            },
+        }
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Rate(r) => RateLimit {
+                per_second: r,
+                burst: r.ceil().max(1.0),
+            },
+            Wire::Full { per_second, burst } => RateLimit {
+                per_second,
+                burst: burst.unwrap_or(per_second.ceil().max(1.0)),
+            },
+        })
+    }
 }
 
 /// Filters for listing subscriptions; `None` means any.

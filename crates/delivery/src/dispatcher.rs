@@ -231,6 +231,16 @@ impl Dispatcher {
             error = ?outcome.error_class,
             "delivery attempt"
         );
+        // A 429 with Retry-After slows this subscription down, and only it.
+        if outcome.status_code == Some(429)
+            && let Some(wait) = outcome.retry_after
+        {
+            let wait = wait.as_secs_f64() * self.config.time_scale;
+            let until = attempted_at + SignedDuration::from_secs_f64(wait.clamp(0.0, 3600.0));
+            if let Err(e) = self.store.pace_subscription(subscription.id, until).await {
+                tracing::warn!(error = %e, "cannot pace the subscription");
+            }
+        }
         // The store may be briefly unavailable; the lease keeps others off meanwhile.
         for wait_ms in [0u64, 100, 500, 2000] {
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;

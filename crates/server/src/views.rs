@@ -36,6 +36,8 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Val
         "status": sub.status,
         "retryPolicy": sub.retry_policy,
         "ordering": sub.ordering,
+        "maxInFlight": sub.max_in_flight,
+        "rateLimit": sub.rate_limit,
         "createdAt": sub.created_at,
         "updatedAt": sub.updated_at,
     });

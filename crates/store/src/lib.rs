@@ -18,6 +18,7 @@ use switchyard_core::model::{
     SubscriptionRecord,
 };
 
+pub mod pacing;
 pub mod postgres;
 pub mod sqlite;
 
@@ -169,6 +170,9 @@ pub trait Store: Send + Sync + 'static {
         next: DeliveryNext,
         owner: &str,
     ) -> Result<(), StoreError>;
+    /// Holds all of a subscription's deliveries until `until` (an endpoint's 429 with
+    /// `Retry-After`), on every node; an earlier time does not shorten a longer hold.
+    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError>;
     /// Drops every lease `owner` holds (graceful shutdown), so others may take them at once.
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
     /// The earliest time a pending delivery of an ACTIVE subscription becomes claimable.

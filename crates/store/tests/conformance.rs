@@ -109,6 +109,8 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         created_at: t0(),
         updated_at: t0(),
         ordering: switchyard_core::model::Ordering::None,
+        max_in_flight: None,
+        rate_limit: None,
     }
 }
 
@@ -976,5 +978,72 @@ async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource() {
                 .any(|c| c.event.id == a2.id && c.subscription.id == sub.id),
             "A2 is released"
         );
+    }
+}
+
+#[tokio::test]
+async fn claims_respect_max_in_flight_rate_limits_and_holds() {
+    for Fresh { store, .. } in fresh_stores().await {
+        let mut capped = subscription("p1", &["PO_CREATED"]);
+        capped.max_in_flight = Some(2);
+        let mut limited = subscription("p1", &["PO_CREATED"]);
+        limited.rate_limit = Some(switchyard_core::model::RateLimit {
+            per_second: 10.0,
+            burst: 10.0,
+        });
+        let held = subscription("p1", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![capped.clone(), limited.clone(), held.clone()])
+            .await
+            .unwrap();
+        for _ in 0..30 {
+            created(
+                store
+                    .insert_event(event("p1", "PO_CREATED", None, None), None)
+                    .await
+                    .unwrap(),
+            );
+        }
+        store
+            .pace_subscription(held.id, t0() + SignedDuration::from_secs(60))
+            .await
+            .unwrap();
+        let count = |claimed: &[switchyard_store::ClaimedDelivery], sub: Uuid| {
+            claimed.iter().filter(|c| c.subscription.id == sub).count()
+        };
+        let lease = t0() + SignedDuration::from_secs(30);
+        let first = store.claim_due(t0(), 1000, lease, "n1").await.unwrap();
+        assert_eq!(count(&first, capped.id), 2, "two in flight at most");
+        assert_eq!(count(&first, limited.id), 10, "a full bucket");
+        assert_eq!(count(&first, held.id), 0, "held by a 429");
+        // Half a second later: five more tokens; the cap is still full.
+        let later = t0() + SignedDuration::from_millis(500);
+        let second = store.claim_due(later, 1000, lease, "n1").await.unwrap();
+        assert_eq!(
+            (count(&second, capped.id), count(&second, limited.id)),
+            (0, 5)
+        );
+        // One of the capped finishes: one more may go.
+        let done = first
+            .iter()
+            .find(|c| c.subscription.id == capped.id)
+            .unwrap();
+        store
+            .complete_attempt(
+                attempt(done.delivery.id, later, true),
+                DeliveryNext::Succeeded,
+                "n1",
+            )
+            .await
+            .unwrap();
+        let third = store.claim_due(later, 1000, lease, "n1").await.unwrap();
+        assert_eq!(count(&third, capped.id), 1);
+        // The hold ends.
+        let after = t0() + SignedDuration::from_secs(61);
+        let fourth = store
+            .claim_due(after, 1000, after + SignedDuration::from_secs(30), "n1")
+            .await
+            .unwrap();
+        assert_eq!(count(&fourth, held.id), 30);
     }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
-    Access, AuthDetails, Client, Ordering, SubscriptionFilter, SubscriptionRecord,
+    Access, AuthDetails, Client, Ordering, RateLimit, SubscriptionFilter, SubscriptionRecord,
     SubscriptionStatus, validate_header_name, validate_header_value, validate_http_url,
 };
 use switchyard_core::retry::RetryPolicy;
@@ -60,6 +60,8 @@ pub struct SubscriptionInput {
     retry_policy: Option<RetryPolicy>,
     partner_id: Option<String>,
     ordering: Option<Ordering>,
+    max_in_flight: Option<u32>,
+    rate_limit: Option<RateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +227,13 @@ pub async fn create(
     let mut secrets = Vec::new();
     for (i, input) in request.events.into_iter().enumerate() {
         let ordering = input.ordering.unwrap_or_default();
+        let field = |name: &str| format!("events[{i}].{name}");
+        let max_in_flight = check_max_in_flight(input.max_in_flight, &field("maxInFlight"))?;
+        let rate_limit = input.rate_limit;
+        if let Some(r) = &rate_limit {
+            r.validate()
+                .map_err(|e| AppError::from(e).with_field(field("rateLimit")))?;
+        }
         let c = check_input(
             &caller,
             &headers,
@@ -262,6 +271,8 @@ pub async fn create(
             created_at: now,
             updated_at: now,
             ordering,
+            max_in_flight,
+            rate_limit,
         });
         secrets.push(signing_secret);
     }
@@ -291,6 +302,16 @@ pub struct ListQuery {
     event_type: Option<String>,
     resource_name: Option<String>,
     status: Option<String>,
+}
+
+fn check_max_in_flight(value: Option<u32>, field: &str) -> AppResult<Option<u32>> {
+    match value {
+        Some(n) if !(1..=10_000).contains(&n) => Err(AppError::invalid(
+            field,
+            "maxInFlight must be between 1 and 10000",
+        )),
+        other => Ok(other),
+    }
 }
 
 /// The partners a client may see: `None` for admins (all).
@@ -367,6 +388,12 @@ pub struct PatchRequest {
     event_version: Option<String>,
     retry_policy: Option<RetryPolicy>,
     ordering: Option<Ordering>,
+    /// `null` removes the cap.
+    #[serde(default, deserialize_with = "present")]
+    max_in_flight: Option<Value>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Value>,
     // Read-only fields a client may send back unchanged from a read.
     subscription_id: Option<Value>,
     partner_id: Option<Value>,
@@ -438,6 +465,26 @@ pub async fn update(
     }
     if let Some(ordering) = patch.ordering {
         sub.ordering = ordering;
+    }
+    match patch.max_in_flight {
+        None => {}
+        Some(Value::Null) => sub.max_in_flight = None,
+        Some(v) => {
+            let n = serde_json::from_value::<u32>(v).map_err(|_| {
+                AppError::invalid("maxInFlight", "maxInFlight must be a whole number")
+            })?;
+            sub.max_in_flight = check_max_in_flight(Some(n), "maxInFlight")?;
+        }
+    }
+    match patch.rate_limit {
+        None => {}
+        Some(Value::Null) => sub.rate_limit = None,
+        Some(v) => {
+            let r: RateLimit = serde_json::from_value(v)
+                .map_err(|e| AppError::invalid("rateLimit", format!("invalid rateLimit: {e}")))?;
+            r.validate()?;
+            sub.rate_limit = Some(r);
+        }
     }
     if let Some(policy) = patch.retry_policy {
         policy.validate()?;

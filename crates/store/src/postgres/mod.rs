@@ -29,7 +29,9 @@ use switchyard_core::model::{
     SubscriptionFilter, SubscriptionRecord,
 };
 
-use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError};
+use crate::{
+    ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError, pacing,
+};
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
     EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS,
@@ -356,8 +358,8 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
             "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
                 resource_name, event_url, headers, auth_sealed, status, retry_policy,
                 signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-                created_at, updated_at, ordering)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &s.id.to_string(),
@@ -376,7 +378,7 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
                 &s.previous_secret_expires_at.map(ms),
                 &ms(s.created_at),
                 &ms(s.updated_at),
-                &s.ordering.as_str(),
+                &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst),
             ],
         )
         .await?;
@@ -525,7 +527,7 @@ impl Store for PostgresStore {
                         event_version = $5, resource_name = $6, event_url = $7, headers = $8,
                         auth_sealed = $9, status = $10, retry_policy = $11,
                         signing_secret_sealed = $12, previous_secret_sealed = $13,
-                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16
+                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16, max_in_flight = $17, rate_per_sec = $18, rate_burst = $19
                      WHERE id = $1",
                     &[
                         &s.id.to_string(), &s.partner_id, &s.client_id, &json_text(&s.event_types),
@@ -533,7 +535,7 @@ impl Store for PostgresStore {
                         &s.auth_sealed, &s.status.as_str(), &json_text(&s.retry_policy),
                         &s.signing_secret_sealed, &s.previous_secret_sealed,
                         &s.previous_secret_expires_at.map(ms), &ms(s.updated_at),
-                        &s.ordering.as_str(),
+                        &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst),
                     ],
                 )
                 .await?;
@@ -856,31 +858,91 @@ impl Store for PostgresStore {
         let owner = owner.to_string();
         self.write(move |client| {
             Box::pin(async move {
-                let ids: Vec<String> = client
-                    .query(
-                        "UPDATE deliveries SET locked_until = $1, lease_owner = $2
-                     WHERE id IN (
-                        SELECT d.id FROM deliveries d
-                        JOIN subscriptions s ON s.id = d.subscription_id
-                        WHERE d.status = 'pending' AND d.next_attempt_at <= $3
-                          AND (d.locked_until IS NULL OR d.locked_until <= $3)
-                          AND s.status = 'ACTIVE'
-                          AND (s.ordering <> 'resource' OR d.resource_key IS NULL
-                               OR NOT EXISTS (SELECT 1 FROM deliveries p
-                                   WHERE p.subscription_id = d.subscription_id
-                                     AND p.resource_key = d.resource_key
-                                     AND p.status = 'pending' AND p.id < d.id))
-                        ORDER BY d.next_attempt_at
-                        LIMIT $4
-                        FOR UPDATE OF d SKIP LOCKED)
-                     RETURNING id",
-                        &[&ms(lease_until), &owner, &ms(now), &i64::from(limit)],
+                // Due candidates, a few times more than asked, locked so no other node takes them.
+            let candidates: Vec<(Uuid, Uuid)> = client
+                .query(
+                    "SELECT d.id, d.subscription_id FROM deliveries d
+                     JOIN subscriptions s ON s.id = d.subscription_id
+                     WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+                       AND (d.locked_until IS NULL OR d.locked_until <= $1)
+                       AND s.status = 'ACTIVE'
+                       AND (s.paced_until IS NULL OR s.paced_until <= $1)
+                       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+                            OR NOT EXISTS (SELECT 1 FROM deliveries p
+                                WHERE p.subscription_id = d.subscription_id
+                                  AND p.resource_key = d.resource_key
+                                  AND p.status = 'pending' AND p.id < d.id))
+                     ORDER BY d.next_attempt_at
+                     LIMIT $2
+                     FOR UPDATE OF d SKIP LOCKED",
+                    &[&ms(now), &(i64::from(limit) * 4)],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let d: String = r.try_get(0)?;
+                    let s: String = r.try_get(1)?;
+                    match (Uuid::parse_str(&d), Uuid::parse_str(&s)) {
+                        (Ok(d), Ok(s)) => Ok((d, s)),
+                        _ => Err(StoreError::Corrupt("delivery or subscription id".into())),
+                    }
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut subscriptions: Vec<String> = candidates.iter().map(|(_, s)| s.to_string()).collect();
+            subscriptions.sort();
+            subscriptions.dedup();
+            // Lock the paced subscriptions first, then read their state in a new statement, so
+            // the buckets and in-flight counts include what other nodes committed meanwhile.
+            client
+                .query(
+                    "SELECT id FROM subscriptions WHERE id = ANY($1)
+                       AND (max_in_flight IS NOT NULL OR rate_per_sec IS NOT NULL)
+                     ORDER BY id FOR UPDATE",
+                    &[&subscriptions],
+                )
+                .await?;
+            let paces = client
+                .query(
+                    "SELECT s.id, s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
+                        s.rate_updated_at,
+                        (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
+                           AND f.status = 'pending' AND f.locked_until > $2)
+                     FROM subscriptions s
+                     WHERE s.id = ANY($1) AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL)",
+                    &[&subscriptions, &ms(now)],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: String = r.try_get(0)?;
+                    Ok(pacing::Pace {
+                        subscription_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        max_in_flight: r.try_get::<_, Option<i32>>(1)?.map(|n| n.max(0) as u32),
+                        rate_per_sec: r.try_get(2)?,
+                        burst: r.try_get::<_, Option<f64>>(3)?.unwrap_or(1.0),
+                        tokens: r.try_get(4)?,
+                        updated_at: r.try_get::<_, Option<i64>>(5)?.map(from_millis),
+                        in_flight: r.try_get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let selection = pacing::select(now, &candidates, &paces, limit as usize);
+            for (sub, tokens) in &selection.spent {
+                client
+                    .execute(
+                        "UPDATE subscriptions SET rate_tokens = $2, rate_updated_at = $3 WHERE id = $1",
+                        &[&sub.to_string(), tokens, &ms(now)],
                     )
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?;
-                if ids.is_empty() {
+                    .await?;
+            }
+            let ids: Vec<String> = selection.deliveries.iter().map(Uuid::to_string).collect();
+            client
+                .execute(
+                    "UPDATE deliveries SET locked_until = $2, lease_owner = $3 WHERE id = ANY($1)",
+                    &[&ids, &ms(lease_until), &owner],
+                )
+                .await?;
+            if ids.is_empty() {
                     return Ok(Vec::new());
                 }
                 let rows = client
@@ -958,6 +1020,22 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                client
+                    .execute(
+                        "UPDATE subscriptions SET paced_until = GREATEST(COALESCE(paced_until, 0), $2)
+                         WHERE id = $1",
+                        &[&id.to_string(), &ms(until)],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let owner = owner.to_string();
         self.write(move |client| Box::pin(async move {
@@ -975,7 +1053,7 @@ impl Store for PostgresStore {
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
         let rows = self
             .query(
-                "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.locked_until, 0)))
+                "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.locked_until, 0), COALESCE(s.paced_until, 0)))
                  FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
                  WHERE d.status = 'pending' AND s.status = 'ACTIVE'",
                 &[],

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use switchyard_core::clock::from_millis;
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RejectionRecord,
-    SourceRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RateLimit,
+    RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -55,7 +55,8 @@ pub(crate) fn client(row: &Row) -> R<Client> {
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, s.event_types, \
     s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
-    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering";
+    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
+    s.rate_per_sec, s.rate_burst";
 
 pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
     let status: String = get(row, at + 9)?;
@@ -81,6 +82,14 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
             let text: String = get(row, at + 16)?;
             Ordering::parse(&text)
                 .ok_or_else(|| StoreError::Corrupt(format!("ordering {text:?}")))?
+        },
+        max_in_flight: get::<Option<i32>>(row, at + 17)?.map(|n| n.max(0) as u32),
+        rate_limit: match (
+            get::<Option<f64>>(row, at + 18)?,
+            get::<Option<f64>>(row, at + 19)?,
+        ) {
+            (Some(per_second), Some(burst)) => Some(RateLimit { per_second, burst }),
+            _ => None,
         },
     })
 }

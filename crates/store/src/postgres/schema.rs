@@ -146,6 +146,15 @@ ALTER TABLE deliveries ADD COLUMN resource_key TEXT;
 CREATE INDEX deliveries_resource ON deliveries (subscription_id, resource_key, id)
     WHERE status = 'pending';
 "#,
+    r#"
+-- Pacing: caps and the token bucket live on the subscription, read and spent in the claim.
+ALTER TABLE subscriptions ADD COLUMN max_in_flight INTEGER;
+ALTER TABLE subscriptions ADD COLUMN rate_per_sec DOUBLE PRECISION;
+ALTER TABLE subscriptions ADD COLUMN rate_burst DOUBLE PRECISION;
+ALTER TABLE subscriptions ADD COLUMN rate_tokens DOUBLE PRECISION;
+ALTER TABLE subscriptions ADD COLUMN rate_updated_at BIGINT;
+ALTER TABLE subscriptions ADD COLUMN paced_until BIGINT;
+"#,
 ];
 
 /// Brings the schema up to date. Nodes starting together take an advisory lock, so one migrates

@@ -26,7 +26,9 @@ use switchyard_core::model::{
     SubscriptionFilter, SubscriptionRecord,
 };
 
-use crate::{ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError};
+use crate::{
+    ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError, pacing,
+};
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
     EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS, ms, to_json,
@@ -249,8 +251,9 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
         "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
             resource_name, event_url, headers, auth_sealed, status, retry_policy,
             signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-            created_at, updated_at, ordering)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+            created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20)
          ON CONFLICT (id) DO NOTHING",
         params![
             s.id.to_string(),
@@ -270,6 +273,9 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
             ms(s.created_at),
             ms(s.updated_at),
             s.ordering.as_str(),
+            s.max_in_flight,
+            s.rate_limit.map(|r| r.per_second),
+            s.rate_limit.map(|r| r.burst),
         ],
     )?;
     if inserted == 0 {
@@ -425,7 +431,8 @@ impl Store for SqliteStore {
                     event_version = ?5, resource_name = ?6, event_url = ?7, headers = ?8,
                     auth_sealed = ?9, status = ?10, retry_policy = ?11,
                     signing_secret_sealed = ?12, previous_secret_sealed = ?13,
-                    previous_secret_expires_at = ?14, updated_at = ?15, ordering = ?16
+                    previous_secret_expires_at = ?14, updated_at = ?15, ordering = ?16,
+                    max_in_flight = ?17, rate_per_sec = ?18, rate_burst = ?19
                  WHERE id = ?1",
                 params![
                     s.id.to_string(),
@@ -444,6 +451,9 @@ impl Store for SqliteStore {
                     s.previous_secret_expires_at.map(ms),
                     ms(s.updated_at),
                     s.ordering.as_str(),
+                    s.max_in_flight,
+                    s.rate_limit.map(|r| r.per_second),
+                    s.rate_limit.map(|r| r.burst),
                 ],
             )?;
             if updated == 1 {
@@ -841,28 +851,76 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let owner = owner.to_string();
         self.write(move |conn| {
-            let ids: Vec<String> = conn
+            // Due candidates, a few times more than asked, so paced subscriptions cannot starve
+            // the others of the batch.
+            let candidates: Vec<(Uuid, Uuid)> = conn
                 .prepare_cached(
-                    "UPDATE deliveries SET locked_until = ?1, lease_owner = ?2
-                     WHERE id IN (
-                        SELECT d.id FROM deliveries d
-                        JOIN subscriptions s ON s.id = d.subscription_id
-                        WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
-                          AND (d.locked_until IS NULL OR d.locked_until <= ?3)
-                          AND s.status = 'ACTIVE'
-                          AND (s.ordering <> 'resource' OR d.resource_key IS NULL
-                               OR NOT EXISTS (SELECT 1 FROM deliveries p
-                                   WHERE p.subscription_id = d.subscription_id
-                                     AND p.resource_key = d.resource_key
-                                     AND p.status = 'pending' AND p.id < d.id))
-                        ORDER BY d.next_attempt_at
-                        LIMIT ?4)
-                     RETURNING id",
+                    "SELECT d.id, d.subscription_id FROM deliveries d
+                     JOIN subscriptions s ON s.id = d.subscription_id
+                     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                       AND (d.locked_until IS NULL OR d.locked_until <= ?1)
+                       AND s.status = 'ACTIVE'
+                       AND (s.paced_until IS NULL OR s.paced_until <= ?1)
+                       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+                            OR NOT EXISTS (SELECT 1 FROM deliveries p
+                                WHERE p.subscription_id = d.subscription_id
+                                  AND p.resource_key = d.resource_key
+                                  AND p.status = 'pending' AND p.id < d.id))
+                     ORDER BY d.next_attempt_at
+                     LIMIT ?2",
                 )?
-                .query_map(params![ms(lease_until), owner, ms(now), limit], |r| {
-                    r.get(0)
+                .query_map(params![ms(now), i64::from(limit) * 4], |r| {
+                    let d: String = r.get(0)?;
+                    let s: String = r.get(1)?;
+                    Ok((
+                        Uuid::parse_str(&d).map_err(rows::corrupt)?,
+                        Uuid::parse_str(&s).map_err(rows::corrupt)?,
+                    ))
                 })?
                 .collect::<Result<_, _>>()?;
+            let mut subscriptions: Vec<String> =
+                candidates.iter().map(|(_, s)| s.to_string()).collect();
+            subscriptions.sort();
+            subscriptions.dedup();
+            let mut paces = Vec::new();
+            for sub in &subscriptions {
+                let pace = conn
+                    .prepare_cached(
+                        "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
+                            s.rate_updated_at,
+                            (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
+                               AND f.status = 'pending' AND f.locked_until > ?2)
+                         FROM subscriptions s
+                         WHERE s.id = ?1 AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL)",
+                    )?
+                    .query_row(params![sub, ms(now)], |r| {
+                        Ok(pacing::Pace {
+                            subscription_id: Uuid::parse_str(sub).map_err(rows::corrupt)?,
+                            max_in_flight: r.get::<_, Option<i64>>(0)?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                            rate_per_sec: r.get(1)?,
+                            burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
+                            tokens: r.get(3)?,
+                            updated_at: r.get::<_, Option<i64>>(4)?.map(switchyard_core::clock::from_millis),
+                            in_flight: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+                        })
+                    })
+                    .optional()?;
+                paces.extend(pace);
+            }
+            let selection = pacing::select(now, &candidates, &paces, limit as usize);
+            for (sub, tokens) in &selection.spent {
+                conn.prepare_cached(
+                    "UPDATE subscriptions SET rate_tokens = ?2, rate_updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![sub.to_string(), tokens, ms(now)])?;
+            }
+            let mut lease = conn.prepare_cached(
+                "UPDATE deliveries SET locked_until = ?2, lease_owner = ?3 WHERE id = ?1",
+            )?;
+            let ids: Vec<String> = selection.deliveries.iter().map(Uuid::to_string).collect();
+            for id in &ids {
+                lease.execute(params![id, ms(lease_until), owner])?;
+            }
             let mut claimed = Vec::with_capacity(ids.len());
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS}
@@ -950,6 +1008,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE subscriptions SET paced_until = MAX(COALESCE(paced_until, 0), ?2)
+                 WHERE id = ?1",
+                params![id.to_string(), ms(until)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let owner = owner.to_string();
         self.write(move |conn| {
@@ -965,7 +1035,8 @@ impl Store for SqliteStore {
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
         self.read(|conn| {
             let at: Option<i64> = conn.query_row(
-                "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.locked_until, 0)))
+                "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.locked_until, 0),
+                                COALESCE(s.paced_until, 0)))
                  FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
                  WHERE d.status = 'pending' AND s.status = 'ACTIVE'",
                 [],

@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis};
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RejectionRecord,
-    SourceRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RateLimit,
+    RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -70,7 +70,8 @@ pub(crate) fn client(row: &Row) -> rusqlite::Result<Client> {
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, s.event_types, \
     s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
-    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering";
+    s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
+    s.rate_per_sec, s.rate_burst";
 
 /// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
 /// same reader serves plain and joined rows.
@@ -97,6 +98,16 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<Subscrip
         ordering: {
             let text: String = row.get(at + 16)?;
             Ordering::parse(&text).ok_or_else(|| corrupt(format!("ordering {text:?}")))?
+        },
+        max_in_flight: row
+            .get::<_, Option<i64>>(at + 17)?
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+        rate_limit: match (
+            row.get::<_, Option<f64>>(at + 18)?,
+            row.get::<_, Option<f64>>(at + 19)?,
+        ) {
+            (Some(per_second), Some(burst)) => Some(RateLimit { per_second, burst }),
+            _ => None,
         },
     })
 }

@@ -154,6 +154,15 @@ ALTER TABLE deliveries ADD COLUMN resource_key TEXT;
 CREATE INDEX deliveries_resource ON deliveries (subscription_id, resource_key, id)
     WHERE status = 'pending';
 "#,
+    r#"
+-- Pacing: caps and the token bucket live on the subscription, read and spent in the claim.
+ALTER TABLE subscriptions ADD COLUMN max_in_flight INTEGER;
+ALTER TABLE subscriptions ADD COLUMN rate_per_sec REAL;
+ALTER TABLE subscriptions ADD COLUMN rate_burst REAL;
+ALTER TABLE subscriptions ADD COLUMN rate_tokens REAL;
+ALTER TABLE subscriptions ADD COLUMN rate_updated_at BIGINT;
+ALTER TABLE subscriptions ADD COLUMN paced_until BIGINT;
+"#,
 ];
 
 /// Brings the database to the newest schema; each migration runs in its own transaction.

@@ -116,3 +116,140 @@ async fn per_resource_ordering_holds_under_parallel_load_and_random_failures() {
         "different orders interleave ({switches} switches)"
     );
 }
+
+/// A 50/s rate limit, counted over injected time: a burst of 50, then 5 per 100 ms.
+#[tokio::test]
+async fn a_rate_limit_holds_over_a_measured_window() {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let token = app.admin_token().await;
+    app.subscribe(
+        &token,
+        json!({
+            "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": sink.hook_url(),
+            "partnerId": "p1", "rateLimit": {"perSecond": 50, "burst": 50},
+        }),
+    )
+    .await;
+    for n in 0..200 {
+        app.publish(&token, "p1", json!({"n": n})).await;
+    }
+    eventually("the first burst", || async { sink.hook_count() >= 50 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        sink.hook_count(),
+        50,
+        "nothing beyond the burst without time passing"
+    );
+    // Two seconds of injected time in 100 ms steps.
+    for step in 1..=20 {
+        app.advance(jiff::SignedDuration::from_millis(100));
+        eventually("this step's tokens spent", || async {
+            sink.hook_count() >= 50 + 5 * step
+        })
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let delivered = sink.hook_count();
+    // 50 + 2 s × 50/s = 150; within 10%.
+    assert!(
+        (135..=165).contains(&delivered),
+        "{delivered} delivered in the window"
+    );
+}
+
+/// `maxInFlight`: a slow receiver never sees more requests at once than the cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_caps_concurrent_requests() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let current = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let router = {
+        let (current, peak, done) = (current.clone(), peak.clone(), done.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (current, peak, done) = (current.clone(), peak.clone(), done.clone());
+                async move {
+                    let now = current.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+                    peak.fetch_max(now, AtomicOrdering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+                    current.fetch_sub(1, AtomicOrdering::SeqCst);
+                    done.fetch_add(1, AtomicOrdering::SeqCst);
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    app.subscribe(&token, json!({
+        "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": url, "partnerId": "p1", "maxInFlight": 3,
+    }))
+    .await;
+    for n in 0..24 {
+        app.publish(&token, "p1", json!({"n": n})).await;
+    }
+    eventually("all delivered", || async {
+        done.load(AtomicOrdering::SeqCst) == 24
+    })
+    .await;
+    let peak = peak.load(AtomicOrdering::SeqCst);
+    assert!(peak <= 3, "at most 3 at once, saw {peak}");
+    assert!(peak >= 2, "requests did overlap up to the cap (saw {peak})");
+}
+
+/// A 429 with Retry-After holds that subscription only; the others keep flowing.
+#[tokio::test]
+async fn a_429_slows_down_only_its_own_subscription() {
+    let app = spawn_app().await;
+    let busy = Sink::start().await;
+    let fine = Sink::start().await;
+    let token = app.admin_token().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let busy_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicU64::new(0));
+    let router = {
+        let hits = hits.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let hits = hits.clone();
+                async move {
+                    hits.fetch_add(1, AtomicOrdering::SeqCst);
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "60")])
+                }
+            }),
+        )
+    };
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let _ = busy;
+    for url in [busy_url.clone(), fine.hook_url()] {
+        app.subscribe(&token, json!({
+            "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": url, "partnerId": "p1",
+            "retryPolicy": {"type": "delays", "delaysSeconds": [0, 0, 0, 0, 0]},
+        }))
+        .await;
+    }
+    for n in 0..10 {
+        app.publish(&token, "p1", json!({"n": n})).await;
+    }
+    eventually("the healthy endpoint gets everything", || async {
+        fine.hook_count() == 10
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let while_held = hits.load(AtomicOrdering::SeqCst);
+    assert!(
+        while_held <= 10,
+        "held after the first 429s (saw {while_held})"
+    );
+    app.advance(jiff::SignedDuration::from_secs(61));
+    eventually("attempted again once the hold ends", || async {
+        hits.load(AtomicOrdering::SeqCst) > while_held
+    })
+    .await;
+}
