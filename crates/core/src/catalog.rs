@@ -17,6 +17,9 @@ pub enum Family {
     Walmart,
     Sellercenter,
     Normalized,
+    /// About Switchyard's own deliveries: subscriptions disabled or recovered, deliveries
+    /// exhausted, sources refusing a burst of requests.
+    Operational,
 }
 
 /// One entry of the catalog.
@@ -195,6 +198,15 @@ fn build() -> Vec<EventType> {
         family: Family::Normalized,
         entity: None,
         schema: normalized_schema(),
+    };
+    let operational = |event_type, description, schema| EventType {
+        event_type,
+        event_version: V1,
+        resource_name: "WEBHOOKS",
+        description,
+        family: Family::Operational,
+        entity: None,
+        schema,
     };
     let skus = json!({"type": "object", "required": ["SellerSkus"],
                       "properties": {"SellerSkus": {"type": "array", "items": {"type": "string"}}}});
@@ -397,6 +409,26 @@ fn build() -> Vec<EventType> {
             "ACCOUNT",
             "A seller account was deleted or deauthorized the app",
         ),
+        operational(
+            "subscription.disabled",
+            "A subscription was set INACTIVE by the hub (410 Gone, or failing too long)",
+            json!({"type": "object", "required": ["subscriptionId", "reason"]}),
+        ),
+        operational(
+            "subscription.recovered",
+            "An endpoint answered again after its circuit breaker had opened",
+            json!({"type": "object", "required": ["subscriptionId"]}),
+        ),
+        operational(
+            "delivery.exhausted",
+            "A delivery failed for good: its retry policy gave up",
+            json!({"type": "object", "required": ["subscriptionId", "deliveryId", "eventId", "lastAttempt"]}),
+        ),
+        operational(
+            "source.rejections_spiking",
+            "A source refused more requests than its threshold in five minutes",
+            json!({"type": "object", "required": ["sourceId", "rejections"]}),
+        ),
     ]
 }
 
@@ -528,6 +560,12 @@ pub fn sample_payload(event_type: &EventType, partner_id: &str) -> Value {
             Some("Order") => json!({"OrderId": 190, "OrderNr": "123221"}),
             _ => json!({}),
         },
+        Family::Operational => json!({
+            "subscriptionId": "00000000-0000-0000-0000-000000000000", "reason": "sample",
+            "deliveryId": "00000000-0000-0000-0000-000000000000",
+            "eventId": "00000000-0000-0000-0000-000000000000", "lastAttempt": {},
+            "sourceId": "00000000-0000-0000-0000-000000000000", "rejections": 0
+        }),
         Family::Normalized => json!({
             "marketplace": "switchyard", "resource": {"type": "order", "id": "SAMPLE-1"},
             "status": null, "nativeEventType": "TEST", "nativeEventId": null, "native": {}

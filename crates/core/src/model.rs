@@ -314,7 +314,34 @@ pub struct SubscriptionRecord {
     pub max_in_flight: Option<u32>,
     /// Deliveries per second, with bursts (`rateLimit`), over all nodes.
     pub rate_limit: Option<RateLimit>,
+    /// Why the hub set it INACTIVE (410 Gone, failing too long); cleared when resumed.
+    pub disabled_reason: Option<String>,
+    /// When to stop sending every due delivery and probe instead.
+    pub breaker: Breaker,
+    /// A subscription failing continuously this long is set INACTIVE (default 5 days).
+    pub auto_disable_after_secs: u64,
 }
+
+/// Circuit breaking: after `failureThreshold` failed attempts in a row the endpoint gets one
+/// probe every `probeIntervalSeconds` instead of every due delivery, until one succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Breaker {
+    pub failure_threshold: u32,
+    pub probe_interval_seconds: u64,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker {
+            failure_threshold: 5,
+            probe_interval_seconds: 60,
+        }
+    }
+}
+
+/// Five days, the default before a continuously failing subscription is disabled.
+pub const DEFAULT_AUTO_DISABLE_AFTER_SECS: u64 = 5 * 86_400;
 
 /// A subscription's pace: `perSecond` on average, up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

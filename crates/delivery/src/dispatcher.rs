@@ -14,11 +14,16 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use jiff::Timestamp;
+use serde_json::json;
 use switchyard_core::Clock;
-use switchyard_core::model::{AttemptRecord, AuthDetails};
+use switchyard_core::model::{AttemptRecord, AuthDetails, EventRecord, SubscriptionRecord};
 use switchyard_core::retry::AttemptHistory;
 use switchyard_core::secrets::{SecretBox, random_unit};
-use switchyard_store::{ClaimedDelivery, DeliveryNext, Store};
+use switchyard_store::{ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, Store};
+
+/// The origin of the events the hub itself publishes.
+pub const OPERATIONAL_ORIGIN: &str = "switchyard";
 
 use crate::envelope;
 use crate::sender::{OutboundRequest, SendOutcome, Sender};
@@ -241,19 +246,106 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "cannot pace the subscription");
             }
         }
+        let scale = self.config.time_scale;
+        let scaled = |secs: u64| SignedDuration::from_secs_f64((secs as f64 * scale).min(1e9));
+        let policy = FailurePolicy {
+            reopen_at: attempted_at + scaled(subscription.breaker.probe_interval_seconds),
+            disable_if_failing_since: attempted_at
+                .checked_sub(scaled(subscription.auto_disable_after_secs))
+                .unwrap_or(Timestamp::MIN),
+            gone: outcome.status_code == Some(410),
+        };
         // The store may be briefly unavailable; the lease keeps others off meanwhile.
+        let mut effects = None;
         for wait_ms in [0u64, 100, 500, 2000] {
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             match self
                 .store
-                .complete_attempt(record.clone(), next, &self.owner)
+                .complete_attempt(record.clone(), next, &self.owner, policy)
                 .await
             {
-                Ok(()) => return,
+                Ok(e) => {
+                    effects = Some(e);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, delivery = %delivery.id, "cannot record attempt")
                 }
             }
+        }
+        let Some(effects) = effects else { return };
+        // Operational events, never about deliveries of operational events (no chains).
+        if event.origin == OPERATIONAL_ORIGIN {
+            return;
+        }
+        let about = json!({"subscriptionId": subscription.id, "eventUrl": subscription.event_url});
+        if let Some(reason) = &effects.disabled {
+            let mut payload = about.clone();
+            payload["reason"] = json!(reason);
+            self.emit(
+                &subscription,
+                "subscription.disabled",
+                format!("disabled:{}", record.id),
+                payload,
+            )
+            .await;
+        }
+        if effects.recovered {
+            self.emit(
+                &subscription,
+                "subscription.recovered",
+                format!("recovered:{}", record.id),
+                about.clone(),
+            )
+            .await;
+        }
+        if next == DeliveryNext::Failed {
+            let mut payload = about;
+            payload["deliveryId"] = json!(delivery.id);
+            payload["eventId"] = json!(event.id);
+            payload["eventType"] = json!(event.event_type);
+            payload["lastAttempt"] = json!(record);
+            self.emit(
+                &subscription,
+                "delivery.exhausted",
+                format!("exhausted:{}", delivery.id),
+                payload,
+            )
+            .await;
+        }
+    }
+
+    /// Publishes an operational event to the subscription's partner, once per key.
+    async fn emit(
+        &self,
+        subscription: &SubscriptionRecord,
+        event_type: &str,
+        key: String,
+        payload: serde_json::Value,
+    ) {
+        let now = self.clock.now();
+        let id = Uuid::now_v7();
+        let event = EventRecord {
+            id,
+            origin: OPERATIONAL_ORIGIN.into(),
+            dedup_key: Some(key),
+            partner_id: subscription.partner_id.clone(),
+            event_type: event_type.into(),
+            event_version: switchyard_core::catalog::V1.into(),
+            topic: None,
+            public_event_id: id.to_string(),
+            occurred_at: now,
+            received_at: now,
+            payload,
+            normalized: None,
+            raw_body: None,
+            resource_key: None,
+        };
+        tracing::info!(subscription = %subscription.id, event_type, "operational event");
+        match self.store.insert_event(event, None).await {
+            Ok(InsertOutcome::Created { deliveries, .. }) if deliveries > 0 => self.wake(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, event_type, "cannot store an operational event"),
         }
     }
 

@@ -38,6 +38,9 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Val
         "ordering": sub.ordering,
         "maxInFlight": sub.max_in_flight,
         "rateLimit": sub.rate_limit,
+        "circuitBreaker": sub.breaker,
+        "autoDisableAfterSeconds": sub.auto_disable_after_secs,
+        "disabledReason": sub.disabled_reason,
         "createdAt": sub.created_at,
         "updatedAt": sub.updated_at,
     });

@@ -68,6 +68,51 @@ pub struct ClaimedDelivery {
     pub subscription: SubscriptionRecord,
 }
 
+/// A subscription's delivery state, for its health.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubscriptionState {
+    pub consecutive_failures: u32,
+    pub failing_since: Option<Timestamp>,
+    /// While in the future, the breaker is open; past it, the next probe may go.
+    pub breaker_until: Option<Timestamp>,
+    /// A 429's hold.
+    pub paced_until: Option<Timestamp>,
+    pub pending: u64,
+    pub oldest_pending_at: Option<Timestamp>,
+}
+
+/// What a failed attempt may do to its subscription; times come from the dispatcher's clock and
+/// time scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailurePolicy {
+    /// When an open breaker lets the next probe through.
+    pub reopen_at: Timestamp,
+    /// A streak that began at or before this disables the subscription.
+    pub disable_if_failing_since: Timestamp,
+    /// The endpoint answered 410 Gone: disable at once.
+    pub gone: bool,
+}
+
+impl FailurePolicy {
+    /// A policy that never disables, for callers that only record attempts.
+    pub fn lenient(reopen_at: Timestamp) -> FailurePolicy {
+        FailurePolicy {
+            reopen_at,
+            disable_if_failing_since: Timestamp::MIN,
+            gone: false,
+        }
+    }
+}
+
+/// What an attempt did to its subscription.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptEffects {
+    /// The subscription was set INACTIVE, for this reason.
+    pub disabled: Option<String>,
+    /// The attempt succeeded after the breaker had opened.
+    pub recovered: bool,
+}
+
 /// Where a delivery goes after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryNext {
@@ -163,13 +208,17 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         owner: &str,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Records an attempt and moves its delivery on, releasing the lease `owner` holds.
+    /// Records an attempt and moves its delivery on, releasing the lease `owner` holds; and keeps
+    /// the subscription's failure streak: a success ends it (and closes the breaker), a failure
+    /// lengthens it, opens the breaker at the subscription's threshold, and sets the
+    /// subscription INACTIVE when `policy` says the endpoint is gone or has failed too long.
     async fn complete_attempt(
         &self,
         attempt: AttemptRecord,
         next: DeliveryNext,
         owner: &str,
-    ) -> Result<(), StoreError>;
+        policy: FailurePolicy,
+    ) -> Result<AttemptEffects, StoreError>;
     /// Holds all of a subscription's deliveries until `until` (an endpoint's 429 with
     /// `Retry-After`), on every node; an earlier time does not shorten a longer hold.
     async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError>;
@@ -202,6 +251,8 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError>;
+    /// A subscription's delivery state: failure streak, breaker, hold, backlog.
+    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError>;
     /// Attempts of a subscription's deliveries since `since`, oldest first (at most `limit`).
     async fn attempts_since(
         &self,

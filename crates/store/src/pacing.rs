@@ -25,6 +25,8 @@ pub struct Pace {
     /// Tokens in the bucket at `updated_at` (`None`: never used, a full bucket).
     pub tokens: Option<f64>,
     pub updated_at: Option<Timestamp>,
+    /// The breaker is open and its probe time has come: one delivery at a time, as a probe.
+    pub probe_only: bool,
 }
 
 impl Pace {
@@ -48,6 +50,8 @@ pub struct Selection {
     pub deliveries: Vec<Uuid>,
     /// (subscription, tokens left at `now`) for every rate-limited subscription that leased.
     pub spent: Vec<(Uuid, f64)>,
+    /// Subscriptions whose probe was leased: their breaker waits for its answer.
+    pub probes: Vec<Uuid>,
 }
 
 /// Picks, in the candidates' order, at most `limit` deliveries that each subscription's pace
@@ -61,7 +65,12 @@ pub fn select(
     let mut room: HashMap<Uuid, (Option<u32>, Option<f64>)> = paces
         .iter()
         .map(|p| {
-            let in_flight_room = p.max_in_flight.map(|cap| cap.saturating_sub(p.in_flight));
+            let cap = if p.probe_only {
+                Some(p.max_in_flight.unwrap_or(1).min(1))
+            } else {
+                p.max_in_flight
+            };
+            let in_flight_room = cap.map(|cap| cap.saturating_sub(p.in_flight));
             (p.subscription_id, (in_flight_room, p.available(now)))
         })
         .collect();
@@ -83,6 +92,12 @@ pub fn select(
                         *t -= 1.0;
                     }
                     selection.deliveries.push(*delivery);
+                    if paces
+                        .iter()
+                        .any(|p| p.subscription_id == *subscription && p.probe_only)
+                    {
+                        selection.probes.push(*subscription);
+                    }
                 }
             }
         }
@@ -129,6 +144,7 @@ mod tests {
             burst: 0.0,
             tokens: None,
             updated_at: None,
+            probe_only: false,
         };
         let s = select(t(0.0), &candidates, &[pace], 100);
         assert_eq!(
@@ -152,6 +168,7 @@ mod tests {
             burst: 50.0,
             tokens: None,
             updated_at: None,
+            probe_only: false,
         };
         let s = select(t(10.0), &candidates, std::slice::from_ref(&fresh), 1000);
         assert_eq!(
@@ -167,9 +184,14 @@ mod tests {
             ..fresh.clone()
         };
         assert_eq!(
-            select(t(10.1), &candidates[..100], std::slice::from_ref(&after), 1000)
-                .deliveries
-                .len(),
+            select(
+                t(10.1),
+                &candidates[..100],
+                std::slice::from_ref(&after),
+                1000
+            )
+            .deliveries
+            .len(),
             5
         );
         // Never more than the burst, however long it rested.

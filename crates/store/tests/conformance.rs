@@ -13,7 +13,9 @@ use switchyard_core::model::{
     SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
-use switchyard_store::{DeliveryNext, InsertOutcome, SqliteStore, Store, StoreError};
+use switchyard_store::{
+    DeliveryNext, FailurePolicy, InsertOutcome, SqliteStore, Store, StoreError,
+};
 
 struct Fresh {
     store: Arc<dyn Store>,
@@ -111,6 +113,9 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         ordering: switchyard_core::model::Ordering::None,
         max_in_flight: None,
         rate_limit: None,
+        disabled_reason: None,
+        breaker: Default::default(),
+        auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
     }
 }
 
@@ -353,6 +358,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
                 attempt(c.delivery.id, t0(), false),
                 DeliveryNext::RetryAt(retry_at),
                 "n1",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -389,6 +395,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
                 attempt(c.delivery.id, later, true),
                 DeliveryNext::Succeeded,
                 "n1",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -403,6 +410,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
                 attempt(c.delivery.id, later, true),
                 DeliveryNext::Succeeded,
                 "n2",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -496,7 +504,12 @@ async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id() {
             .unwrap();
         let id = claimed[0].delivery.id;
         store
-            .complete_attempt(attempt(id, t0(), false), DeliveryNext::Failed, "n1")
+            .complete_attempt(
+                attempt(id, t0(), false),
+                DeliveryNext::Failed,
+                "n1",
+                FailurePolicy::lenient(t0()),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -931,6 +944,7 @@ async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource() {
                 attempt(first_a.delivery.id, t0(), false),
                 DeliveryNext::RetryAt(retry_at),
                 "n1",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -961,6 +975,7 @@ async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource() {
                 attempt(retried.delivery.id, retry_at, false),
                 DeliveryNext::Failed,
                 "n1",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -1033,6 +1048,7 @@ async fn claims_respect_max_in_flight_rate_limits_and_holds() {
                 attempt(done.delivery.id, later, true),
                 DeliveryNext::Succeeded,
                 "n1",
+                FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
@@ -1045,5 +1061,182 @@ async fn claims_respect_max_in_flight_rate_limits_and_holds() {
             .await
             .unwrap();
         assert_eq!(count(&fourth, held.id), 30);
+    }
+}
+
+#[tokio::test]
+async fn failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable() {
+    for Fresh { store, .. } in fresh_stores().await {
+        let mut sub = subscription("p1", &["PO_CREATED"]);
+        sub.breaker = switchyard_core::model::Breaker {
+            failure_threshold: 3,
+            probe_interval_seconds: 60,
+        };
+        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+        for _ in 0..10 {
+            created(
+                store
+                    .insert_event(event("p1", "PO_CREATED", None, None), None)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let lease = |at: Timestamp| at + SignedDuration::from_secs(30);
+        let reopen = t0() + SignedDuration::from_secs(60);
+        // Three failures in a row open the breaker.
+        let claimed = store.claim_due(t0(), 3, lease(t0()), "n1").await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        for c in &claimed {
+            let effects = store
+                .complete_attempt(
+                    attempt(c.delivery.id, t0(), false),
+                    DeliveryNext::RetryAt(t0()),
+                    "n1",
+                    FailurePolicy::lenient(reopen),
+                )
+                .await
+                .unwrap();
+            assert_eq!(effects, switchyard_store::AttemptEffects::default());
+        }
+        assert!(
+            store
+                .claim_due(t0(), 100, lease(t0()), "n1")
+                .await
+                .unwrap()
+                .is_empty(),
+            "open: nothing goes"
+        );
+        // At the probe time, one delivery only.
+        let probe = store
+            .claim_due(reopen, 100, lease(reopen), "n1")
+            .await
+            .unwrap();
+        assert_eq!(probe.len(), 1);
+        assert!(
+            store
+                .claim_due(reopen, 100, lease(reopen), "n1")
+                .await
+                .unwrap()
+                .is_empty(),
+            "one probe at a time"
+        );
+        // The probe succeeds: recovered, and the backlog flows again.
+        let effects = store
+            .complete_attempt(
+                attempt(probe[0].delivery.id, reopen, true),
+                DeliveryNext::Succeeded,
+                "n1",
+                FailurePolicy::lenient(reopen),
+            )
+            .await
+            .unwrap();
+        assert!(effects.recovered);
+        assert_eq!(
+            store
+                .claim_due(reopen, 100, lease(reopen), "n1")
+                .await
+                .unwrap()
+                .len(),
+            9
+        );
+
+        // A 410 disables at once, with its reason.
+        let gone_sub = subscription("p2", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![gone_sub.clone()])
+            .await
+            .unwrap();
+        created(
+            store
+                .insert_event(event("p2", "PO_CREATED", None, None), None)
+                .await
+                .unwrap(),
+        );
+        let c = store
+            .claim_due(reopen, 100, lease(reopen), "n2")
+            .await
+            .unwrap();
+        let gone = FailurePolicy {
+            gone: true,
+            ..FailurePolicy::lenient(reopen)
+        };
+        let effects = store
+            .complete_attempt(
+                attempt(c[0].delivery.id, reopen, false),
+                DeliveryNext::Failed,
+                "n2",
+                gone,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            effects.disabled.as_deref(),
+            Some("the endpoint answered 410 Gone")
+        );
+        let stored = store.get_subscription(gone_sub.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, SubscriptionStatus::Inactive);
+        assert_eq!(
+            stored.disabled_reason.as_deref(),
+            Some("the endpoint answered 410 Gone")
+        );
+
+        // A streak older than the policy's limit disables too.
+        let slow = subscription("p3", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![slow.clone()])
+            .await
+            .unwrap();
+        created(
+            store
+                .insert_event(event("p3", "PO_CREATED", None, None), None)
+                .await
+                .unwrap(),
+        );
+        let c = store
+            .claim_due(reopen, 100, lease(reopen), "n3")
+            .await
+            .unwrap();
+        let not_yet = FailurePolicy {
+            disable_if_failing_since: reopen - SignedDuration::from_secs(1),
+            ..FailurePolicy::lenient(reopen)
+        };
+        let effects = store
+            .complete_attempt(
+                attempt(c[0].delivery.id, reopen, false),
+                DeliveryNext::RetryAt(reopen),
+                "n3",
+                not_yet,
+            )
+            .await
+            .unwrap();
+        assert_eq!(effects.disabled, None, "the streak just began");
+        let later = reopen + SignedDuration::from_hours(1);
+        let c = store
+            .claim_due(later, 100, lease(later), "n3")
+            .await
+            .unwrap();
+        let c: Vec<_> = c
+            .into_iter()
+            .filter(|c| c.subscription.id == slow.id)
+            .collect();
+        let too_long = FailurePolicy {
+            disable_if_failing_since: later - SignedDuration::from_mins(30),
+            ..FailurePolicy::lenient(later)
+        };
+        let effects = store
+            .complete_attempt(
+                attempt(c[0].delivery.id, later, false),
+                DeliveryNext::RetryAt(later),
+                "n3",
+                too_long,
+            )
+            .await
+            .unwrap();
+        assert!(
+            effects
+                .disabled
+                .unwrap()
+                .starts_with("failing continuously since")
+        );
     }
 }

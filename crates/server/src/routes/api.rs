@@ -462,9 +462,24 @@ pub async fn health(
         let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
         Some(latencies[rank - 1])
     };
+    let pace = state.store.subscription_state(sub.id).await?;
+    let breaker = match pace.breaker_until {
+        _ if pace.consecutive_failures < sub.breaker.failure_threshold => "closed",
+        Some(until) if until > now => "open",
+        _ => "half_open",
+    };
+    let held = pace.paced_until.filter(|until| *until > now);
     Ok(axum::Json(json!({
         "subscriptionId": sub.id,
         "status": sub.status,
+        "disabledReason": sub.disabled_reason,
+        "breaker": breaker,
+        "breakerUntil": pace.breaker_until,
+        "failingSince": pace.failing_since,
+        "paced": held.is_some() || sub.rate_limit.is_some() || sub.max_in_flight.is_some(),
+        "pacedUntil": held,
+        "backlog": pace.pending,
+        "oldestPendingAt": pace.oldest_pending_at,
         "window": "24h",
         "lastSuccessAt": last_success,
         "lastFailureAt": last_failure,

@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
-    Access, AuthDetails, Client, Ordering, RateLimit, SubscriptionFilter, SubscriptionRecord,
-    SubscriptionStatus, validate_header_name, validate_header_value, validate_http_url,
+    Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Ordering, RateLimit,
+    SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_header_name,
+    validate_header_value, validate_http_url,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::signatures::standard_webhooks;
@@ -62,6 +63,8 @@ pub struct SubscriptionInput {
     ordering: Option<Ordering>,
     max_in_flight: Option<u32>,
     rate_limit: Option<RateLimit>,
+    circuit_breaker: Option<Breaker>,
+    auto_disable_after_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +233,16 @@ pub async fn create(
         let field = |name: &str| format!("events[{i}].{name}");
         let max_in_flight = check_max_in_flight(input.max_in_flight, &field("maxInFlight"))?;
         let rate_limit = input.rate_limit;
+        let breaker = check_breaker(
+            input.circuit_breaker.unwrap_or_default(),
+            &field("circuitBreaker"),
+        )?;
+        let auto_disable_after_secs = check_auto_disable(
+            input
+                .auto_disable_after_seconds
+                .unwrap_or(DEFAULT_AUTO_DISABLE_AFTER_SECS),
+            &field("autoDisableAfterSeconds"),
+        )?;
         if let Some(r) = &rate_limit {
             r.validate()
                 .map_err(|e| AppError::from(e).with_field(field("rateLimit")))?;
@@ -273,6 +286,9 @@ pub async fn create(
             ordering,
             max_in_flight,
             rate_limit,
+            disabled_reason: None,
+            breaker,
+            auto_disable_after_secs,
         });
         secrets.push(signing_secret);
     }
@@ -302,6 +318,28 @@ pub struct ListQuery {
     event_type: Option<String>,
     resource_name: Option<String>,
     status: Option<String>,
+}
+
+fn check_breaker(b: Breaker, field: &str) -> AppResult<Breaker> {
+    if !(1..=10_000).contains(&b.failure_threshold)
+        || !(1..=86_400).contains(&b.probe_interval_seconds)
+    {
+        return Err(AppError::invalid(
+            field,
+            "circuitBreaker needs failureThreshold 1..10000 and probeIntervalSeconds 1..86400",
+        ));
+    }
+    Ok(b)
+}
+
+fn check_auto_disable(secs: u64, field: &str) -> AppResult<u64> {
+    if !(60..=90 * 86_400).contains(&secs) {
+        return Err(AppError::invalid(
+            field,
+            "autoDisableAfterSeconds must be between 60 and 7776000",
+        ));
+    }
+    Ok(secs)
 }
 
 fn check_max_in_flight(value: Option<u32>, field: &str) -> AppResult<Option<u32>> {
@@ -394,6 +432,10 @@ pub struct PatchRequest {
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
     rate_limit: Option<Value>,
+    circuit_breaker: Option<Breaker>,
+    auto_disable_after_seconds: Option<u64>,
+    // Shown in reads; cleared by the hub when the subscription is resumed.
+    disabled_reason: Option<Value>,
     // Read-only fields a client may send back unchanged from a read.
     subscription_id: Option<Value>,
     partner_id: Option<Value>,
@@ -466,6 +508,13 @@ pub async fn update(
     if let Some(ordering) = patch.ordering {
         sub.ordering = ordering;
     }
+    if let Some(b) = patch.circuit_breaker {
+        sub.breaker = check_breaker(b, "circuitBreaker")?;
+    }
+    if let Some(secs) = patch.auto_disable_after_seconds {
+        sub.auto_disable_after_secs = check_auto_disable(secs, "autoDisableAfterSeconds")?;
+    }
+    let _ = &patch.disabled_reason;
     match patch.max_in_flight {
         None => {}
         Some(Value::Null) => sub.max_in_flight = None,
@@ -510,6 +559,9 @@ pub async fn update(
                     .seal(&serde_json::to_string(&merged).unwrap_or_default()),
             );
         }
+    }
+    if !was_active && sub.status == SubscriptionStatus::Active {
+        sub.disabled_reason = None;
     }
     sub.updated_at = state.clock.now();
     if !state.store.update_subscription(sub.clone()).await? {

@@ -30,7 +30,8 @@ use switchyard_core::model::{
 };
 
 use crate::{
-    ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError, pacing,
+    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, RejectionCount,
+    Store, StoreError, SubscriptionState, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -319,6 +320,70 @@ async fn notify_due(client: &Client) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Keeps a subscription's failure streak after an attempt (see `Store::complete_attempt`).
+async fn streak(
+    client: &Client,
+    sub_id: &str,
+    a: &AttemptRecord,
+    policy: FailurePolicy,
+) -> Result<AttemptEffects, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT consecutive_failures, breaker_threshold FROM subscriptions WHERE id = $1",
+            &[&sub_id],
+        )
+        .await?;
+    let (failures, threshold): (i32, i32) = (row.try_get(0)?, row.try_get(1)?);
+    if a.succeeded {
+        client
+            .execute(
+                "UPDATE subscriptions SET consecutive_failures = 0, failing_since = NULL,
+                    breaker_until = NULL WHERE id = $1",
+                &[&sub_id],
+            )
+            .await?;
+        return Ok(AttemptEffects {
+            disabled: None,
+            recovered: failures >= threshold,
+        });
+    }
+    let failing_since: i64 = client
+        .query_one(
+            "UPDATE subscriptions SET consecutive_failures = consecutive_failures + 1,
+                failing_since = COALESCE(failing_since, $2),
+                breaker_until = CASE WHEN consecutive_failures + 1 >= breaker_threshold
+                    THEN $3 ELSE breaker_until END
+             WHERE id = $1 RETURNING failing_since",
+            &[&sub_id, &ms(a.attempted_at), &ms(policy.reopen_at)],
+        )
+        .await?
+        .try_get(0)?;
+    let reason = if policy.gone {
+        Some("the endpoint answered 410 Gone".to_string())
+    } else if failing_since <= ms(policy.disable_if_failing_since) {
+        Some(format!(
+            "failing continuously since {}",
+            from_millis(failing_since)
+        ))
+    } else {
+        None
+    };
+    let Some(reason) = reason else {
+        return Ok(AttemptEffects::default());
+    };
+    let disabled = client
+        .execute(
+            "UPDATE subscriptions SET status = 'INACTIVE', disabled_reason = $2
+             WHERE id = $1 AND status = 'ACTIVE'",
+            &[&sub_id, &reason],
+        )
+        .await?;
+    Ok(AttemptEffects {
+        disabled: (disabled == 1).then_some(reason),
+        recovered: false,
+    })
+}
+
 /// Dynamic SQL with numbered parameters.
 struct Sql {
     text: String,
@@ -358,8 +423,10 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
             "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
                 resource_name, event_url, headers, auth_sealed, status, retry_policy,
                 signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-                created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst, disabled_reason,
+                 breaker_threshold, breaker_probe_secs, auto_disable_after_secs)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &s.id.to_string(),
@@ -378,7 +445,7 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
                 &s.previous_secret_expires_at.map(ms),
                 &ms(s.created_at),
                 &ms(s.updated_at),
-                &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst),
+                &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst), &s.disabled_reason, &(s.breaker.failure_threshold.min(i32::MAX as u32) as i32), &(s.breaker.probe_interval_seconds as i64), &(s.auto_disable_after_secs as i64),
             ],
         )
         .await?;
@@ -527,7 +594,15 @@ impl Store for PostgresStore {
                         event_version = $5, resource_name = $6, event_url = $7, headers = $8,
                         auth_sealed = $9, status = $10, retry_policy = $11,
                         signing_secret_sealed = $12, previous_secret_sealed = $13,
-                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16, max_in_flight = $17, rate_per_sec = $18, rate_burst = $19
+                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16, max_in_flight = $17, rate_per_sec = $18, rate_burst = $19,
+                        disabled_reason = $20, breaker_threshold = $21, breaker_probe_secs = $22,
+                        auto_disable_after_secs = $23,
+                        consecutive_failures = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
+                            THEN 0 ELSE consecutive_failures END,
+                        failing_since = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
+                            THEN NULL ELSE failing_since END,
+                        breaker_until = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
+                            THEN NULL ELSE breaker_until END
                      WHERE id = $1",
                     &[
                         &s.id.to_string(), &s.partner_id, &s.client_id, &json_text(&s.event_types),
@@ -535,7 +610,7 @@ impl Store for PostgresStore {
                         &s.auth_sealed, &s.status.as_str(), &json_text(&s.retry_policy),
                         &s.signing_secret_sealed, &s.previous_secret_sealed,
                         &s.previous_secret_expires_at.map(ms), &ms(s.updated_at),
-                        &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst),
+                        &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst), &s.disabled_reason, &(s.breaker.failure_threshold.min(i32::MAX as u32) as i32), &(s.breaker.probe_interval_seconds as i64), &(s.auto_disable_after_secs as i64),
                     ],
                 )
                 .await?;
@@ -867,6 +942,7 @@ impl Store for PostgresStore {
                        AND (d.locked_until IS NULL OR d.locked_until <= $1)
                        AND s.status = 'ACTIVE'
                        AND (s.paced_until IS NULL OR s.paced_until <= $1)
+                       AND (s.breaker_until IS NULL OR s.breaker_until <= $1)
                        AND (s.ordering <> 'resource' OR d.resource_key IS NULL
                             OR NOT EXISTS (SELECT 1 FROM deliveries p
                                 WHERE p.subscription_id = d.subscription_id
@@ -904,11 +980,12 @@ impl Store for PostgresStore {
             let paces = client
                 .query(
                     "SELECT s.id, s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
-                        s.rate_updated_at,
+                            s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold,
                         (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
                            AND f.status = 'pending' AND f.locked_until > $2)
                      FROM subscriptions s
-                     WHERE s.id = ANY($1) AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL)",
+                     WHERE s.id = ANY($1) AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
+                           OR s.consecutive_failures >= s.breaker_threshold)",
                     &[&subscriptions, &ms(now)],
                 )
                 .await?
@@ -922,7 +999,8 @@ impl Store for PostgresStore {
                         burst: r.try_get::<_, Option<f64>>(3)?.unwrap_or(1.0),
                         tokens: r.try_get(4)?,
                         updated_at: r.try_get::<_, Option<i64>>(5)?.map(from_millis),
-                        in_flight: r.try_get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+                        probe_only: r.try_get(6)?,
+                        in_flight: r.try_get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -932,6 +1010,14 @@ impl Store for PostgresStore {
                     .execute(
                         "UPDATE subscriptions SET rate_tokens = $2, rate_updated_at = $3 WHERE id = $1",
                         &[&sub.to_string(), tokens, &ms(now)],
+                    )
+                    .await?;
+            }
+            for sub in &selection.probes {
+                client
+                    .execute(
+                        "UPDATE subscriptions SET breaker_until = $2 WHERE id = $1",
+                        &[&sub.to_string(), &ms(lease_until)],
                     )
                     .await?;
             }
@@ -979,7 +1065,8 @@ impl Store for PostgresStore {
         a: AttemptRecord,
         next: DeliveryNext,
         owner: &str,
-    ) -> Result<(), StoreError> {
+        policy: FailurePolicy,
+    ) -> Result<AttemptEffects, StoreError> {
         let owner = owner.to_string();
         self.write(move |client| Box::pin(async move {
             let delivery_id = a.delivery_id.to_string();
@@ -1004,7 +1091,7 @@ impl Store for PostgresStore {
                 (Some(class), None) => Some(class.clone()),
                 _ => None,
             };
-            client
+            let moved = client
                 .execute(
                     "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
                         first_attempt_at = COALESCE(first_attempt_at, $4), last_attempt_at = $4,
@@ -1015,7 +1102,14 @@ impl Store for PostgresStore {
                       &a.status_code.map(i32::from), &last_error, &owner],
                 )
                 .await?;
-            Ok(())
+                if moved == 0 {
+                    return Ok(AttemptEffects::default());
+                }
+                let sub_id: String = client
+                    .query_one("SELECT subscription_id FROM deliveries WHERE id = $1", &[&delivery_id])
+                    .await?
+                    .try_get(0)?;
+                streak(client, &sub_id, &a, policy).await
         }))
         .await
     }
@@ -1186,6 +1280,25 @@ impl Store for PostgresStore {
             Ok(event_ids.len() as u64)
         }))
         .await
+    }
+
+    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError> {
+        let rows = self.query("SELECT s.consecutive_failures, s.failing_since, s.breaker_until, s.paced_until,
+                (SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending'),
+                (SELECT MIN(d.created_at) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending')
+             FROM subscriptions s WHERE s.id = $1", &[&id.to_string()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(SubscriptionState::default());
+        };
+        let t = |v: Option<i64>| v.map(from_millis);
+        Ok(SubscriptionState {
+            consecutive_failures: r.try_get::<_, i32>(0)?.max(0) as u32,
+            failing_since: t(r.try_get(1)?),
+            breaker_until: t(r.try_get(2)?),
+            paced_until: t(r.try_get(3)?),
+            pending: r.try_get::<_, i64>(4)?.max(0) as u64,
+            oldest_pending_at: t(r.try_get(5)?),
+        })
     }
 
     async fn attempts_since(

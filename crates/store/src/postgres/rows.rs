@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use switchyard_core::clock::from_millis;
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering, RateLimit,
-    RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering,
+    RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -56,7 +56,8 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.event_version, s.resource_name, s.event_url, s.headers, s.auth_sealed, s.status, \
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
-    s.rate_per_sec, s.rate_burst";
+    s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
+    s.auto_disable_after_secs";
 
 pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
     let status: String = get(row, at + 9)?;
@@ -91,6 +92,12 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
             (Some(per_second), Some(burst)) => Some(RateLimit { per_second, burst }),
             _ => None,
         },
+        disabled_reason: get(row, at + 20)?,
+        breaker: Breaker {
+            failure_threshold: get::<i32>(row, at + 21)?.max(1) as u32,
+            probe_interval_seconds: get::<i64>(row, at + 22)?.max(0) as u64,
+        },
+        auto_disable_after_secs: get::<i64>(row, at + 23)?.max(0) as u64,
     })
 }
 

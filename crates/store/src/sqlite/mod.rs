@@ -27,7 +27,8 @@ use switchyard_core::model::{
 };
 
 use crate::{
-    ClaimedDelivery, DeliveryNext, InsertOutcome, RejectionCount, Store, StoreError, pacing,
+    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, RejectionCount,
+    Store, StoreError, SubscriptionState, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -241,6 +242,66 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> Reply {
     reply
 }
 
+/// Keeps a subscription's failure streak after an attempt (see `Store::complete_attempt`).
+fn streak(
+    conn: &Connection,
+    sub_id: &str,
+    a: &AttemptRecord,
+    policy: FailurePolicy,
+) -> Result<AttemptEffects, StoreError> {
+    let (failures, threshold): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT consecutive_failures, breaker_threshold FROM subscriptions WHERE id = ?1",
+        )?
+        .query_row([sub_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if a.succeeded {
+        conn.prepare_cached(
+            "UPDATE subscriptions SET consecutive_failures = 0, failing_since = NULL,
+                breaker_until = NULL WHERE id = ?1",
+        )?
+        .execute([sub_id])?;
+        return Ok(AttemptEffects {
+            disabled: None,
+            recovered: failures >= threshold,
+        });
+    }
+    let failing_since: i64 = conn
+        .prepare_cached(
+            "UPDATE subscriptions SET consecutive_failures = consecutive_failures + 1,
+                failing_since = COALESCE(failing_since, ?2),
+                breaker_until = CASE WHEN consecutive_failures + 1 >= breaker_threshold
+                    THEN ?3 ELSE breaker_until END
+             WHERE id = ?1 RETURNING failing_since",
+        )?
+        .query_row(
+            params![sub_id, ms(a.attempted_at), ms(policy.reopen_at)],
+            |r| r.get(0),
+        )?;
+    let reason = if policy.gone {
+        Some("the endpoint answered 410 Gone".to_string())
+    } else if failing_since <= ms(policy.disable_if_failing_since) {
+        Some(format!(
+            "failing continuously since {}",
+            switchyard_core::clock::from_millis(failing_since)
+        ))
+    } else {
+        None
+    };
+    let Some(reason) = reason else {
+        return Ok(AttemptEffects::default());
+    };
+    let disabled = conn
+        .prepare_cached(
+            "UPDATE subscriptions SET status = 'INACTIVE', disabled_reason = ?2
+             WHERE id = ?1 AND status = 'ACTIVE'",
+        )?
+        .execute(params![sub_id, reason])?;
+    Ok(AttemptEffects {
+        disabled: (disabled == 1).then_some(reason),
+        recovered: false,
+    })
+}
+
 /// Builds `?, ?, ?` for `n` parameters.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -251,9 +312,10 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
         "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
             resource_name, event_url, headers, auth_sealed, status, retry_policy,
             signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
-            created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst)
+            created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst, disabled_reason,
+             breaker_threshold, breaker_probe_secs, auto_disable_after_secs)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20)
+             ?19, ?20, ?21, ?22, ?23, ?24)
          ON CONFLICT (id) DO NOTHING",
         params![
             s.id.to_string(),
@@ -276,6 +338,10 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
             s.max_in_flight,
             s.rate_limit.map(|r| r.per_second),
             s.rate_limit.map(|r| r.burst),
+            s.disabled_reason,
+            s.breaker.failure_threshold,
+            s.breaker.probe_interval_seconds as i64,
+            s.auto_disable_after_secs as i64,
         ],
     )?;
     if inserted == 0 {
@@ -432,7 +498,16 @@ impl Store for SqliteStore {
                     auth_sealed = ?9, status = ?10, retry_policy = ?11,
                     signing_secret_sealed = ?12, previous_secret_sealed = ?13,
                     previous_secret_expires_at = ?14, updated_at = ?15, ordering = ?16,
-                    max_in_flight = ?17, rate_per_sec = ?18, rate_burst = ?19
+                    max_in_flight = ?17, rate_per_sec = ?18, rate_burst = ?19,
+                    disabled_reason = ?20, breaker_threshold = ?21, breaker_probe_secs = ?22,
+                    auto_disable_after_secs = ?23,
+                    -- Resuming starts afresh: no failure streak, no open breaker.
+                    consecutive_failures = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
+                        THEN 0 ELSE consecutive_failures END,
+                    failing_since = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
+                        THEN NULL ELSE failing_since END,
+                    breaker_until = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
+                        THEN NULL ELSE breaker_until END
                  WHERE id = ?1",
                 params![
                     s.id.to_string(),
@@ -454,6 +529,10 @@ impl Store for SqliteStore {
                     s.max_in_flight,
                     s.rate_limit.map(|r| r.per_second),
                     s.rate_limit.map(|r| r.burst),
+                    s.disabled_reason,
+                    s.breaker.failure_threshold,
+                    s.breaker.probe_interval_seconds as i64,
+                    s.auto_disable_after_secs as i64,
                 ],
             )?;
             if updated == 1 {
@@ -861,6 +940,7 @@ impl Store for SqliteStore {
                        AND (d.locked_until IS NULL OR d.locked_until <= ?1)
                        AND s.status = 'ACTIVE'
                        AND (s.paced_until IS NULL OR s.paced_until <= ?1)
+                       AND (s.breaker_until IS NULL OR s.breaker_until <= ?1)
                        AND (s.ordering <> 'resource' OR d.resource_key IS NULL
                             OR NOT EXISTS (SELECT 1 FROM deliveries p
                                 WHERE p.subscription_id = d.subscription_id
@@ -887,11 +967,12 @@ impl Store for SqliteStore {
                 let pace = conn
                     .prepare_cached(
                         "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
-                            s.rate_updated_at,
+                            s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold,
                             (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
                                AND f.status = 'pending' AND f.locked_until > ?2)
                          FROM subscriptions s
-                         WHERE s.id = ?1 AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL)",
+                         WHERE s.id = ?1 AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
+                           OR s.consecutive_failures >= s.breaker_threshold)",
                     )?
                     .query_row(params![sub, ms(now)], |r| {
                         Ok(pacing::Pace {
@@ -901,7 +982,8 @@ impl Store for SqliteStore {
                             burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
                             tokens: r.get(3)?,
                             updated_at: r.get::<_, Option<i64>>(4)?.map(switchyard_core::clock::from_millis),
-                            in_flight: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+                            probe_only: r.get(5)?,
+                            in_flight: r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
                         })
                     })
                     .optional()?;
@@ -913,6 +995,10 @@ impl Store for SqliteStore {
                     "UPDATE subscriptions SET rate_tokens = ?2, rate_updated_at = ?3 WHERE id = ?1",
                 )?
                 .execute(params![sub.to_string(), tokens, ms(now)])?;
+            }
+            for sub in &selection.probes {
+                conn.prepare_cached("UPDATE subscriptions SET breaker_until = ?2 WHERE id = ?1")?
+                    .execute(params![sub.to_string(), ms(lease_until)])?;
             }
             let mut lease = conn.prepare_cached(
                 "UPDATE deliveries SET locked_until = ?2, lease_owner = ?3 WHERE id = ?1",
@@ -954,7 +1040,8 @@ impl Store for SqliteStore {
         a: AttemptRecord,
         next: DeliveryNext,
         owner: &str,
-    ) -> Result<(), StoreError> {
+        policy: FailurePolicy,
+    ) -> Result<AttemptEffects, StoreError> {
         let owner = owner.to_string();
         self.write(move |conn| {
             let delivery_id = a.delivery_id.to_string();
@@ -987,7 +1074,7 @@ impl Store for SqliteStore {
             };
             // Only the lease holder moves the delivery on: a worker whose lease expired and was
             // taken over must not overwrite the newer holder's outcome.
-            conn.prepare_cached(
+            let moved = conn.prepare_cached(
                 "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3,
                     first_attempt_at = COALESCE(first_attempt_at, ?4), last_attempt_at = ?4,
                     last_status_code = ?5, last_error = ?6, locked_until = NULL,
@@ -1003,7 +1090,13 @@ impl Store for SqliteStore {
                 last_error,
                 owner,
             ])?;
-            Ok(())
+            if moved == 0 {
+                return Ok(AttemptEffects::default());
+            }
+            let sub_id: String = conn
+                .prepare_cached("SELECT subscription_id FROM deliveries WHERE id = ?1")?
+                .query_row([&delivery_id], |r| r.get(0))?;
+            streak(conn, &sub_id, &a, policy)
         })
         .await
     }
@@ -1176,6 +1269,30 @@ impl Store for SqliteStore {
                 ])?;
             }
             Ok(event_ids.len() as u64)
+        })
+        .await
+    }
+
+    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError> {
+        self.read(move |conn| {
+            let state = conn
+                .prepare_cached("SELECT s.consecutive_failures, s.failing_since, s.breaker_until, s.paced_until,
+                (SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending'),
+                (SELECT MIN(d.created_at) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending')
+             FROM subscriptions s WHERE s.id = ?1")?
+                .query_row([id.to_string()], |r| {
+                    let t = |v: Option<i64>| v.map(switchyard_core::clock::from_millis);
+                    Ok(SubscriptionState {
+                        consecutive_failures: r.get::<_, i64>(0)?.clamp(0, u32::MAX as i64) as u32,
+                        failing_since: t(r.get(1)?),
+                        breaker_until: t(r.get(2)?),
+                        paced_until: t(r.get(3)?),
+                        pending: r.get::<_, i64>(4)?.max(0) as u64,
+                        oldest_pending_at: t(r.get(5)?),
+                    })
+                })
+                .optional()?;
+            Ok(state.unwrap_or_default())
         })
         .await
     }

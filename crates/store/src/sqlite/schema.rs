@@ -163,6 +163,16 @@ ALTER TABLE subscriptions ADD COLUMN rate_tokens REAL;
 ALTER TABLE subscriptions ADD COLUMN rate_updated_at BIGINT;
 ALTER TABLE subscriptions ADD COLUMN paced_until BIGINT;
 "#,
+    r#"
+-- Failure streaks: circuit breaking and auto-disable.
+ALTER TABLE subscriptions ADD COLUMN disabled_reason TEXT;
+ALTER TABLE subscriptions ADD COLUMN breaker_threshold INTEGER NOT NULL DEFAULT 5;
+ALTER TABLE subscriptions ADD COLUMN breaker_probe_secs BIGINT NOT NULL DEFAULT 60;
+ALTER TABLE subscriptions ADD COLUMN auto_disable_after_secs BIGINT NOT NULL DEFAULT 432000;
+ALTER TABLE subscriptions ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN failing_since BIGINT;
+ALTER TABLE subscriptions ADD COLUMN breaker_until BIGINT;
+"#,
 ];
 
 /// Brings the database to the newest schema; each migration runs in its own transaction.
