@@ -253,3 +253,244 @@ async fn a_429_slows_down_only_its_own_subscription() {
     })
     .await;
 }
+
+/// Subscribes `url` to OFFER_UNPUBLISHED and an operator sink to the operational events.
+async fn with_operational_watch(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+    extra: Value,
+) -> (String, Sink) {
+    let watch = Sink::start().await;
+    for event_type in [
+        "subscription.disabled",
+        "subscription.recovered",
+        "delivery.exhausted",
+    ] {
+        app.subscribe(token, json!({
+            "eventType": event_type, "resourceName": "WEBHOOKS", "eventUrl": watch.hook_url(), "partnerId": "p1",
+        }))
+        .await;
+    }
+    let mut body = json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": url, "partnerId": "p1"});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (id, _) = app.subscribe(token, body).await;
+    (id, watch)
+}
+
+fn operational_types(watch: &Sink) -> Vec<String> {
+    watch
+        .hooks()
+        .iter()
+        .map(|h| {
+            h.json()["source"]["eventType"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+/// A 410 Gone sets the subscription INACTIVE at once, with its reason, and says so once.
+#[tokio::test]
+async fn a_410_disables_the_subscription_and_tells_the_operator_once() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let gone = Sink::start().await;
+    gone.answer_with(&[410, 410, 410]);
+    let (sub, watch) = with_operational_watch(&app, &token, &gone.hook_url(), json!({})).await;
+    app.publish(&token, "p1", json!({"n": 1})).await;
+    app.publish(&token, "p1", json!({"n": 2})).await;
+    eventually("the operator hears of it", || async {
+        operational_types(&watch).contains(&"subscription.disabled".to_string())
+    })
+    .await;
+    let shown = app
+        .get(&format!("/v3/webhooks/subscriptions/{sub}"), &token)
+        .await;
+    assert_eq!(shown.body["status"], "INACTIVE");
+    assert_eq!(
+        shown.body["disabledReason"],
+        "the endpoint answered 410 Gone"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let disabled = operational_types(&watch)
+        .iter()
+        .filter(|t| *t == "subscription.disabled")
+        .count();
+    assert_eq!(disabled, 1, "once, however many deliveries were in flight");
+    let health = app
+        .get(&format!("/api/v1/subscriptions/{sub}/health"), &token)
+        .await;
+    assert_eq!(
+        health.body["disabledReason"],
+        "the endpoint answered 410 Gone"
+    );
+}
+
+/// The breaker opens after repeated failures (probes at a slow pace instead of every due
+/// delivery), closes when a probe succeeds, says `subscription.recovered`, and the backlog drains.
+#[tokio::test]
+async fn the_breaker_opens_probes_and_recovers() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let flaky = Sink::start().await;
+    flaky.answer_with(&[500; 6]);
+    let (sub, watch) = with_operational_watch(
+        &app,
+        &token,
+        &flaky.hook_url(),
+        json!({
+            "circuitBreaker": {"failureThreshold": 3, "probeIntervalSeconds": 60},
+            "retryPolicy": {"type": "delays", "delaysSeconds": vec![1; 50]},
+        }),
+    )
+    .await;
+    for n in 0..10 {
+        app.publish(&token, "p1", json!({"n": n})).await;
+    }
+    eventually("the breaker opens", || async {
+        app.get(&format!("/api/v1/subscriptions/{sub}/health"), &token)
+            .await
+            .body["breaker"]
+            == "open"
+    })
+    .await;
+    let while_open = flaky.hook_count();
+    // Time passes, but less than the probe interval: retries stay held.
+    app.advance(jiff::SignedDuration::from_secs(30));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        flaky.hook_count(),
+        while_open,
+        "nothing while the breaker is open"
+    );
+    // Probe time: one request at a time until one succeeds.
+    let mut probes = 0;
+    while !flaky.state.script.lock().unwrap().is_empty() && probes < 10 {
+        let before = flaky.hook_count();
+        app.advance(jiff::SignedDuration::from_secs(61));
+        eventually("a probe", || async { flaky.hook_count() > before }).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(flaky.hook_count(), before + 1, "exactly one probe");
+        probes += 1;
+    }
+    // The receiver is healthy now: the next probe succeeds and the backlog drains.
+    app.advance(jiff::SignedDuration::from_secs(61));
+    eventually("the backlog drains", || async {
+        app.deliveries_of(&token, &sub)
+            .await
+            .iter()
+            .all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    let token = app.admin_token().await;
+    eventually("recovered is announced", || async {
+        operational_types(&watch).contains(&"subscription.recovered".to_string())
+    })
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/subscriptions/{sub}/health"), &token)
+            .await
+            .body["breaker"],
+        "closed"
+    );
+}
+
+/// A subscription failing continuously longer than `autoDisableAfterSeconds` (injected time) is
+/// set INACTIVE; a delivery that fails for good is announced as `delivery.exhausted`, once.
+#[tokio::test]
+async fn continuous_failure_disables_and_exhausted_deliveries_are_announced() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let down = Sink::start().await;
+    down.answer_with(&[503; 100]);
+    let (sub, watch) = with_operational_watch(
+        &app,
+        &token,
+        &down.hook_url(),
+        json!({
+            "autoDisableAfterSeconds": 3600,
+            "circuitBreaker": {"failureThreshold": 1000, "probeIntervalSeconds": 60},
+            "retryPolicy": {"type": "delays", "delaysSeconds": [1800, 1800, 1800]},
+        }),
+    )
+    .await;
+    app.publish(&token, "p1", json!({"n": 1})).await;
+    eventually("first attempt", || async { down.hook_count() == 1 }).await;
+    app.advance(jiff::SignedDuration::from_secs(1800));
+    eventually("second attempt", || async { down.hook_count() == 2 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.get(&format!("/v3/webhooks/subscriptions/{sub}"), &token)
+            .await
+            .body["status"],
+        "ACTIVE",
+        "30 minutes: not yet"
+    );
+    app.advance(jiff::SignedDuration::from_secs(1800));
+    eventually("third attempt", || async { down.hook_count() == 3 }).await;
+    let token = app.admin_token().await;
+    eventually("disabled after an hour of failing", || async {
+        app.get(&format!("/v3/webhooks/subscriptions/{sub}"), &token)
+            .await
+            .body["status"]
+            == "INACTIVE"
+    })
+    .await;
+    let reason = app
+        .get(&format!("/v3/webhooks/subscriptions/{sub}"), &token)
+        .await
+        .body["disabledReason"]
+        .clone();
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("failing continuously since"),
+        "{reason}"
+    );
+    eventually("announced", || async {
+        operational_types(&watch).contains(&"subscription.disabled".to_string())
+    })
+    .await;
+
+    // Resumed: the streak starts afresh; the last retry fails and the delivery is exhausted.
+    let resumed = app
+        .patch(
+            &format!("/v3/webhooks/subscriptions/{sub}"),
+            &token,
+            json!({"status": "ACTIVE"}),
+        )
+        .await;
+    assert_eq!(resumed.body["disabledReason"], Value::Null);
+    app.advance(jiff::SignedDuration::from_secs(1800));
+    eventually("exhausted is announced", || async {
+        operational_types(&watch).contains(&"delivery.exhausted".to_string())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let types = operational_types(&watch);
+    assert_eq!(
+        types.iter().filter(|t| *t == "delivery.exhausted").count(),
+        1
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "subscription.disabled")
+            .count(),
+        1
+    );
+    let exhausted = watch
+        .hooks()
+        .into_iter()
+        .find(|h| h.json()["source"]["eventType"] == "delivery.exhausted")
+        .unwrap()
+        .json();
+    assert_eq!(exhausted["payload"]["subscriptionId"], sub.as_str());
+    assert_eq!(exhausted["payload"]["lastAttempt"]["statusCode"], 503);
+}
