@@ -28,6 +28,46 @@ pub const OPERATIONAL_ORIGIN: &str = "switchyard";
 use crate::envelope;
 use crate::sender::{OutboundRequest, SendOutcome, Sender};
 
+/// Stores an operational event (`subscription.disabled`, `source.rejections_spiking`, ...) for a
+/// partner, once per `key`; `true` when it owes deliveries.
+pub async fn publish_operational(
+    store: &dyn Store,
+    now: Timestamp,
+    partner_id: &str,
+    event_type: &str,
+    key: String,
+    payload: serde_json::Value,
+) -> bool {
+    let id = Uuid::now_v7();
+    let event = EventRecord {
+        id,
+        origin: OPERATIONAL_ORIGIN.into(),
+        dedup_key: Some(key),
+        partner_id: partner_id.to_string(),
+        event_type: event_type.into(),
+        event_version: switchyard_core::catalog::V1.into(),
+        topic: None,
+        public_event_id: id.to_string(),
+        occurred_at: now,
+        received_at: now,
+        payload,
+        normalized: None,
+        raw_body: None,
+        resource_key: None,
+    };
+    match store.insert_event(event, None).await {
+        Ok(InsertOutcome::Created { deliveries, .. }) => {
+            tracing::info!(partner_id, event_type, "operational event");
+            deliveries > 0
+        }
+        Ok(InsertOutcome::Duplicate { .. }) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, event_type, "cannot store an operational event");
+            false
+        }
+    }
+}
+
 /// How the dispatcher runs.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -324,28 +364,17 @@ impl Dispatcher {
         payload: serde_json::Value,
     ) {
         let now = self.clock.now();
-        let id = Uuid::now_v7();
-        let event = EventRecord {
-            id,
-            origin: OPERATIONAL_ORIGIN.into(),
-            dedup_key: Some(key),
-            partner_id: subscription.partner_id.clone(),
-            event_type: event_type.into(),
-            event_version: switchyard_core::catalog::V1.into(),
-            topic: None,
-            public_event_id: id.to_string(),
-            occurred_at: now,
-            received_at: now,
+        if publish_operational(
+            self.store.as_ref(),
+            now,
+            &subscription.partner_id,
+            event_type,
+            key,
             payload,
-            normalized: None,
-            raw_body: None,
-            resource_key: None,
-        };
-        tracing::info!(subscription = %subscription.id, event_type, "operational event");
-        match self.store.insert_event(event, None).await {
-            Ok(InsertOutcome::Created { deliveries, .. }) if deliveries > 0 => self.wake(),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, event_type, "cannot store an operational event"),
+        )
+        .await
+        {
+            self.wake();
         }
     }
 

@@ -43,6 +43,10 @@ pub struct Settings {
     /// How long a claimed delivery stays leased to this node; `None`: twice the request timeout
     /// plus 30 seconds. A node that dies holds its deliveries this long.
     pub delivery_lease: Option<Duration>,
+    /// Events, attempts and rejections older than this are deleted (pending deliveries kept).
+    pub retention: Duration,
+    /// How often retention runs.
+    pub retention_interval: Duration,
     /// Apply the database schema on start (`false`: `switchyard migrate` does it).
     pub migrate_on_start: bool,
     /// The URL marketplaces reach this hub at: ingest URLs are given under it, and eBay's
@@ -66,6 +70,8 @@ impl Settings {
             poll_interval: Duration::from_secs(1),
             bootstrap_client: None,
             delivery_lease: None,
+            retention: Duration::from_secs(30 * 86_400),
+            retention_interval: Duration::from_secs(3600),
             migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
         }
@@ -95,6 +101,8 @@ pub struct AppState {
     /// Woken after a write that makes deliveries due.
     pub dispatcher: Arc<Dispatcher>,
     pub max_body_bytes: usize,
+    pub retention: Duration,
+    pub retention_interval: Duration,
     /// Base of the ingest URLs handed out, without a trailing slash.
     pub public_url: String,
     /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
@@ -146,6 +154,48 @@ pub async fn open_store(settings: &Settings, serving: bool) -> Result<Arc<dyn St
         SqliteStore::open(&path)?
     };
     Ok(Arc::new(store))
+}
+
+/// Deletes what is older than the retention, in small batches so traffic is never blocked for
+/// long; returns what was removed.
+pub async fn purge_expired(state: &AppState) -> Result<switchyard_store::PurgeCounts, StoreError> {
+    let Ok(retention) = jiff::SignedDuration::try_from(state.retention) else {
+        return Ok(Default::default());
+    };
+    let before = state.clock.now() - retention;
+    let mut total = switchyard_store::PurgeCounts::default();
+    loop {
+        let batch = state.store.purge_before(before, 500).await?;
+        total.events += batch.events;
+        total.deliveries += batch.deliveries;
+        total.attempts += batch.attempts;
+        total.rejections += batch.rejections;
+        if batch.total() == 0 {
+            return Ok(total);
+        }
+        // Let other writes have the writer between batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn run_retention(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(state.retention_interval) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        match purge_expired(&state).await {
+            Ok(c) if c.total() > 0 => tracing::info!(
+                events = c.events,
+                deliveries = c.deliveries,
+                attempts = c.attempts,
+                rejections = c.rejections,
+                "retention removed old records"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention failed; it runs again later"),
+        }
+    }
 }
 
 impl Hub {
@@ -203,6 +253,8 @@ impl Hub {
                 sender,
                 dispatcher,
                 max_body_bytes: settings.max_body_bytes,
+                retention: settings.retention,
+                retention_interval: settings.retention_interval,
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
                 keys: Arc::default(),
             },
@@ -221,6 +273,7 @@ impl Hub {
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HubError> {
         let dispatcher = tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone()));
+        tokio::spawn(run_retention(self.state.clone(), shutdown.clone()));
         let mut http_shutdown = shutdown.clone();
         let app = self
             .router()

@@ -68,6 +68,21 @@ pub struct ClaimedDelivery {
     pub subscription: SubscriptionRecord,
 }
 
+/// What one retention batch removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub rejections: u64,
+}
+
+impl PurgeCounts {
+    pub fn total(&self) -> u64 {
+        self.events + self.deliveries + self.attempts + self.rejections
+    }
+}
+
 /// A subscription's delivery state, for its health.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubscriptionState {
@@ -251,6 +266,10 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError>;
+    /// Deletes one batch (at most `batch` rows of each kind) of what is older than `before`:
+    /// attempts, rejections, and events none of whose deliveries is pending, with those
+    /// deliveries. Call it until it removes nothing; each batch is a short write of its own.
+    async fn purge_before(&self, before: Timestamp, batch: u32) -> Result<PurgeCounts, StoreError>;
     /// A subscription's delivery state: failure streak, breaker, hold, backlog.
     async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError>;
     /// Attempts of a subscription's deliveries since `since`, oldest first (at most `limit`).

@@ -49,6 +49,9 @@ pub struct ConfigArgs {
     /// How long a claimed delivery stays leased, in seconds [default: 2 × request timeout + 30].
     #[arg(long, env = "SWITCHYARD_DELIVERY_LEASE_SECS")]
     pub delivery_lease_secs: Option<f64>,
+    /// Days to keep events, attempts and rejections (pending deliveries are kept) [default: 30].
+    #[arg(long, env = "SWITCHYARD_RETENTION_DAYS")]
+    pub retention_days: Option<f64>,
     /// Do not apply the database schema on start (`switchyard migrate` does it).
     #[arg(long, env = "SWITCHYARD_NO_MIGRATE")]
     pub no_migrate: Option<bool>,
@@ -172,6 +175,9 @@ pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     settings.migrate_on_start = !args.no_migrate.unwrap_or(false);
+    if let Some(days) = args.retention_days {
+        settings.retention = seconds("retention", days * 86_400.0)?;
+    }
     if let Some(s) = args.delivery_lease_secs {
         settings.delivery_lease = Some(seconds("delivery lease", s)?);
     }

@@ -68,12 +68,76 @@ impl AppState {
         if let Err(e) = self.store.insert_rejection(rejection).await {
             tracing::error!(error = %e, "cannot record a rejection");
         }
+        self.watch_rejection_spike(received.source_ref, partners)
+            .await;
         tracing::info!(
             source = received.source_ref,
             reason = code,
             "inbound request refused"
         );
         AppError::new(status, code, message).into_response()
+    }
+}
+
+/// Refusals in this window count towards a source's spike threshold.
+const SPIKE_WINDOW: SignedDuration = SignedDuration::from_mins(5);
+/// Default of the source option `rejectionSpikeThreshold`.
+const DEFAULT_SPIKE_THRESHOLD: u32 = 50;
+
+impl AppState {
+    /// Announces `source.rejections_spiking` (once per source and window) when a source's
+    /// refusals in the last five minutes reach its threshold.
+    async fn watch_rejection_spike(&self, source_ref: &str, partners: &[String]) {
+        let Ok(id) = Uuid::parse_str(source_ref) else {
+            return;
+        };
+        let Some(first_partner) = partners.first() else {
+            return;
+        };
+        let threshold = match self.store.get_source(id).await {
+            Ok(Some(source)) => source
+                .options
+                .get("rejectionSpikeThreshold")
+                .and_then(|v| v.as_u64())
+                .map(|t| t.clamp(1, 1000) as u32)
+                .unwrap_or(DEFAULT_SPIKE_THRESHOLD),
+            _ => return,
+        };
+        let now = self.clock.now();
+        let filter = switchyard_core::model::RejectionFilter {
+            source_id: Some(source_ref.to_string()),
+            since: Some(now - SPIKE_WINDOW),
+            limit: threshold,
+            ..Default::default()
+        };
+        let Ok(recent) = self.store.list_rejections(&filter).await else {
+            return;
+        };
+        if (recent.len() as u32) < threshold {
+            return;
+        }
+        // One announcement per source and five-minute window.
+        let window = now.as_second() / SPIKE_WINDOW.as_secs();
+        let payload = json!({
+            "sourceId": source_ref,
+            "rejections": recent.len(),
+            "windowSeconds": SPIKE_WINDOW.as_secs(),
+            "threshold": threshold,
+            "reasons": recent.iter().map(|r| r.reason.clone()).collect::<std::collections::BTreeSet<_>>(),
+        });
+        let key = format!("spike:{source_ref}:{window}");
+        if switchyard_delivery::dispatcher::publish_operational(
+            self.store.as_ref(),
+            now,
+            first_partner,
+            "source.rejections_spiking",
+            key,
+            payload,
+        )
+        .await
+        {
+            self.dispatcher.wake();
+        }
     }
 }
 

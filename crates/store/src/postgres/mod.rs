@@ -30,8 +30,8 @@ use switchyard_core::model::{
 };
 
 use crate::{
-    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, RejectionCount,
-    Store, StoreError, SubscriptionState, pacing,
+    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
+    RejectionCount, Store, StoreError, SubscriptionState, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -1279,6 +1279,57 @@ impl Store for PostgresStore {
             }
             Ok(event_ids.len() as u64)
         }))
+        .await
+    }
+
+    async fn purge_before(&self, before: Timestamp, batch: u32) -> Result<PurgeCounts, StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                let before = ms(before);
+                let batch = i64::from(batch);
+                let attempts = client
+                    .execute(
+                        "DELETE FROM attempts WHERE id IN
+                            (SELECT id FROM attempts WHERE attempted_at < $1 LIMIT $2)",
+                        &[&before, &batch],
+                    )
+                    .await?;
+                let rejections = client
+                    .execute(
+                        "DELETE FROM rejections WHERE id IN
+                            (SELECT id FROM rejections WHERE received_at < $1 LIMIT $2)",
+                        &[&before, &batch],
+                    )
+                    .await?;
+                let events: Vec<String> = client
+                    .query(
+                        "SELECT e.id FROM events e WHERE e.received_at < $1
+                           AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                           WHERE d.event_id = e.id AND d.status = 'pending')
+                         LIMIT $2",
+                        &[&before, &batch],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                let deliveries = client
+                    .execute(
+                        "DELETE FROM deliveries WHERE event_id = ANY($1)",
+                        &[&events],
+                    )
+                    .await?;
+                client
+                    .execute("DELETE FROM events WHERE id = ANY($1)", &[&events])
+                    .await?;
+                Ok(PurgeCounts {
+                    events: events.len() as u64,
+                    deliveries,
+                    attempts,
+                    rejections,
+                })
+            })
+        })
         .await
     }
 

@@ -27,8 +27,8 @@ use switchyard_core::model::{
 };
 
 use crate::{
-    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, RejectionCount,
-    Store, StoreError, SubscriptionState, pacing,
+    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
+    RejectionCount, Store, StoreError, SubscriptionState, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -1269,6 +1269,44 @@ impl Store for SqliteStore {
                 ])?;
             }
             Ok(event_ids.len() as u64)
+        })
+        .await
+    }
+
+    async fn purge_before(&self, before: Timestamp, batch: u32) -> Result<PurgeCounts, StoreError> {
+        self.write(move |conn| {
+            let before = ms(before);
+            let attempts = conn.execute(
+                "DELETE FROM attempts WHERE id IN
+                    (SELECT id FROM attempts WHERE attempted_at < ?1 LIMIT ?2)",
+                params![before, batch],
+            )? as u64;
+            let rejections = conn.execute(
+                "DELETE FROM rejections WHERE id IN
+                    (SELECT id FROM rejections WHERE received_at < ?1 LIMIT ?2)",
+                params![before, batch],
+            )? as u64;
+            let events: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT e.id FROM events e WHERE e.received_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                       WHERE d.event_id = e.id AND d.status = 'pending')
+                     LIMIT ?2",
+                )?
+                .query_map(params![before, batch], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut deliveries = 0;
+            for id in &events {
+                deliveries +=
+                    conn.execute("DELETE FROM deliveries WHERE event_id = ?1", [id])? as u64;
+                conn.execute("DELETE FROM events WHERE id = ?1", [id])?;
+            }
+            Ok(PurgeCounts {
+                events: events.len() as u64,
+                deliveries,
+                attempts,
+                rejections,
+            })
         })
         .await
     }

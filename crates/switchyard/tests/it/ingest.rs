@@ -815,3 +815,42 @@ async fn stock_levels_at_or_below_the_sources_threshold_are_inventory_low() {
         assert_eq!(event.body["topic"], topic, "available {available}");
     }
 }
+
+/// A burst of refusals at a source is announced once as `source.rejections_spiking`.
+#[tokio::test]
+async fn a_burst_of_refusals_is_announced_once() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let watch = Sink::start().await;
+    app.subscribe(&token, json!({
+        "eventType": "source.rejections_spiking", "resourceName": "WEBHOOKS", "eventUrl": watch.hook_url(), "partnerId": "seller-1",
+    }))
+    .await;
+    let (source_id, url) = source(&app, &token, json!({
+        "kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "real-secret"}],
+        "options": {"rejectionSpikeThreshold": 5},
+    }))
+    .await;
+    for i in 0..12 {
+        let forged = sign(
+            Kind::Walmart,
+            "forged",
+            json!({}),
+            "PO_CREATED",
+            "PO-1",
+            &format!("f-{i}"),
+            now_of(&app),
+        );
+        assert_eq!(send(&app, &url, &forged).await.status, 401);
+    }
+    eventually("the spike is announced", || async {
+        watch.hook_count() >= 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(watch.hook_count(), 1, "once per window");
+    let body = watch.hooks()[0].json();
+    assert_eq!(body["source"]["eventType"], "source.rejections_spiking");
+    assert_eq!(body["payload"]["sourceId"], source_id.as_str());
+    assert_eq!(body["payload"]["reasons"], json!(["signature_mismatch"]));
+}
