@@ -391,6 +391,12 @@ async fn the_breaker_opens_probes_and_recovers() {
         operational_types(&watch).contains(&"subscription.recovered".to_string())
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let recovered = operational_types(&watch)
+        .iter()
+        .filter(|t| *t == "subscription.recovered")
+        .count();
+    assert_eq!(recovered, 1, "recovered once");
     assert_eq!(
         app.get(&format!("/api/v1/subscriptions/{sub}/health"), &token)
             .await
