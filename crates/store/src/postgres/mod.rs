@@ -387,7 +387,7 @@ async fn streak(
 /// Dynamic SQL with numbered parameters.
 struct Sql {
     text: String,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
+    params: Vec<Param>,
 }
 
 impl Sql {
@@ -417,6 +417,46 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
+type Param = Box<dyn ToSql + Sync + Send>;
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// A subscription's columns as `$1`…`$24`, in the order the insert and the update name them.
+fn subscription_params(s: &SubscriptionRecord) -> Vec<Param> {
+    let int = |n: u32| n.min(i32::MAX as u32) as i32;
+    vec![
+        Box::new(s.id.to_string()),
+        Box::new(s.partner_id.clone()),
+        Box::new(s.client_id.clone()),
+        Box::new(json_text(&s.event_types)),
+        Box::new(s.event_version.clone()),
+        Box::new(s.resource_name.clone()),
+        Box::new(s.event_url.clone()),
+        Box::new(json_text(&s.headers)),
+        Box::new(s.auth_sealed.clone()),
+        Box::new(s.status.as_str().to_string()),
+        Box::new(json_text(&s.retry_policy)),
+        Box::new(s.signing_secret_sealed.clone()),
+        Box::new(s.previous_secret_sealed.clone()),
+        Box::new(s.previous_secret_expires_at.map(ms)),
+        Box::new(ms(s.created_at)),
+        Box::new(ms(s.updated_at)),
+        Box::new(s.ordering.as_str().to_string()),
+        Box::new(s.max_in_flight.map(int)),
+        Box::new(s.rate_limit.map(|r| r.per_second)),
+        Box::new(s.rate_limit.map(|r| r.burst)),
+        Box::new(s.disabled_reason.clone()),
+        Box::new(int(s.breaker.failure_threshold)),
+        Box::new(s.breaker.probe_interval_seconds as i64),
+        Box::new(s.auto_disable_after_secs as i64),
+    ]
+}
+
 async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<(), StoreError> {
     let inserted = client
         .execute(
@@ -428,25 +468,7 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
                  $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
-            &[
-                &s.id.to_string(),
-                &s.partner_id,
-                &s.client_id,
-                &json_text(&s.event_types),
-                &s.event_version,
-                &s.resource_name,
-                &s.event_url,
-                &json_text(&s.headers),
-                &s.auth_sealed,
-                &s.status.as_str(),
-                &json_text(&s.retry_policy),
-                &s.signing_secret_sealed,
-                &s.previous_secret_sealed,
-                &s.previous_secret_expires_at.map(ms),
-                &ms(s.created_at),
-                &ms(s.updated_at),
-                &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst), &s.disabled_reason, &(s.breaker.failure_threshold.min(i32::MAX as u32) as i32), &(s.breaker.probe_interval_seconds as i64), &(s.auto_disable_after_secs as i64),
-            ],
+            &refs(&subscription_params(s)),
         )
         .await?;
     if inserted == 0 {
@@ -594,9 +616,10 @@ impl Store for PostgresStore {
                         event_version = $5, resource_name = $6, event_url = $7, headers = $8,
                         auth_sealed = $9, status = $10, retry_policy = $11,
                         signing_secret_sealed = $12, previous_secret_sealed = $13,
-                        previous_secret_expires_at = $14, updated_at = $15, ordering = $16, max_in_flight = $17, rate_per_sec = $18, rate_burst = $19,
-                        disabled_reason = $20, breaker_threshold = $21, breaker_probe_secs = $22,
-                        auto_disable_after_secs = $23,
+                        previous_secret_expires_at = $14, created_at = $15, updated_at = $16,
+                        ordering = $17, max_in_flight = $18, rate_per_sec = $19, rate_burst = $20,
+                        disabled_reason = $21, breaker_threshold = $22, breaker_probe_secs = $23,
+                        auto_disable_after_secs = $24,
                         consecutive_failures = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
                             THEN 0 ELSE consecutive_failures END,
                         failing_since = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
@@ -604,14 +627,7 @@ impl Store for PostgresStore {
                         breaker_until = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
                             THEN NULL ELSE breaker_until END
                      WHERE id = $1",
-                    &[
-                        &s.id.to_string(), &s.partner_id, &s.client_id, &json_text(&s.event_types),
-                        &s.event_version, &s.resource_name, &s.event_url, &json_text(&s.headers),
-                        &s.auth_sealed, &s.status.as_str(), &json_text(&s.retry_policy),
-                        &s.signing_secret_sealed, &s.previous_secret_sealed,
-                        &s.previous_secret_expires_at.map(ms), &ms(s.updated_at),
-                        &s.ordering.as_str(), &s.max_in_flight.map(|n| n.min(i32::MAX as u32) as i32), &s.rate_limit.map(|r| r.per_second), &s.rate_limit.map(|r| r.burst), &s.disabled_reason, &(s.breaker.failure_threshold.min(i32::MAX as u32) as i32), &(s.breaker.probe_interval_seconds as i64), &(s.auto_disable_after_secs as i64),
-                    ],
+                    &refs(&subscription_params(&s)),
                 )
                 .await?;
                 if updated == 1 {

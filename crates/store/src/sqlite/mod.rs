@@ -307,6 +307,36 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// A subscription's columns as `?1`…`?24`, in the order the insert and the update name them.
+fn subscription_params(s: &SubscriptionRecord) -> Vec<Box<dyn rusqlite::ToSql>> {
+    vec![
+        Box::new(s.id.to_string()),
+        Box::new(s.partner_id.clone()),
+        Box::new(s.client_id.clone()),
+        Box::new(to_json(&s.event_types)),
+        Box::new(s.event_version.clone()),
+        Box::new(s.resource_name.clone()),
+        Box::new(s.event_url.clone()),
+        Box::new(to_json(&s.headers)),
+        Box::new(s.auth_sealed.clone()),
+        Box::new(s.status.as_str()),
+        Box::new(to_json(&s.retry_policy)),
+        Box::new(s.signing_secret_sealed.clone()),
+        Box::new(s.previous_secret_sealed.clone()),
+        Box::new(s.previous_secret_expires_at.map(ms)),
+        Box::new(ms(s.created_at)),
+        Box::new(ms(s.updated_at)),
+        Box::new(s.ordering.as_str()),
+        Box::new(s.max_in_flight),
+        Box::new(s.rate_limit.map(|r| r.per_second)),
+        Box::new(s.rate_limit.map(|r| r.burst)),
+        Box::new(s.disabled_reason.clone()),
+        Box::new(s.breaker.failure_threshold),
+        Box::new(s.breaker.probe_interval_seconds as i64),
+        Box::new(s.auto_disable_after_secs as i64),
+    ]
+}
+
 fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), StoreError> {
     let inserted = conn.execute(
         "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
@@ -317,32 +347,7 @@ fn insert_subscription(conn: &Connection, s: &SubscriptionRecord) -> Result<(), 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
              ?19, ?20, ?21, ?22, ?23, ?24)
          ON CONFLICT (id) DO NOTHING",
-        params![
-            s.id.to_string(),
-            s.partner_id,
-            s.client_id,
-            to_json(&s.event_types),
-            s.event_version,
-            s.resource_name,
-            s.event_url,
-            to_json(&s.headers),
-            s.auth_sealed,
-            s.status.as_str(),
-            to_json(&s.retry_policy),
-            s.signing_secret_sealed,
-            s.previous_secret_sealed,
-            s.previous_secret_expires_at.map(ms),
-            ms(s.created_at),
-            ms(s.updated_at),
-            s.ordering.as_str(),
-            s.max_in_flight,
-            s.rate_limit.map(|r| r.per_second),
-            s.rate_limit.map(|r| r.burst),
-            s.disabled_reason,
-            s.breaker.failure_threshold,
-            s.breaker.probe_interval_seconds as i64,
-            s.auto_disable_after_secs as i64,
-        ],
+        params_from_iter(subscription_params(s)),
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("subscription {}", s.id)));
@@ -497,10 +502,10 @@ impl Store for SqliteStore {
                     event_version = ?5, resource_name = ?6, event_url = ?7, headers = ?8,
                     auth_sealed = ?9, status = ?10, retry_policy = ?11,
                     signing_secret_sealed = ?12, previous_secret_sealed = ?13,
-                    previous_secret_expires_at = ?14, updated_at = ?15, ordering = ?16,
-                    max_in_flight = ?17, rate_per_sec = ?18, rate_burst = ?19,
-                    disabled_reason = ?20, breaker_threshold = ?21, breaker_probe_secs = ?22,
-                    auto_disable_after_secs = ?23,
+                    previous_secret_expires_at = ?14, created_at = ?15, updated_at = ?16,
+                    ordering = ?17, max_in_flight = ?18, rate_per_sec = ?19, rate_burst = ?20,
+                    disabled_reason = ?21, breaker_threshold = ?22, breaker_probe_secs = ?23,
+                    auto_disable_after_secs = ?24,
                     -- Resuming starts afresh: no failure streak, no open breaker.
                     consecutive_failures = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
                         THEN 0 ELSE consecutive_failures END,
@@ -509,31 +514,7 @@ impl Store for SqliteStore {
                     breaker_until = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
                         THEN NULL ELSE breaker_until END
                  WHERE id = ?1",
-                params![
-                    s.id.to_string(),
-                    s.partner_id,
-                    s.client_id,
-                    to_json(&s.event_types),
-                    s.event_version,
-                    s.resource_name,
-                    s.event_url,
-                    to_json(&s.headers),
-                    s.auth_sealed,
-                    s.status.as_str(),
-                    to_json(&s.retry_policy),
-                    s.signing_secret_sealed,
-                    s.previous_secret_sealed,
-                    s.previous_secret_expires_at.map(ms),
-                    ms(s.updated_at),
-                    s.ordering.as_str(),
-                    s.max_in_flight,
-                    s.rate_limit.map(|r| r.per_second),
-                    s.rate_limit.map(|r| r.burst),
-                    s.disabled_reason,
-                    s.breaker.failure_threshold,
-                    s.breaker.probe_interval_seconds as i64,
-                    s.auto_disable_after_secs as i64,
-                ],
+                params_from_iter(subscription_params(&s)),
             )?;
             if updated == 1 {
                 index_event_types(conn, &s)?;
