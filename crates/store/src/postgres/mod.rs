@@ -335,10 +335,14 @@ async fn streak(
         .await?;
     let (failures, threshold): (i32, i32) = (row.try_get(0)?, row.try_get(1)?);
     if a.succeeded {
+        // Only a streak to clear is written: in the steady state a success takes no lock on the
+        // subscription row, so nodes delivering for one subscription never wait on each other.
         client
             .execute(
                 "UPDATE subscriptions SET consecutive_failures = 0, failing_since = NULL,
-                    breaker_until = NULL WHERE id = $1",
+                    breaker_until = NULL
+                 WHERE id = $1 AND (consecutive_failures > 0 OR failing_since IS NOT NULL
+                                  OR breaker_until IS NOT NULL)",
                 &[&sub_id],
             )
             .await?;

@@ -255,9 +255,13 @@ fn streak(
         )?
         .query_row([sub_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if a.succeeded {
+        // Only a streak to clear is written: in the steady state a success takes no lock on the
+        // subscription row, so nodes delivering for one subscription never wait on each other.
         conn.prepare_cached(
             "UPDATE subscriptions SET consecutive_failures = 0, failing_since = NULL,
-                breaker_until = NULL WHERE id = ?1",
+                    breaker_until = NULL
+                 WHERE id = ?1 AND (consecutive_failures > 0 OR failing_since IS NOT NULL
+                                  OR breaker_until IS NOT NULL)",
         )?
         .execute([sub_id])?;
         return Ok(AttemptEffects {
