@@ -947,33 +947,39 @@ impl Store for SqliteStore {
                 candidates.iter().map(|(_, s)| s.to_string()).collect();
             subscriptions.sort();
             subscriptions.dedup();
-            let mut paces = Vec::new();
-            for sub in &subscriptions {
-                let pace = conn
-                    .prepare_cached(
-                        "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
-                            s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold,
-                            (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
-                               AND f.status = 'pending' AND f.locked_until > ?2)
-                         FROM subscriptions s
-                         WHERE s.id = ?1 AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
-                           OR s.consecutive_failures >= s.breaker_threshold)",
-                    )?
-                    .query_row(params![sub, ms(now)], |r| {
-                        Ok(pacing::Pace {
-                            subscription_id: Uuid::parse_str(sub).map_err(rows::corrupt)?,
-                            max_in_flight: r.get::<_, Option<i64>>(0)?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
-                            rate_per_sec: r.get(1)?,
-                            burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
-                            tokens: r.get(3)?,
-                            updated_at: r.get::<_, Option<i64>>(4)?.map(switchyard_core::clock::from_millis),
-                            probe_only: r.get(5)?,
-                            in_flight: r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
-                        })
+            // One query for every candidate subscription that has a pace to keep.
+            let mut args: Vec<rusqlite::types::Value> =
+                vec![rusqlite::types::Value::Integer(ms(now))];
+            args.extend(subscriptions.iter().map(|s| rusqlite::types::Value::Text(s.clone())));
+            let paces: Vec<pacing::Pace> = if subscriptions.is_empty() {
+                Vec::new()
+            } else {
+                conn.prepare(&format!(
+                    "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
+                        s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold,
+                        (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
+                           AND f.status = 'pending' AND f.locked_until > ?1),
+                        s.id
+                     FROM subscriptions s
+                     WHERE s.id IN ({}) AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
+                       OR s.consecutive_failures >= s.breaker_threshold)",
+                    placeholders(subscriptions.len())
+                ))?
+                .query_map(params_from_iter(args.iter()), |r| {
+                    let id: String = r.get(7)?;
+                    Ok(pacing::Pace {
+                        subscription_id: Uuid::parse_str(&id).map_err(rows::corrupt)?,
+                        max_in_flight: r.get::<_, Option<i64>>(0)?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                        rate_per_sec: r.get(1)?,
+                        burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
+                        tokens: r.get(3)?,
+                        updated_at: r.get::<_, Option<i64>>(4)?.map(switchyard_core::clock::from_millis),
+                        probe_only: r.get(5)?,
+                        in_flight: r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
                     })
-                    .optional()?;
-                paces.extend(pace);
-            }
+                })?
+                .collect::<Result<_, _>>()?
+            };
             let selection = pacing::select(now, &candidates, &paces, limit as usize);
             for (sub, tokens) in &selection.spent {
                 conn.prepare_cached(
