@@ -51,6 +51,22 @@ pub enum InsertOutcome {
     Duplicate { event_id: Uuid },
 }
 
+/// What a writer tells a caller once its batch's fate is known.
+pub(crate) type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// Pairs a write's own result with the reply its caller gets after COMMIT: the write's result
+/// if the batch committed, the commit's error if it did not. Both writers use it.
+pub(crate) fn answer_after_commit<T: Send + 'static>(
+    tx: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+    result: Result<T, StoreError>,
+) -> (bool, Reply) {
+    let ok = result.is_ok();
+    let reply: Reply = Box::new(move |committed| {
+        let _ = tx.send(committed.and(result));
+    });
+    (ok, reply)
+}
+
 /// How many requests a source refused for one reason.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

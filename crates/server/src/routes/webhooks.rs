@@ -435,15 +435,18 @@ pub struct PatchRequest {
     circuit_breaker: Option<Breaker>,
     auto_disable_after_seconds: Option<u64>,
     // Shown in reads; cleared by the hub when the subscription is resumed.
-    disabled_reason: Option<Value>,
+    #[serde(rename = "disabledReason")]
+    _disabled_reason: Option<serde::de::IgnoredAny>,
     // Read-only fields a client may send back unchanged from a read.
     subscription_id: Option<Value>,
     partner_id: Option<Value>,
     event_type: Option<Value>,
     event_types: Option<Value>,
     resource_name: Option<Value>,
-    created_at: Option<Value>,
-    updated_at: Option<Value>,
+    #[serde(rename = "createdAt")]
+    _created_at: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "updatedAt")]
+    _updated_at: Option<serde::de::IgnoredAny>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(Value::Null)`).
@@ -478,7 +481,6 @@ pub async fn update(
             .with_field(name));
         }
     }
-    let _ = (&patch.created_at, &patch.updated_at);
     let was_active = sub.status == SubscriptionStatus::Active;
     if let Some(url) = patch.event_url {
         validate_http_url("eventUrl", &url)?;
@@ -514,7 +516,6 @@ pub async fn update(
     if let Some(secs) = patch.auto_disable_after_seconds {
         sub.auto_disable_after_secs = check_auto_disable(secs, "autoDisableAfterSeconds")?;
     }
-    let _ = &patch.disabled_reason;
     match patch.max_in_flight {
         None => {}
         Some(Value::Null) => sub.max_in_flight = None,

@@ -31,7 +31,7 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
-    RejectionCount, Store, StoreError, SubscriptionState, pacing,
+    RejectionCount, Reply, Store, StoreError, SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -49,7 +49,6 @@ impl From<tokio_postgres::Error> for StoreError {
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write: runs on the writer's connection inside the batch transaction (or is told why it
 /// cannot), says whether it succeeded, and hands back what to tell its caller after COMMIT.
 type Job =
@@ -163,11 +162,7 @@ impl PostgresStore {
                     Ok(client) => f(client).await,
                     Err(e) => Err(e),
                 };
-                let ok = result.is_ok();
-                let reply: Reply = Box::new(move |committed| {
-                    let _ = tx.send(committed.and(result));
-                });
-                (ok, reply)
+                answer_after_commit(tx, result)
             })
         });
         self.inner

@@ -28,7 +28,7 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
-    RejectionCount, Store, StoreError, SubscriptionState, pacing,
+    RejectionCount, Reply, Store, StoreError, SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -53,7 +53,6 @@ impl From<rusqlite::Error> for StoreError {
 
 /// A write: runs inside the batch transaction, says whether it succeeded, and hands back what
 /// to tell its caller once the batch's fate (committed or not) is known.
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// The writer passes the connection, or the error that kept it from opening a transaction.
 type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Reply) + Send>;
 
@@ -147,14 +146,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = conn.and_then(f);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |committed| {
-                let _ = tx.send(committed.and(result));
-            });
-            (ok, reply)
-        });
+        let job: Job = Box::new(move |conn| answer_after_commit(tx, conn.and_then(f)));
         self.inner
             .writer
             .send(job)

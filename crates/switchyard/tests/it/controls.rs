@@ -206,7 +206,6 @@ async fn max_in_flight_caps_concurrent_requests() {
 #[tokio::test]
 async fn a_429_slows_down_only_its_own_subscription() {
     let app = spawn_app().await;
-    let busy = Sink::start().await;
     let fine = Sink::start().await;
     let token = app.admin_token().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -226,7 +225,6 @@ async fn a_429_slows_down_only_its_own_subscription() {
         )
     };
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let _ = busy;
     for url in [busy_url.clone(), fine.hook_url()] {
         app.subscribe(&token, json!({
             "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "eventUrl": url, "partnerId": "p1",

@@ -239,14 +239,12 @@ async fn refused_requests_get_json_errors_are_recorded_and_store_nothing() {
     unsigned
         .headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case("WM_SEC.AUTH_SIGNATURE"));
-    let mut other_partner = good.clone();
-    {
+    let other_partner = {
         let mut body: Value = serde_json::from_slice(&good.body).unwrap();
         body["payload"]["partnerId"] = json!("seller-2");
-        other_partner = sign_body(other_partner, body, "walmart-secret");
-    }
-    let mut malformed = good.clone();
-    malformed = sign_raw(malformed, b"{not json".to_vec(), "walmart-secret");
+        sign_body(good.clone(), body, "walmart-secret")
+    };
+    let malformed = sign_raw(good.clone(), b"{not json".to_vec(), "walmart-secret");
     let mut huge = good.clone();
     huge.body = vec![b' '; 20 * 1024];
 
