@@ -508,7 +508,11 @@ pub struct EventFilter {
     /// The origin's marketplace: matched against `marketplace` in the normalized form.
     pub marketplace: Option<String>,
     pub partner_id: Option<String>,
+    /// Events about any of these resources (`type:id`, e.g. `order:PO-1`).
+    pub resource_keys: Option<Vec<String>>,
     pub since: Option<Timestamp>,
+    /// Received strictly before this time.
+    pub until: Option<Timestamp>,
     pub before: Option<Uuid>,
     pub limit: u32,
 }
@@ -586,6 +590,59 @@ pub struct DeliveryFilter {
     pub event_id: Option<Uuid>,
     pub status: Option<DeliveryStatus>,
     /// Return deliveries with ids strictly below this one (the previous page's cursor).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Filters for a webhook's callback log: its attempts, newest first, paged by attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptFilter {
+    pub subscription_id: Uuid,
+    /// `Some(true)`: only successes; `Some(false)`: only failures.
+    pub succeeded: Option<bool>,
+    pub since: Option<Timestamp>,
+    /// Attempted strictly before this time.
+    pub until: Option<Timestamp>,
+    /// Attempts after this one in the log's order (the previous page's last attempt id).
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// One line of a callback log: an attempt, with the delivery and event it was for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedAttempt {
+    pub attempt: AttemptRecord,
+    pub subscription_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+}
+
+/// How a subscriber says it processed an event (`POST /api/v1/events/{id}/outcome`): the
+/// failures dashboard shows the reasons of the failed ones beside the hub's own failures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeRecord {
+    #[serde(rename = "outcomeId")]
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub partner_id: String,
+    pub client_id: String,
+    /// `processed` or `failed`.
+    pub status: String,
+    /// A short machine-readable reason (`inventory_mismatch`), for failures.
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub reported_at: Timestamp,
+}
+
+/// Filters for listing outcomes, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeFilter {
+    pub partners: Option<Vec<String>>,
+    pub event_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub since: Option<Timestamp>,
     pub before: Option<Uuid>,
     pub limit: u32,
 }

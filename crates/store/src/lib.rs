@@ -13,9 +13,9 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
-    RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord, SubscriptionFilter,
-    SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
+    LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter, RejectionRecord,
+    ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
 };
 
 pub mod pacing;
@@ -74,6 +74,39 @@ pub struct RejectionCount {
     pub source_id: String,
     pub reason: String,
     pub count: u64,
+}
+
+/// A count of failures of one kind in one time bucket, for the failures dashboard's charts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketCount {
+    /// The bucket's start.
+    pub bucket: Timestamp,
+    /// What failed: a source id, a subscription id, or the reporting client.
+    pub key: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Everything that went wrong since a time, bucketed: the failures dashboard's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailureReport {
+    /// Refused inbound requests, keyed by source, with the refusal reason.
+    pub rejections: Vec<BucketCount>,
+    /// Failed delivery attempts, keyed by subscription, with the error class (`HTTP 500`,
+    /// `timeout`, ...).
+    pub attempt_failures: Vec<BucketCount>,
+    /// Failures subscribers reported for events they received, keyed by the reporting client.
+    pub outcomes: Vec<BucketCount>,
+}
+
+/// What a source's requests came to, within the retention window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStats {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub refused: u64,
 }
 
 /// A delivery leased to one worker, with what it needs to make the attempt.
@@ -295,4 +328,29 @@ pub trait Store: Send + Sync + 'static {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    // --- the console's views ---
+
+    /// A subscription's callback log: attempts newest first, with their events.
+    async fn list_attempts(&self, filter: &AttemptFilter)
+    -> Result<Vec<LoggedAttempt>, StoreError>;
+    /// Rejections, failed attempts and reported failures since `since`, counted per bucket of
+    /// `bucket_secs`, for the partners given (`None`: all).
+    async fn failure_report(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<FailureReport, StoreError>;
+    /// Records how a subscriber processed an event.
+    async fn insert_outcome(&self, outcome: OutcomeRecord) -> Result<(), StoreError>;
+    /// Outcomes matching the filter, newest first.
+    async fn list_outcomes(&self, filter: &OutcomeFilter)
+    -> Result<Vec<OutcomeRecord>, StoreError>;
+    /// Accepted, duplicate and refused requests of a source.
+    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError>;
+    /// Switches the console on or off for a partner (the API is not affected).
+    async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError>;
+    /// The partners whose console was switched off.
+    async fn console_disabled_partners(&self) -> Result<Vec<String>, StoreError>;
 }

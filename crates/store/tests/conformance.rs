@@ -9,12 +9,13 @@ use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    Access, AttemptRecord, Client, DeliveryFilter, DeliveryStatus, EventRecord, SubscriptionFilter,
-    SubscriptionRecord, SubscriptionStatus,
+    Access, AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryStatus, EventFilter,
+    EventRecord, OutcomeFilter, OutcomeRecord, SubscriptionFilter, SubscriptionRecord,
+    SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_store::{
-    DeliveryNext, FailurePolicy, InsertOutcome, SqliteStore, Store, StoreError,
+    DeliveryNext, FailurePolicy, InsertOutcome, SourceStats, SqliteStore, Store, StoreError,
 };
 
 struct Fresh {
@@ -1340,5 +1341,240 @@ async fn retention_removes_only_what_is_old_and_done_while_writes_go_on() {
             .await
             .unwrap();
         assert_eq!(all.len(), 52, "the concurrent writes all landed");
+    }
+}
+
+/// What the console reads: callback logs paged by time, failures bucketed per tenant, outcomes,
+/// a source's accepted/duplicate/refused counts, search by resource, and the console switch.
+#[tokio::test]
+async fn console_views_page_logs_count_failures_outcomes_and_duplicates() {
+    for Fresh { store, .. } in fresh_stores().await {
+        let mut sub = subscription("p1", &["PO_CREATED"]);
+        sub.breaker.failure_threshold = 100;
+        let other = subscription("p2", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![sub.clone(), other.clone()])
+            .await
+            .unwrap();
+        let source = Uuid::now_v7();
+        let mut first = None;
+        for i in 0..5 {
+            let mut e = event("p1", "PO_CREATED", None, Some(&format!("k{i}")));
+            e.origin = source.to_string();
+            e.resource_key = Some(format!("order:PO-{i}"));
+            e.received_at = t0() + SignedDuration::from_mins(i);
+            let (id, _) = created(store.insert_event(e, None).await.unwrap());
+            first.get_or_insert(id);
+        }
+        let mut dup = event("p1", "PO_CREATED", None, Some("k0"));
+        dup.origin = source.to_string();
+        assert_eq!(
+            store.insert_event(dup, None).await.unwrap(),
+            InsertOutcome::Duplicate {
+                event_id: first.unwrap()
+            }
+        );
+        created(
+            store
+                .insert_event(event("p2", "PO_CREATED", None, Some("x")), None)
+                .await
+                .unwrap(),
+        );
+
+        // Every delivery fails once, then succeeds: 12 attempts, 6 of them failures.
+        let now = t0() + SignedDuration::from_hours(1);
+        let lease = SignedDuration::from_secs(60);
+        let claimed = store.claim_due(now, 100, now + lease, "n1").await.unwrap();
+        assert_eq!(claimed.len(), 6);
+        for (i, c) in claimed
+            .iter()
+            .filter(|c| c.subscription.id == sub.id)
+            .chain(claimed.iter().filter(|c| c.subscription.id != sub.id))
+            .enumerate()
+        {
+            let at = now + SignedDuration::from_secs(i as i64);
+            store
+                .complete_attempt(
+                    attempt(c.delivery.id, at, false),
+                    DeliveryNext::RetryAt(now),
+                    "n1",
+                    FailurePolicy::lenient(now),
+                )
+                .await
+                .unwrap();
+        }
+        let later = now + SignedDuration::from_mins(10);
+        let claimed = store
+            .claim_due(later, 100, later + lease, "n1")
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 6);
+        for (i, c) in claimed.iter().enumerate() {
+            let at = later + SignedDuration::from_secs(i as i64);
+            store
+                .complete_attempt(
+                    attempt(c.delivery.id, at, true),
+                    DeliveryNext::Succeeded,
+                    "n1",
+                    FailurePolicy::lenient(later),
+                )
+                .await
+                .unwrap();
+        }
+
+        // The callback log: newest first, paged without repeats, filtered by outcome and time.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_attempts(&AttemptFilter {
+                    subscription_id: sub.id,
+                    succeeded: None,
+                    since: None,
+                    until: None,
+                    after,
+                    limit: 3,
+                })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|l| l.attempt.id);
+            seen.extend(page);
+        }
+        assert_eq!(seen.len(), 10, "five deliveries, two attempts each");
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].attempt.attempted_at >= w[1].attempt.attempted_at),
+            "newest first"
+        );
+        assert!(
+            seen.iter()
+                .all(|l| l.subscription_id == sub.id && l.event_type == "PO_CREATED")
+        );
+        let failed = store
+            .list_attempts(&AttemptFilter {
+                subscription_id: sub.id,
+                succeeded: Some(false),
+                since: Some(now),
+                until: Some(now + SignedDuration::from_secs(3)),
+                after: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 3, "failures in [now, now+3s)");
+        assert!(failed.iter().all(|l| !l.attempt.succeeded));
+
+        // Failures and outcomes, per tenant and bucket.
+        let mut rejection = switchyard_core::model::RejectionRecord {
+            id: Uuid::now_v7(),
+            source_id: source.to_string(),
+            partners: vec!["p1".into()],
+            reason: "signature_mismatch".into(),
+            status_code: 401,
+            message: "no".into(),
+            remote_addr: None,
+            body_sha256: "00".repeat(32),
+            body_size: 1,
+            received_at: now,
+        };
+        store.insert_rejection(rejection.clone()).await.unwrap();
+        rejection.id = Uuid::now_v7();
+        rejection.source_id = "elsewhere".into();
+        rejection.partners = vec!["p2".into()];
+        store.insert_rejection(rejection).await.unwrap();
+        let outcome = OutcomeRecord {
+            id: Uuid::now_v7(),
+            event_id: first.unwrap(),
+            partner_id: "p1".into(),
+            client_id: "client-a".into(),
+            status: "failed".into(),
+            reason: Some("inventory_mismatch".into()),
+            message: Some("SKU-1 has 0 on hand".into()),
+            reported_at: later,
+        };
+        store.insert_outcome(outcome.clone()).await.unwrap();
+        let listed = store
+            .list_outcomes(&OutcomeFilter {
+                event_id: first,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![outcome]);
+
+        let all = store.failure_report(None, t0(), 3600).await.unwrap();
+        let total = |rows: &[switchyard_store::BucketCount]| rows.iter().map(|b| b.count).sum();
+        let sum: u64 = total(&all.attempt_failures);
+        assert_eq!(sum, 6);
+        assert!(all.attempt_failures.iter().all(|b| b.reason == "HTTP 500"));
+        assert_eq!(all.rejections.len(), 2);
+        let p1 = store
+            .failure_report(Some(vec!["p1".into()]), t0(), 3600)
+            .await
+            .unwrap();
+        let sum: u64 = total(&p1.attempt_failures);
+        assert_eq!(sum, 5, "p2's failure is not p1's");
+        assert!(
+            p1.attempt_failures
+                .iter()
+                .all(|b| b.key == sub.id.to_string())
+        );
+        assert_eq!(p1.rejections.len(), 1);
+        assert_eq!(p1.rejections[0].key, source.to_string());
+        assert_eq!(
+            p1.outcomes
+                .iter()
+                .map(|b| (b.reason.as_str(), b.count))
+                .collect::<Vec<_>>(),
+            vec![("inventory_mismatch", 1)]
+        );
+        let bucket = p1.rejections[0].bucket;
+        assert_eq!(bucket.as_second() % 3600, 0, "bucketed on the hour");
+        let p2 = store
+            .failure_report(Some(vec!["p2".into()]), t0(), 3600)
+            .await
+            .unwrap();
+        assert!(p2.outcomes.is_empty());
+
+        // The source's counts, and search by resource and time.
+        assert_eq!(
+            store.source_stats(source).await.unwrap(),
+            SourceStats {
+                accepted: 5,
+                duplicates: 1,
+                refused: 1
+            }
+        );
+        let by_resource = store
+            .list_events(&EventFilter {
+                resource_keys: Some(vec!["order:PO-1".into(), "item:PO-1".into()]),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_resource.len(), 1);
+        let early = store
+            .list_events(&EventFilter {
+                partner_id: Some("p1".into()),
+                since: Some(t0() + SignedDuration::from_mins(1)),
+                until: Some(t0() + SignedDuration::from_mins(3)),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(early.len(), 2, "minutes 1 and 2");
+
+        // The console switch.
+        assert!(store.console_disabled_partners().await.unwrap().is_empty());
+        store.set_console_enabled("p1", false).await.unwrap();
+        store.set_console_enabled("p2", false).await.unwrap();
+        store.set_console_enabled("p2", true).await.unwrap();
+        assert_eq!(store.console_disabled_partners().await.unwrap(), vec!["p1"]);
     }
 }

@@ -212,7 +212,9 @@ pub async fn list_events(
         topic: q.topic,
         marketplace: q.marketplace,
         partner_id: q.partner_id,
+        resource_keys: None,
         since: q.since,
+        until: None,
         before: optional_uuid(q.before.as_deref(), "before")?,
         limit,
     };

@@ -24,18 +24,20 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis as ms};
 use switchyard_core::model::{
-    AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    EventFilter, EventRecord, RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord,
-    SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryRecord,
+    DeliveryStatus, EventFilter, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord,
+    RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord, SubscriptionFilter,
+    SubscriptionRecord,
 };
 
 use crate::{
-    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
-    RejectionCount, Reply, Store, StoreError, SubscriptionState, answer_after_commit, pacing,
+    AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
+    InsertOutcome, PurgeCounts, RejectionCount, Reply, SourceStats, Store, StoreError,
+    SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
-    EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS,
+    EVENT_COLUMNS, OUTCOME_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS,
 };
 
 const MAX_BATCH: usize = 512;
@@ -672,6 +674,13 @@ impl Store for PostgresStore {
                 if let Some(row) = existing {
                     let id: String = row.try_get(0)?;
                     let event_id = Uuid::parse_str(&id).map_err(|err| StoreError::Corrupt(format!("event id: {err}")))?;
+                    // Counted per source for the console; insert-only, so nodes never contend.
+                    client
+                        .execute(
+                            "INSERT INTO duplicates (origin, event_id, received_at) VALUES ($1, $2, $3)",
+                            &[&e.origin, &id, &ms(e.received_at)],
+                        )
+                        .await?;
                     return Ok(InsertOutcome::Duplicate { event_id });
                 }
             }
@@ -774,8 +783,14 @@ impl Store for PostgresStore {
         if let Some(p) = &f.partner_id {
             sql.and(" AND e.partner_id = {}", p.clone());
         }
+        if let Some(keys) = &f.resource_keys {
+            sql.and(" AND e.resource_key = ANY({})", keys.clone());
+        }
         if let Some(since) = f.since {
             sql.and(" AND e.received_at >= {}", ms(since));
+        }
+        if let Some(until) = f.until {
+            sql.and(" AND e.received_at < {}", ms(until));
         }
         if let Some(before) = f.before {
             sql.and(" AND e.id < {}", before.to_string());
@@ -1316,6 +1331,21 @@ impl Store for PostgresStore {
                         &[&before, &batch],
                     )
                     .await?;
+                // Not counted: duplicate sightings and outcomes are small notes about events.
+                client
+                    .execute(
+                        "DELETE FROM duplicates WHERE id IN
+                            (SELECT id FROM duplicates WHERE received_at < $1 LIMIT $2)",
+                        &[&before, &batch],
+                    )
+                    .await?;
+                client
+                    .execute(
+                        "DELETE FROM outcomes WHERE id IN
+                            (SELECT id FROM outcomes WHERE reported_at < $1 LIMIT $2)",
+                        &[&before, &batch],
+                    )
+                    .await?;
                 let events: Vec<String> = client
                     .query(
                         "SELECT e.id FROM events e WHERE e.received_at < $1
@@ -1384,5 +1414,216 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.iter().map(rows::attempt).collect()
+    }
+
+    async fn list_attempts(&self, f: &AttemptFilter) -> Result<Vec<LoggedAttempt>, StoreError> {
+        let mut sql = Sql::new(format!(
+            "SELECT {ATTEMPT_COLUMNS}, a.subscription_id, d.event_id, e.event_type
+             FROM attempts a
+             JOIN deliveries d ON d.id = a.delivery_id
+             JOIN events e ON e.id = d.event_id
+             WHERE TRUE"
+        ));
+        sql.and(" AND a.subscription_id = {}", f.subscription_id.to_string());
+        if let Some(ok) = f.succeeded {
+            sql.and(" AND a.succeeded = {}", ok);
+        }
+        if let Some(since) = f.since {
+            sql.and(" AND a.attempted_at >= {}", ms(since));
+        }
+        if let Some(until) = f.until {
+            sql.and(" AND a.attempted_at < {}", ms(until));
+        }
+        if let Some(after) = f.after {
+            // Keyset on (time, id): the log's order, served by the attempts_log index.
+            sql.and(
+                " AND (a.attempted_at, a.id) <
+                  (SELECT x.attempted_at, x.id FROM attempts x WHERE x.id = {})",
+                after.to_string(),
+            );
+        }
+        sql.text.push_str(&format!(
+            " ORDER BY a.attempted_at DESC, a.id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(rows::logged_attempt).collect()
+    }
+
+    async fn failure_report(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<FailureReport, StoreError> {
+        let bucket_ms = bucket_secs.max(1) * 1000;
+        let run = |text: &str, only: &str| {
+            let mut sql = Sql::new("");
+            sql.params.push(Box::new(bucket_ms));
+            sql.params.push(Box::new(ms(since)));
+            sql.text.push_str(text);
+            if let Some(p) = &partners {
+                sql.and(only, p.clone());
+            }
+            sql.text.push_str(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+            sql
+        };
+        let queries = [
+            run(
+                "SELECT (r.received_at / $1) * $1, r.source_id, r.reason, COUNT(*)
+                 FROM rejections r WHERE r.received_at >= $2",
+                " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.partners::jsonb) p
+                              WHERE p = ANY({}))",
+            ),
+            run(
+                "SELECT (a.attempted_at / $1) * $1, a.subscription_id,
+                        CASE WHEN a.status_code IS NOT NULL THEN 'HTTP ' || a.status_code
+                             ELSE COALESCE(a.error_class, 'unknown') END,
+                        COUNT(*)
+                 FROM attempts a WHERE NOT a.succeeded AND a.attempted_at >= $2",
+                " AND a.subscription_id IN
+                  (SELECT s.id FROM subscriptions s WHERE s.partner_id = ANY({}))",
+            ),
+            run(
+                "SELECT (o.reported_at / $1) * $1, o.client_id, COALESCE(o.reason, 'unspecified'),
+                        COUNT(*)
+                 FROM outcomes o WHERE o.status = 'failed' AND o.reported_at >= $2",
+                " AND o.partner_id = ANY({})",
+            ),
+        ];
+        let mut found = Vec::new();
+        for sql in &queries {
+            let rows = self.query(&sql.text, &sql.params()).await?;
+            found.push(
+                rows.iter()
+                    .map(|r| {
+                        Ok(BucketCount {
+                            bucket: from_millis(r.try_get(0)?),
+                            key: r.try_get(1)?,
+                            reason: r.try_get(2)?,
+                            count: r.try_get::<_, i64>(3)?.max(0) as u64,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?,
+            );
+        }
+        let outcomes = found.pop().unwrap_or_default();
+        let attempt_failures = found.pop().unwrap_or_default();
+        let rejections = found.pop().unwrap_or_default();
+        Ok(FailureReport {
+            rejections,
+            attempt_failures,
+            outcomes,
+        })
+    }
+
+    async fn insert_outcome(&self, o: OutcomeRecord) -> Result<(), StoreError> {
+        self.write(move |client| {
+            Box::pin(async move {
+                client
+                    .execute(
+                        "INSERT INTO outcomes (id, event_id, partner_id, client_id, status,
+                            reason, message, reported_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        &[
+                            &o.id.to_string(),
+                            &o.event_id.to_string(),
+                            &o.partner_id,
+                            &o.client_id,
+                            &o.status,
+                            &o.reason,
+                            &o.message,
+                            &ms(o.reported_at),
+                        ],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_outcomes(&self, f: &OutcomeFilter) -> Result<Vec<OutcomeRecord>, StoreError> {
+        let mut sql = Sql::new(format!(
+            "SELECT {OUTCOME_COLUMNS} FROM outcomes o WHERE TRUE"
+        ));
+        if let Some(partners) = &f.partners {
+            sql.and(" AND o.partner_id = ANY({})", partners.clone());
+        }
+        if let Some(id) = f.event_id {
+            sql.and(" AND o.event_id = {}", id.to_string());
+        }
+        if let Some(status) = &f.status {
+            sql.and(" AND o.status = {}", status.clone());
+        }
+        if let Some(reason) = &f.reason {
+            sql.and(" AND o.reason = {}", reason.clone());
+        }
+        if let Some(since) = f.since {
+            sql.and(" AND o.reported_at >= {}", ms(since));
+        }
+        if let Some(before) = f.before {
+            sql.and(" AND o.id < {}", before.to_string());
+        }
+        sql.text.push_str(&format!(
+            " ORDER BY o.id DESC LIMIT {}",
+            f.limit.clamp(1, 1000)
+        ));
+        let rows = self.query(&sql.text, &sql.params()).await?;
+        rows.iter().map(rows::outcome).collect()
+    }
+
+    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError> {
+        let rows = self
+            .query(
+                // Received events always carry a dedup key: the first count uses events_dedup.
+                "SELECT
+                    (SELECT COUNT(*) FROM events WHERE origin = $1 AND dedup_key IS NOT NULL),
+                    (SELECT COUNT(*) FROM duplicates WHERE origin = $1),
+                    (SELECT COUNT(*) FROM rejections WHERE source_id = $1)",
+                &[&source_id.to_string()],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(SourceStats::default());
+        };
+        let n =
+            |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<_, i64>(i)?.max(0) as u64) };
+        Ok(SourceStats {
+            accepted: n(0)?,
+            duplicates: n(1)?,
+            refused: n(2)?,
+        })
+    }
+
+    async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError> {
+        let partner_id = partner_id.to_string();
+        self.write(move |client| {
+            Box::pin(async move {
+                client
+                    .execute(
+                        "INSERT INTO partner_settings (partner_id, console_enabled) VALUES ($1, $2)
+                         ON CONFLICT (partner_id)
+                         DO UPDATE SET console_enabled = excluded.console_enabled",
+                        &[&partner_id, &enabled],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn console_disabled_partners(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT partner_id FROM partner_settings WHERE NOT console_enabled
+                 ORDER BY partner_id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<_, String>(0)?))
+            .collect()
     }
 }

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use switchyard_core::clock::from_millis;
 use switchyard_core::model::{
-    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering,
-    RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, LoggedAttempt,
+    Ordering, OutcomeRecord, RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord,
+    SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -205,5 +206,31 @@ pub(crate) fn rejection(row: &Row) -> R<RejectionRecord> {
         body_sha256: get(row, 7)?,
         body_size: get::<i64>(row, 8)?.max(0) as u64,
         received_at: time(row, 9)?,
+    })
+}
+
+/// An attempt followed by `subscription_id`, `event_id` and `event_type`.
+pub(crate) fn logged_attempt(row: &Row) -> R<LoggedAttempt> {
+    Ok(LoggedAttempt {
+        attempt: attempt(row)?,
+        subscription_id: uuid(row, 9)?,
+        event_id: uuid(row, 10)?,
+        event_type: get(row, 11)?,
+    })
+}
+
+pub(crate) const OUTCOME_COLUMNS: &str =
+    "o.id, o.event_id, o.partner_id, o.client_id, o.status, o.reason, o.message, o.reported_at";
+
+pub(crate) fn outcome(row: &Row) -> R<OutcomeRecord> {
+    Ok(OutcomeRecord {
+        id: uuid(row, 0)?,
+        event_id: uuid(row, 1)?,
+        partner_id: get(row, 2)?,
+        client_id: get(row, 3)?,
+        status: get(row, 4)?,
+        reason: get(row, 5)?,
+        message: get(row, 6)?,
+        reported_at: time(row, 7)?,
     })
 }

@@ -165,6 +165,39 @@ ALTER TABLE subscriptions ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAU
 ALTER TABLE subscriptions ADD COLUMN failing_since BIGINT;
 ALTER TABLE subscriptions ADD COLUMN breaker_until BIGINT;
 "#,
+    r#"
+-- The console: callback logs paged by time, failures by time, search by resource, duplicate
+-- sightings per source, subscribers' outcomes, and the per-partner console switch.
+DROP INDEX attempts_subscription;
+CREATE INDEX attempts_log ON attempts (subscription_id, attempted_at, id);
+CREATE INDEX attempts_failed ON attempts (attempted_at) WHERE NOT succeeded;
+CREATE INDEX events_resource ON events (resource_key, id) WHERE resource_key IS NOT NULL;
+CREATE INDEX events_received ON events (received_at);
+CREATE TABLE duplicates (
+    id          BIGSERIAL PRIMARY KEY,
+    origin      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE INDEX duplicates_origin ON duplicates (origin, received_at);
+CREATE INDEX duplicates_received ON duplicates (received_at);
+CREATE TABLE outcomes (
+    id          TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL,
+    partner_id  TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    reason      TEXT,
+    message     TEXT,
+    reported_at BIGINT NOT NULL
+);
+CREATE INDEX outcomes_event ON outcomes (event_id, id);
+CREATE INDEX outcomes_reported ON outcomes (reported_at);
+CREATE TABLE partner_settings (
+    partner_id      TEXT PRIMARY KEY,
+    console_enabled BOOLEAN NOT NULL
+);
+"#,
 ];
 
 /// Brings the schema up to date. Nodes starting together take an advisory lock, so one migrates

@@ -21,18 +21,20 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventFilter,
-    EventRecord, RejectionFilter, RejectionRecord, ResourceSighting, SourceRecord,
-    SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    EventFilter, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
+    RejectionRecord, ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
 };
 
 use crate::{
-    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutcome, PurgeCounts,
-    RejectionCount, Reply, Store, StoreError, SubscriptionState, answer_after_commit, pacing,
+    AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
+    InsertOutcome, PurgeCounts, RejectionCount, Reply, SourceStats, Store, StoreError,
+    SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
-    EVENT_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS, ms, to_json,
+    EVENT_COLUMNS, OUTCOME_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS, ms,
+    to_json,
 };
 
 /// Most writes committed in one transaction.
@@ -554,6 +556,11 @@ impl Store for SqliteStore {
                 if let Some(id) = existing {
                     let event_id = Uuid::parse_str(&id)
                         .map_err(|err| StoreError::Corrupt(format!("event id: {err}")))?;
+                    // Counted per source for the console; insert-only, so nothing contends.
+                    conn.prepare_cached(
+                        "INSERT INTO duplicates (origin, event_id, received_at) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![e.origin, id, ms(e.received_at)])?;
                     return Ok(InsertOutcome::Duplicate { event_id });
                 }
             }
@@ -683,9 +690,17 @@ impl Store for SqliteStore {
                     args.push(text(v));
                 }
             }
+            if let Some(keys) = &f.resource_keys {
+                sql += &format!(" AND e.resource_key IN ({})", placeholders(keys.len()));
+                args.extend(keys.iter().map(|k| text(k)));
+            }
             if let Some(since) = f.since {
                 sql += " AND e.received_at >= ?";
                 args.push(rusqlite::types::Value::Integer(ms(since)));
+            }
+            if let Some(until) = f.until {
+                sql += " AND e.received_at < ?";
+                args.push(rusqlite::types::Value::Integer(ms(until)));
             }
             if let Some(before) = f.before {
                 sql += " AND e.id < ?";
@@ -1269,6 +1284,17 @@ impl Store for SqliteStore {
                     (SELECT id FROM rejections WHERE received_at < ?1 LIMIT ?2)",
                 params![before, batch],
             )? as u64;
+            // Not counted: duplicate sightings and outcomes are small notes about events.
+            conn.execute(
+                "DELETE FROM duplicates WHERE rowid IN
+                    (SELECT rowid FROM duplicates WHERE received_at < ?1 LIMIT ?2)",
+                params![before, batch],
+            )?;
+            conn.execute(
+                "DELETE FROM outcomes WHERE id IN
+                    (SELECT id FROM outcomes WHERE reported_at < ?1 LIMIT ?2)",
+                params![before, batch],
+            )?;
             let events: Vec<String> = conn
                 .prepare_cached(
                     "SELECT e.id FROM events e WHERE e.received_at < ?1
@@ -1336,6 +1362,236 @@ impl Store for SqliteStore {
                     rows::attempt,
                 )?
                 .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn list_attempts(
+        &self,
+        filter: &AttemptFilter,
+    ) -> Result<Vec<LoggedAttempt>, StoreError> {
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!(
+                "SELECT {ATTEMPT_COLUMNS}, a.subscription_id, d.event_id, e.event_type
+                 FROM attempts a
+                 JOIN deliveries d ON d.id = a.delivery_id
+                 JOIN events e ON e.id = d.event_id
+                 WHERE a.subscription_id = ?"
+            );
+            let mut args: Vec<rusqlite::types::Value> =
+                vec![rusqlite::types::Value::Text(f.subscription_id.to_string())];
+            if let Some(ok) = f.succeeded {
+                sql += " AND a.succeeded = ?";
+                args.push(rusqlite::types::Value::Integer(ok as i64));
+            }
+            if let Some(since) = f.since {
+                sql += " AND a.attempted_at >= ?";
+                args.push(rusqlite::types::Value::Integer(ms(since)));
+            }
+            if let Some(until) = f.until {
+                sql += " AND a.attempted_at < ?";
+                args.push(rusqlite::types::Value::Integer(ms(until)));
+            }
+            if let Some(after) = f.after {
+                // Keyset on (time, id): the log's order, served by the attempts_log index.
+                sql += " AND (a.attempted_at, a.id) <
+                          (SELECT x.attempted_at, x.id FROM attempts x WHERE x.id = ?)";
+                args.push(rusqlite::types::Value::Text(after.to_string()));
+            }
+            sql += &format!(
+                " ORDER BY a.attempted_at DESC, a.id DESC LIMIT {}",
+                f.limit.clamp(1, 1000)
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::logged_attempt)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn failure_report(
+        &self,
+        partners: Option<Vec<String>>,
+        since: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<FailureReport, StoreError> {
+        self.read(move |conn| {
+            let bucket_ms = bucket_secs.max(1) * 1000;
+            // Every query takes the bucket width, the start, then the partners.
+            let mut args = vec![
+                rusqlite::types::Value::Integer(bucket_ms),
+                rusqlite::types::Value::Integer(ms(since)),
+            ];
+            if let Some(partners) = &partners {
+                args.extend(
+                    partners
+                        .iter()
+                        .map(|p| rusqlite::types::Value::Text(p.clone())),
+                );
+            }
+            let only = |clause: &str| match &partners {
+                None => String::new(),
+                Some(p) => clause.replace("{}", &placeholders(p.len())),
+            };
+            let collect = |sql: String| -> Result<Vec<BucketCount>, StoreError> {
+                let mut stmt = conn.prepare(&sql)?;
+                let found = stmt
+                    .query_map(params_from_iter(args.iter()), |r| {
+                        Ok(BucketCount {
+                            bucket: switchyard_core::clock::from_millis(r.get(0)?),
+                            key: r.get(1)?,
+                            reason: r.get(2)?,
+                            count: r.get::<_, i64>(3)?.max(0) as u64,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(found)
+            };
+            let rejections = collect(format!(
+                "SELECT (r.received_at / ?1) * ?1, r.source_id, r.reason, COUNT(*)
+                 FROM rejections r WHERE r.received_at >= ?2 {}
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                only("AND EXISTS (SELECT 1 FROM json_each(r.partners) p WHERE p.value IN ({}))")
+            ))?;
+            let attempt_failures = collect(format!(
+                "SELECT (a.attempted_at / ?1) * ?1, a.subscription_id,
+                        CASE WHEN a.status_code IS NOT NULL THEN 'HTTP ' || a.status_code
+                             ELSE COALESCE(a.error_class, 'unknown') END,
+                        COUNT(*)
+                 FROM attempts a WHERE a.succeeded = 0 AND a.attempted_at >= ?2 {}
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                only(
+                    "AND a.subscription_id IN
+                     (SELECT s.id FROM subscriptions s WHERE s.partner_id IN ({}))"
+                )
+            ))?;
+            let outcomes = collect(format!(
+                "SELECT (o.reported_at / ?1) * ?1, o.client_id, COALESCE(o.reason, 'unspecified'),
+                        COUNT(*)
+                 FROM outcomes o WHERE o.status = 'failed' AND o.reported_at >= ?2 {}
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                only("AND o.partner_id IN ({})")
+            ))?;
+            Ok(FailureReport {
+                rejections,
+                attempt_failures,
+                outcomes,
+            })
+        })
+        .await
+    }
+
+    async fn insert_outcome(&self, o: OutcomeRecord) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO outcomes (id, event_id, partner_id, client_id, status, reason,
+                    message, reported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                o.id.to_string(),
+                o.event_id.to_string(),
+                o.partner_id,
+                o.client_id,
+                o.status,
+                o.reason,
+                o.message,
+                ms(o.reported_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_outcomes(
+        &self,
+        filter: &OutcomeFilter,
+    ) -> Result<Vec<OutcomeRecord>, StoreError> {
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {OUTCOME_COLUMNS} FROM outcomes o WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let text = |s: &str| rusqlite::types::Value::Text(s.to_string());
+            if let Some(partners) = &f.partners {
+                sql += &format!(" AND o.partner_id IN ({})", placeholders(partners.len()));
+                args.extend(partners.iter().map(|p| text(p)));
+            }
+            let event_id = f.event_id.map(|id| id.to_string());
+            for (column, value) in [
+                ("o.event_id", &event_id),
+                ("o.status", &f.status),
+                ("o.reason", &f.reason),
+            ] {
+                if let Some(v) = value {
+                    sql += &format!(" AND {column} = ?");
+                    args.push(text(v));
+                }
+            }
+            if let Some(since) = f.since {
+                sql += " AND o.reported_at >= ?";
+                args.push(rusqlite::types::Value::Integer(ms(since)));
+            }
+            if let Some(before) = f.before {
+                sql += " AND o.id < ?";
+                args.push(text(&before.to_string()));
+            }
+            sql += &format!(" ORDER BY o.id DESC LIMIT {}", f.limit.clamp(1, 1000));
+            let mut stmt = conn.prepare(&sql)?;
+            let found = stmt
+                .query_map(params_from_iter(args.iter()), rows::outcome)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError> {
+        self.read(move |conn| {
+            let id = source_id.to_string();
+            let count = |sql: &str| -> Result<u64, StoreError> {
+                Ok(conn
+                    .prepare_cached(sql)?
+                    .query_row([&id], |r| r.get::<_, i64>(0))?
+                    .max(0) as u64)
+            };
+            Ok(SourceStats {
+                // Received events always carry a dedup key: this count uses events_dedup.
+                accepted: count(
+                    "SELECT COUNT(*) FROM events WHERE origin = ?1 AND dedup_key IS NOT NULL",
+                )?,
+                duplicates: count("SELECT COUNT(*) FROM duplicates WHERE origin = ?1")?,
+                refused: count("SELECT COUNT(*) FROM rejections WHERE source_id = ?1")?,
+            })
+        })
+        .await
+    }
+
+    async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError> {
+        let partner_id = partner_id.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO partner_settings (partner_id, console_enabled) VALUES (?1, ?2)
+                 ON CONFLICT (partner_id) DO UPDATE SET console_enabled = excluded.console_enabled",
+                params![partner_id, enabled],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn console_disabled_partners(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(
+                    "SELECT partner_id FROM partner_settings WHERE console_enabled = 0
+                     ORDER BY partner_id",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(found)
         })
         .await
     }

@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis};
 use switchyard_core::model::{
-    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, Ordering,
-    RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, LoggedAttempt,
+    Ordering, OutcomeRecord, RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord,
+    SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -233,5 +234,31 @@ pub(crate) fn attempt(row: &Row) -> rusqlite::Result<AttemptRecord> {
         error_class: row.get("error_class")?,
         error_message: row.get("error_message")?,
         response_excerpt: row.get("response_excerpt")?,
+    })
+}
+
+/// An attempt with `subscription_id`, `event_id` and `event_type` selected beside it.
+pub(crate) fn logged_attempt(row: &Row) -> rusqlite::Result<LoggedAttempt> {
+    Ok(LoggedAttempt {
+        attempt: attempt(row)?,
+        subscription_id: uuid(row, "subscription_id")?,
+        event_id: uuid(row, "event_id")?,
+        event_type: row.get("event_type")?,
+    })
+}
+
+pub(crate) const OUTCOME_COLUMNS: &str =
+    "o.id, o.event_id, o.partner_id, o.client_id, o.status, o.reason, o.message, o.reported_at";
+
+pub(crate) fn outcome(row: &Row) -> rusqlite::Result<OutcomeRecord> {
+    Ok(OutcomeRecord {
+        id: uuid(row, "id")?,
+        event_id: uuid(row, "event_id")?,
+        partner_id: row.get("partner_id")?,
+        client_id: row.get("client_id")?,
+        status: row.get("status")?,
+        reason: row.get("reason")?,
+        message: row.get("message")?,
+        reported_at: time(row, "reported_at")?,
     })
 }
