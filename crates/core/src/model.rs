@@ -434,6 +434,8 @@ pub struct EventRecord {
     pub raw_body: Option<Vec<u8>>,
     /// The resource the event is about, `type:id` (e.g. `order:PO-1`), for per-resource ordering.
     pub resource_key: Option<String>,
+    /// The request headers kept with a received event, credentials and signatures left out.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// The last status seen of a resource, kept so that the first sighting of an order can be

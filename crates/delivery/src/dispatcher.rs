@@ -54,6 +54,7 @@ pub async fn publish_operational(
         normalized: None,
         raw_body: None,
         resource_key: None,
+        headers: Default::default(),
     };
     match store.insert_event(event, None).await {
         Ok(InsertOutcome::Created { deliveries, .. }) => {

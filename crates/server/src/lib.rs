@@ -4,6 +4,7 @@
 //! [`Hub::serve`] runs the HTTP server and the dispatcher until shutdown. Routes live in
 //! [`routes`]; every refusal goes through [`error::AppError`].
 
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub token_key: [u8; 32],
     /// Signs the tokens Walmart sources issue at their OAuth token URL.
     pub source_token_key: [u8; 32],
+    /// Signs console session cookies and their CSRF tokens.
+    pub console_key: [u8; 32],
     /// Sends test notifications.
     pub sender: Sender,
     /// Woken after a write that makes deliveries due.
@@ -250,6 +253,7 @@ impl Hub {
                 secrets,
                 token_key,
                 source_token_key: derive_key(&settings.master_key, "switchyard/source-tokens/v1"),
+                console_key: derive_key(&settings.master_key, "switchyard/console-sessions/v1"),
                 sender,
                 dispatcher,
                 max_body_bytes: settings.max_body_bytes,

@@ -136,6 +136,7 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
         normalized: None,
         raw_body: None,
         resource_key: None,
+        headers: Default::default(),
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{
     Access, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventFilter,
-    EventRecord, RejectionFilter,
+    EventRecord, OutcomeRecord, RejectionFilter,
 };
 use switchyard_core::signatures::standard_webhooks;
 use switchyard_store::InsertOutcome;
@@ -121,6 +121,7 @@ pub async fn publish(
         normalized: None,
         raw_body: None,
         resource_key: p.resource.map(|r| format!("{}:{}", r.kind, r.id)),
+        headers: Default::default(),
     };
     match state.store.insert_event(event, None).await? {
         InsertOutcome::Created {
@@ -187,6 +188,69 @@ pub async fn get_event(
     let mut out = event_json(&event);
     out["deliveries"] = json!(deliveries);
     Ok(axum::Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+/// A subscriber says how it processed an event (`processed`, or `failed` with a reason such as
+/// `inventory_mismatch`); failures show on the console's failures dashboard.
+pub async fn report_outcome(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
+    JsonBody(request): JsonBody<OutcomeRequest>,
+) -> AppResult<impl IntoResponse> {
+    let id = parse_id(&id, "event")?;
+    if !matches!(request.status.as_str(), "processed" | "failed") {
+        return Err(AppError::invalid(
+            "status",
+            "status must be \"processed\" or \"failed\"",
+        ));
+    }
+    if let Some(reason) = &request.reason
+        && (reason.is_empty()
+            || reason.len() > 100
+            || !reason
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+    {
+        return Err(AppError::invalid(
+            "reason",
+            "reason is 1 to 100 lowercase letters, digits or underscores (inventory_mismatch)",
+        ));
+    }
+    if request
+        .message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 1000)
+    {
+        return Err(AppError::invalid(
+            "message",
+            "message is at most 1000 characters",
+        ));
+    }
+    let event = match state.store.get_event(id).await? {
+        Some(e) if caller.manages(&e.partner_id) => e,
+        _ => return Err(AppError::not_found("event")),
+    };
+    let outcome = OutcomeRecord {
+        id: Uuid::now_v7(),
+        event_id: event.id,
+        partner_id: event.partner_id,
+        client_id: caller.id.clone(),
+        status: request.status,
+        reason: request.reason,
+        message: request.message,
+        reported_at: state.clock.now(),
+    };
+    state.store.insert_outcome(outcome.clone()).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(outcome))))
 }
 
 #[derive(Deserialize)]

@@ -348,11 +348,51 @@ async fn handle(
                 .into_response()
         }
         Outcome::Event(native) => {
-            store_event(&state, &received, &source, kind, native, body.to_vec(), now).await
+            let kept = kept_headers(&headers);
+            store_event(
+                &state,
+                &received,
+                &source,
+                kind,
+                native,
+                body.to_vec(),
+                kept,
+                now,
+            )
+            .await
         }
     }
 }
 
+/// The request headers an event keeps for the console: none that carries a credential or a
+/// signature, and none longer than 512 bytes.
+fn kept_headers(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    const SECRET_LIKE: [&str; 9] = [
+        "authorization",
+        "cookie",
+        "signature",
+        "token",
+        "secret",
+        "auth",
+        "hmac",
+        "key",
+        "password",
+    ];
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            !SECRET_LIKE.iter().any(|s| name.contains(s))
+        })
+        .filter_map(|(name, value)| {
+            let value = value.to_str().ok()?;
+            (value.len() <= 512).then(|| (name.as_str().to_string(), value.to_string()))
+        })
+        .take(64)
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn store_event(
     state: &AppState,
     received: &Received<'_>,
@@ -360,6 +400,7 @@ async fn store_event(
     kind: Kind,
     native: NativeEvent,
     raw_body: Vec<u8>,
+    headers: std::collections::BTreeMap<String, String>,
     now: Timestamp,
 ) -> Response {
     let partner = match &native.partner_id {
@@ -426,6 +467,7 @@ async fn store_event(
             .resource
             .as_ref()
             .map(|r| format!("{}:{}", r.kind, r.id)),
+        headers,
     };
     match state.store.insert_event(event, sighting).await {
         Ok(InsertOutcome::Created {

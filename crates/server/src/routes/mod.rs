@@ -2,11 +2,11 @@
 //! own: publishing, deliveries, replay, health, sources, rejections), `/ingest` (marketplaces'
 //! webhooks), and the probes.
 
-mod api;
+pub(crate) mod api;
 mod ingest;
 pub mod sources;
 mod token;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/webhooks/test", post(webhooks::test))
         .route("/api/v1/events", post(api::publish).get(api::list_events))
         .route("/api/v1/events/{id}", get(api::get_event))
+        .route("/api/v1/events/{id}/outcome", post(api::report_outcome))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .route("/api/v1/deliveries/{id}", get(api::get_delivery))
         .route("/api/v1/deliveries/{id}/retry", post(api::retry_delivery))
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             post(ingest::ingest_with_token),
         )
         .route("/ingest/{source_id}/oauth/token", post(ingest::oauth_token))
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

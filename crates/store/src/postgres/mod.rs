@@ -718,13 +718,14 @@ impl Store for PostgresStore {
                 .execute(
                     "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
                         topic, public_event_id, occurred_at, received_at, payload, normalized,
-                        raw_body, marketplace, resource_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        raw_body, marketplace, resource_key, headers)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                     &[
                         &e.id.to_string(), &e.origin, &e.dedup_key, &e.partner_id, &e.event_type,
                         &e.event_version, &e.topic, &e.public_event_id, &ms(e.occurred_at),
                         &ms(e.received_at), &json_text(&e.payload), &e.normalized.as_ref().map(json_text),
                         &e.raw_body, &marketplace, &e.resource_key,
+                        &(!e.headers.is_empty()).then(|| json_text(&e.headers)),
                     ],
                 )
                 .await?;

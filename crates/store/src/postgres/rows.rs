@@ -104,7 +104,7 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body, e.resource_key";
+    e.normalized, e.raw_body, e.resource_key, e.headers";
 
 pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
     Ok(EventRecord {
@@ -127,6 +127,12 @@ pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
         },
         raw_body: get(row, at + 12)?,
         resource_key: get(row, at + 13)?,
+        headers: match get::<Option<String>>(row, at + 14)? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            }
+            None => Default::default(),
+        },
     })
 }
 
@@ -134,7 +140,7 @@ pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, 
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-pub(crate) const EVENT_COLUMN_COUNT: usize = 14;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 15;
 
 pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
     let status: String = get(row, 4)?;

@@ -169,6 +169,7 @@ ALTER TABLE subscriptions ADD COLUMN breaker_until BIGINT;
 -- The console: callback logs paged by time, failures by time, search by resource, duplicate
 -- sightings per source, subscribers' outcomes, and the per-partner console switch.
 DROP INDEX attempts_subscription;
+ALTER TABLE events ADD COLUMN headers TEXT;
 CREATE INDEX attempts_log ON attempts (subscription_id, attempted_at, id);
 CREATE INDEX attempts_failed ON attempts (attempted_at) WHERE NOT succeeded;
 CREATE INDEX events_resource ON events (resource_key, id) WHERE resource_key IS NOT NULL;

@@ -600,8 +600,8 @@ impl Store for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
                     topic, public_event_id, occurred_at, received_at, payload, normalized,
-                    raw_body, marketplace, resource_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    raw_body, marketplace, resource_key, headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 e.id.to_string(),
@@ -619,6 +619,7 @@ impl Store for SqliteStore {
                 e.raw_body,
                 marketplace,
                 e.resource_key,
+                (!e.headers.is_empty()).then(|| to_json(&e.headers)),
             ])?;
             // Fan-out: every ACTIVE subscription of the partner naming the type or the topic.
             let topic = e.topic.clone().unwrap_or_default();

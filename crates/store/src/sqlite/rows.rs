@@ -126,7 +126,7 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body, e.resource_key";
+    e.normalized, e.raw_body, e.resource_key, e.headers";
 
 /// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
@@ -148,6 +148,10 @@ pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
         },
         raw_body: row.get(at + 12)?,
         resource_key: row.get(at + 13)?,
+        headers: match row.get::<_, Option<String>>(at + 14)? {
+            Some(text) => serde_json::from_str(&text).map_err(corrupt)?,
+            None => Default::default(),
+        },
     })
 }
 
@@ -158,7 +162,7 @@ pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
 /// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
 /// Number of columns in `EVENT_COLUMNS`.
-pub(crate) const EVENT_COLUMN_COUNT: usize = 14;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 15;
 
 pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
     replay_window_secs, options, client_id, created_at, updated_at";

@@ -2,6 +2,7 @@
 //! user would, with real receivers on 127.0.0.1.
 
 mod cli;
+mod console;
 mod controls;
 mod delivery;
 mod helpers;
