@@ -23,6 +23,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .route("/docs", get(crate::openapi::docs_page))
         .route("/v3/token", post(token::issue))
         .route("/v3/webhooks/eventTypes", get(webhooks::event_types))
         .route(

@@ -8,6 +8,7 @@ mod delivery;
 mod helpers;
 mod ingest;
 mod input;
+mod openapi;
 mod postgres;
 mod restart;
 mod subscriptions;
