@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod performance;
 pub mod retry;
 pub mod schedule;
 pub mod secrets;
