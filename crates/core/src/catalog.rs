@@ -62,6 +62,9 @@ fn seller_performance_schema() -> Value {
         "lastRefreshTs": {"type": "string"},
         "moreInfoLink": {"type": "string"},
         "supportedLanguages": {"type": "array", "items": {"type": "string"}},
+        // Not in the seed: which marketplace's orders a notification Switchyard computed covers
+        // (absent for Walmart's own notifications and for all of a partner's marketplaces).
+        "marketplace": {"type": "string"},
     });
     let alarm = json!({
         "type": "object",

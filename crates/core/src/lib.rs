@@ -1,7 +1,8 @@
 //! Switchyard's domain, free of I/O: what an event, a subscription and a delivery are, the event
 //! catalog with its payload schemas, the retry policies (pure functions of time), the clock that
-//! tests can move, the Standard Webhooks and Walmart signatures, and the box that encrypts secrets
-//! at rest.
+//! tests can move, the Standard Webhooks and Walmart signatures, the box that encrypts secrets
+//! at rest, and the seller performance notifications (alarms, KPI report) with their
+//! daylight-saving-correct schedule.
 //!
 //! Everything here is deterministic given its inputs, so it is tested without servers or sleeps.
 
@@ -9,7 +10,9 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod performance;
 pub mod retry;
+pub mod schedule;
 pub mod secrets;
 pub mod signatures;
 
