@@ -4,6 +4,7 @@
 
 mod api;
 mod ingest;
+pub mod metrics;
 pub mod sources;
 mod token;
 mod webhooks;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/v3/token", post(token::issue))
         .route("/v3/webhooks/eventTypes", get(webhooks::event_types))
         .route(

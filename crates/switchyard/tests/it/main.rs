@@ -7,6 +7,7 @@ mod delivery;
 mod helpers;
 mod ingest;
 mod input;
+mod metrics;
 mod postgres;
 mod restart;
 mod subscriptions;
