@@ -17,6 +17,7 @@ use uuid::Uuid;
 use jiff::Timestamp;
 use serde_json::json;
 use switchyard_core::Clock;
+use switchyard_core::metrics::{self, Metrics};
 use switchyard_core::model::{AttemptRecord, AuthDetails, EventRecord, SubscriptionRecord};
 use switchyard_core::retry::AttemptHistory;
 use switchyard_core::secrets::{SecretBox, random_unit};
@@ -82,6 +83,8 @@ pub struct DispatcherConfig {
     pub time_scale: f64,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Where attempts are counted and timed (the hub's registry).
+    pub metrics: Metrics,
 }
 
 impl Default for DispatcherConfig {
@@ -92,6 +95,7 @@ impl Default for DispatcherConfig {
             poll_interval: Duration::from_secs(1),
             time_scale: 1.0,
             shutdown_grace: Duration::from_secs(20),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -231,7 +235,15 @@ impl Dispatcher {
         } = claimed;
         let attempted_at = self.clock.now();
         let outcome = match self.build_request(&delivery, &event, &subscription, attempted_at) {
-            Ok(request) => self.sender.send(&request).await,
+            Ok(request) => {
+                let outcome = self.sender.send(&request).await;
+                self.config.metrics.observe(
+                    &metrics::DELIVERY_SECONDS,
+                    &[],
+                    outcome.latency.as_secs_f64(),
+                );
+                outcome
+            }
             Err(message) => SendOutcome {
                 status_code: None,
                 latency: Duration::ZERO,
@@ -241,6 +253,10 @@ impl Dispatcher {
                 retry_after: None,
             },
         };
+        self.config.metrics.inc(
+            &metrics::DELIVERY_ATTEMPTS,
+            &[("outcome", outcome.error_class.unwrap_or("succeeded"))],
+        );
         let next = if outcome.succeeded() {
             DeliveryNext::Succeeded
         } else {

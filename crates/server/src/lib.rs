@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use switchyard_core::Clock;
+use switchyard_core::metrics::{self, Metrics};
 use switchyard_core::model::Client;
 use switchyard_core::secrets::{SecretBox, derive_key, hash_client_secret};
 use switchyard_delivery::{Dispatcher, DispatcherConfig, Sender, SenderConfig};
@@ -111,6 +112,8 @@ pub struct AppState {
     pub public_url: String,
     /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
     pub keys: KeyCache,
+    /// This hub's counters and histograms, served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 /// A hub ready to serve.
@@ -182,13 +185,37 @@ pub async fn purge_expired(state: &AppState) -> Result<switchyard_store::PurgeCo
     }
 }
 
+/// The kinds of record retention removes, as the `kind` label of its counter.
+fn retention_counts(c: &switchyard_store::PurgeCounts) -> [(&'static str, u64); 4] {
+    [
+        ("events", c.events),
+        ("deliveries", c.deliveries),
+        ("attempts", c.attempts),
+        ("rejections", c.rejections),
+    ]
+}
+
 async fn run_retention(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    // Every kind is exposed from the start, at 0, so rates are defined before the first removal.
+    for (kind, n) in retention_counts(&Default::default()) {
+        state
+            .metrics
+            .add(&metrics::RETENTION_REMOVED, &[("kind", kind)], n);
+    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(state.retention_interval) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        match purge_expired(&state).await {
+        let purged = purge_expired(&state).await;
+        if let Ok(c) = &purged {
+            for (kind, n) in retention_counts(c) {
+                state
+                    .metrics
+                    .add(&metrics::RETENTION_REMOVED, &[("kind", kind)], n);
+            }
+        }
+        match purged {
             Ok(c) if c.total() > 0 => tracing::info!(
                 events = c.events,
                 deliveries = c.deliveries,
@@ -215,6 +242,7 @@ impl Hub {
             },
             clock.clone(),
         )?;
+        let metrics = Metrics::new();
         let dispatcher = Dispatcher::new(
             store.clone(),
             sender.clone(),
@@ -228,6 +256,7 @@ impl Hub {
                     .max(settings.request_timeout + Duration::from_secs(1)),
                 poll_interval: settings.poll_interval,
                 time_scale: settings.delivery_time_scale,
+                metrics: metrics.clone(),
                 ..DispatcherConfig::default()
             },
         );
@@ -262,12 +291,17 @@ impl Hub {
                 retention_interval: settings.retention_interval,
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
                 keys: Arc::default(),
+                metrics,
             },
         })
     }
 
+    /// The routes, with every answer counted by route template, method and status.
     pub fn router(&self) -> Router {
-        routes::router(self.state.clone())
+        routes::router(self.state.clone()).layer(axum::middleware::from_fn_with_state(
+            self.state.metrics.clone(),
+            routes::metrics::count_requests,
+        ))
     }
 
     /// Serves on `listener` and delivers until `shutdown` turns true; then stops taking

@@ -145,6 +145,21 @@ pub struct SubscriptionState {
     pub oldest_pending_at: Option<Timestamp>,
 }
 
+/// Pending deliveries by state at one instant, for the metrics scrape. The three counts split
+/// every pending delivery (held ones of INACTIVE subscriptions included); the oldest due time
+/// looks only at ACTIVE subscriptions, so a paused subscription's backlog does not look stuck.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Due now and not leased: waiting for a worker.
+    pub due: u64,
+    /// Due later (a retry's wait), not leased.
+    pub scheduled: u64,
+    /// Under a live lease: being attempted by some node.
+    pub leased: u64,
+    /// The earliest `next_attempt_at` of a due, unleased delivery of an ACTIVE subscription.
+    pub oldest_due_at: Option<Timestamp>,
+}
+
 /// What a failed attempt may do to its subscription; times come from the dispatcher's clock and
 /// time scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -353,4 +368,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError>;
     /// The partners whose console was switched off.
     async fn console_disabled_partners(&self) -> Result<Vec<String>, StoreError>;
+    /// Pending deliveries by state at `now` (see [`QueueDepth`]). Reads only pending rows,
+    /// through the partial index on them, so it stays cheap however much history is kept.
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError>;
 }

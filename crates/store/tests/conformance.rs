@@ -15,7 +15,8 @@ use switchyard_core::model::{
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_store::{
-    DeliveryNext, FailurePolicy, InsertOutcome, SourceStats, SqliteStore, Store, StoreError,
+    DeliveryNext, FailurePolicy, InsertOutcome, QueueDepth, SourceStats, SqliteStore, Store,
+    StoreError,
 };
 
 struct Fresh {
@@ -1577,5 +1578,111 @@ async fn console_views_page_logs_count_failures_outcomes_and_duplicates() {
         store.set_console_enabled("p2", false).await.unwrap();
         store.set_console_enabled("p2", true).await.unwrap();
         assert_eq!(store.console_disabled_partners().await.unwrap(), vec!["p1"]);
+    }
+}
+
+#[tokio::test]
+async fn queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_ones() {
+    for Fresh { store, .. } in fresh_stores().await {
+        assert_eq!(
+            store.queue_depth(t0()).await.unwrap(),
+            QueueDepth::default(),
+            "nothing pending"
+        );
+        let sub = subscription("p1", &["PO_CREATED"]);
+        let mut paused = subscription("p2", &["PO_CREATED"]);
+        store
+            .create_subscriptions(vec![sub.clone(), paused.clone()])
+            .await
+            .unwrap();
+        let at = |mins: i64| t0() + SignedDuration::from_mins(mins);
+        let insert = |partner: &'static str, received: Timestamp| {
+            let store = store.clone();
+            async move {
+                let mut e = event(partner, "PO_CREATED", None, None);
+                e.received_at = received;
+                created(store.insert_event(e.clone(), None).await.unwrap());
+                e.id
+            }
+        };
+        // The paused subscription's delivery is the oldest of all.
+        insert("p2", at(-10)).await;
+        paused.status = SubscriptionStatus::Inactive;
+        assert!(store.update_subscription(paused.clone()).await.unwrap());
+        let done = insert("p1", at(-5)).await;
+        let leased = insert("p1", at(-2)).await;
+        let retried = insert("p1", at(-1)).await;
+        insert("p1", t0()).await;
+
+        // One at a time, oldest first: one succeeds, one stays leased, one waits for a retry.
+        let claim = |owner: &'static str| {
+            let store = store.clone();
+            async move {
+                let claimed = store.claim_due(t0(), 1, at(1), owner).await.unwrap();
+                assert_eq!(claimed.len(), 1);
+                claimed[0].clone()
+            }
+        };
+        let first = claim("n1").await;
+        assert_eq!(first.event.id, done);
+        store
+            .complete_attempt(
+                attempt(first.delivery.id, t0(), true),
+                DeliveryNext::Succeeded,
+                "n1",
+                FailurePolicy::lenient(t0()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(claim("n1").await.event.id, leased);
+        let third = claim("n2").await;
+        assert_eq!(third.event.id, retried);
+        store
+            .complete_attempt(
+                attempt(third.delivery.id, t0(), false),
+                DeliveryNext::RetryAt(at(5)),
+                "n2",
+                FailurePolicy::lenient(t0()),
+            )
+            .await
+            .unwrap();
+
+        // Due: the paused one (counted, but not aged) and the newest; the leased one is not.
+        assert_eq!(
+            store.queue_depth(t0()).await.unwrap(),
+            QueueDepth {
+                due: 2,
+                scheduled: 1,
+                leased: 1,
+                oldest_due_at: Some(t0()),
+            }
+        );
+        // The lease ran out at +1 min: that delivery is due again, and the oldest.
+        assert_eq!(
+            store.queue_depth(at(2)).await.unwrap(),
+            QueueDepth {
+                due: 3,
+                scheduled: 1,
+                leased: 0,
+                oldest_due_at: Some(at(-2)),
+            }
+        );
+        // The retry time passed.
+        assert_eq!(
+            store.queue_depth(at(10)).await.unwrap(),
+            QueueDepth {
+                due: 4,
+                scheduled: 0,
+                leased: 0,
+                oldest_due_at: Some(at(-2)),
+            }
+        );
+        // Resumed, the paused subscription's backlog is aged too.
+        paused.status = SubscriptionStatus::Active;
+        assert!(store.update_subscription(paused).await.unwrap());
+        assert_eq!(
+            store.queue_depth(at(10)).await.unwrap().oldest_due_at,
+            Some(at(-10))
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! secret), and stores nothing else.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -17,6 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use switchyard_core::metrics;
 use switchyard_core::model::{EventRecord, RejectionRecord, ResourceSighting, SourceRecord};
 use switchyard_core::secrets::{random_token, tokens};
 use switchyard_marketplaces::util::ct_eq;
@@ -35,11 +37,24 @@ const KEY_CACHE_TTL: SignedDuration = SignedDuration::from_hours(1);
 /// The header through which a SellerCenter source's URL token reaches its verifier.
 const URL_TOKEN_HEADER: &str = "x-switchyard-url-token";
 
-/// What the request looked like, for the rejection record.
+/// What the request looked like, for the rejection record and the metrics.
 struct Received<'a> {
     source_ref: &'a str,
+    /// The stored source the URL names, once known; `None` labels metrics `unknown`.
+    source: Option<Uuid>,
     remote: Option<SocketAddr>,
     body: &'a [u8],
+    /// When the request came in, for the acknowledgement latency.
+    started: Instant,
+}
+
+impl Received<'_> {
+    /// The `source` label: a stored source's id, never what an unknown URL says.
+    fn source_label(&self) -> String {
+        self.source
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
 }
 
 impl AppState {
@@ -68,6 +83,14 @@ impl AppState {
         if let Err(e) = self.store.insert_rejection(rejection).await {
             tracing::error!(error = %e, "cannot record a rejection");
         }
+        self.metrics.inc(
+            &metrics::INGEST_REQUESTS,
+            &[
+                ("source", &received.source_label()),
+                ("outcome", "refused"),
+                ("reason", code),
+            ],
+        );
         self.watch_rejection_spike(received.source_ref, partners)
             .await;
         tracing::info!(
@@ -197,13 +220,27 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
+            // Refused before the source is loaded; look it up for the metrics label only.
+            let source = match Uuid::parse_str(&source_ref) {
+                Ok(id) => state
+                    .store
+                    .get_source(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| s.id),
+                Err(_) => None,
+            };
             let received = Received {
                 source_ref: &source_ref,
+                source,
                 remote,
                 body: &[],
+                started,
             };
             return state
                 .refuse(
@@ -219,10 +256,12 @@ async fn handle(
                 .await;
         }
     };
-    let received = Received {
+    let mut received = Received {
         source_ref: &source_ref,
+        source: None,
         remote,
         body: &body,
+        started,
     };
     let source = match Uuid::parse_str(&source_ref) {
         Ok(id) => match state.store.get_source(id).await {
@@ -242,6 +281,7 @@ async fn handle(
             )
             .await;
     };
+    received.source = Some(source.id);
     let Some(kind) = Kind::parse(&source.kind) else {
         tracing::error!(source = %source.id, kind = %source.kind, "source of an unknown kind");
         return AppError::internal().into_response();
@@ -477,14 +517,29 @@ async fn store_event(
             if deliveries > 0 {
                 state.dispatcher.wake();
             }
+            count_ack(state, received, "accepted");
             axum::Json(json!({"status": "accepted", "eventId": event_id})).into_response()
         }
         Ok(InsertOutcome::Duplicate { event_id }) => {
+            count_ack(state, received, "duplicate");
             axum::Json(json!({"status": "duplicate", "eventId": event_id})).into_response()
         }
         // Not acknowledged: the marketplace retries.
         Err(e) => AppError::from(e).into_response(),
     }
+}
+
+/// Counts an acknowledged event and times it from the request's arrival.
+fn count_ack(state: &AppState, received: &Received<'_>, outcome: &str) {
+    state.metrics.inc(
+        &metrics::INGEST_REQUESTS,
+        &[("source", &received.source_label()), ("outcome", outcome)],
+    );
+    state.metrics.observe(
+        &metrics::INGEST_ACK_SECONDS,
+        &[],
+        received.started.elapsed().as_secs_f64(),
+    );
 }
 
 /// The keys a source pins in its options, then those fetched before.
@@ -606,18 +661,22 @@ pub async fn oauth_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
-    let received = Received {
+    let mut received = Received {
         source_ref: &source_ref,
+        source: None,
         remote: Some(remote),
         body: &body,
+        started,
     };
     let source = match Uuid::parse_str(&source_ref) {
         Ok(id) => state.store.get_source(id).await.ok().flatten(),
         Err(_) => None,
     };
+    received.source = source.as_ref().map(|s| s.id);
     let Some(source) = source.filter(|s| {
         s.kind == Kind::Walmart.as_str()
             && s.options.get("form").and_then(|f| f.as_str()) == Some("bearer")

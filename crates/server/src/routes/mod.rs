@@ -4,6 +4,7 @@
 
 pub(crate) mod api;
 mod ingest;
+pub mod metrics;
 pub mod sources;
 mod token;
 pub(crate) mod webhooks;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/docs", get(crate::openapi::docs_page))
+        .route("/metrics", get(metrics::scrape))
         .route("/v3/token", post(token::issue))
         .route("/v3/webhooks/eventTypes", get(webhooks::event_types))
         .route(

@@ -32,7 +32,7 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
-    InsertOutcome, PurgeCounts, RejectionCount, Reply, SourceStats, Store, StoreError,
+    InsertOutcome, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
     SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
@@ -1626,5 +1626,37 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| Ok(r.try_get::<_, String>(0)?))
             .collect()
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError> {
+        // Both parts read only pending rows, through the partial index `deliveries_due`.
+        let rows = self
+            .query(
+                "SELECT
+                    COUNT(*) FILTER (WHERE d.locked_until > $1),
+                    COUNT(*) FILTER (WHERE (d.locked_until IS NULL OR d.locked_until <= $1)
+                                       AND d.next_attempt_at <= $1),
+                    COUNT(*) FILTER (WHERE (d.locked_until IS NULL OR d.locked_until <= $1)
+                                       AND d.next_attempt_at > $1),
+                    (SELECT o.next_attempt_at FROM deliveries o
+                       JOIN subscriptions s ON s.id = o.subscription_id
+                      WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+                        AND (o.locked_until IS NULL OR o.locked_until <= $1)
+                        AND s.status = 'ACTIVE'
+                      ORDER BY o.next_attempt_at LIMIT 1)
+                 FROM deliveries d WHERE d.status = 'pending'",
+                &[&ms(now)],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(QueueDepth::default());
+        };
+        let count = |i: usize| r.try_get::<_, i64>(i).map(|n| n.max(0) as u64);
+        Ok(QueueDepth {
+            leased: count(0)?,
+            due: count(1)?,
+            scheduled: count(2)?,
+            oldest_due_at: r.try_get::<_, Option<i64>>(3)?.map(from_millis),
+        })
     }
 }

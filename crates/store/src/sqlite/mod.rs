@@ -28,7 +28,7 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
-    InsertOutcome, PurgeCounts, RejectionCount, Reply, SourceStats, Store, StoreError,
+    InsertOutcome, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
     SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
@@ -301,6 +301,21 @@ fn streak(
 }
 
 /// Builds `?, ?, ?` for `n` parameters.
+/// Pending deliveries by state, and the oldest due one of an ACTIVE subscription. Both parts
+/// walk only the partial index `deliveries_due` (pending rows), never the whole table.
+const QUEUE_DEPTH_SQL: &str = "SELECT
+        COUNT(*) FILTER (WHERE d.locked_until > ?1),
+        COUNT(*) FILTER (WHERE (d.locked_until IS NULL OR d.locked_until <= ?1)
+                           AND d.next_attempt_at <= ?1),
+        COUNT(*) FILTER (WHERE (d.locked_until IS NULL OR d.locked_until <= ?1)
+                           AND d.next_attempt_at > ?1),
+        (SELECT o.next_attempt_at FROM deliveries o
+           JOIN subscriptions s ON s.id = o.subscription_id
+          WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
+            AND (o.locked_until IS NULL OR o.locked_until <= ?1) AND s.status = 'ACTIVE'
+          ORDER BY o.next_attempt_at LIMIT 1)
+     FROM deliveries d WHERE d.status = 'pending'";
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
@@ -1595,5 +1610,62 @@ impl Store for SqliteStore {
             Ok(found)
         })
         .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(QUEUE_DEPTH_SQL)?
+                .query_row([ms(now)], |r| {
+                    let count = |i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+                    Ok(QueueDepth {
+                        leased: count(0)?,
+                        due: count(1)?,
+                        scheduled: count(2)?,
+                        oldest_due_at: r
+                            .get::<_, Option<i64>>(3)?
+                            .map(switchyard_core::clock::from_millis),
+                    })
+                })?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The queue-depth scrape must stay cheap with millions of finished deliveries: SQLite
+    /// has to answer it from the partial index on pending rows, never by scanning the table.
+    #[test]
+    fn queue_depth_reads_only_the_pending_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = open_connection(&dir.path().join("plan.db")).expect("open");
+        schema::migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {QUEUE_DEPTH_SQL}"))
+            .expect("explain")
+            .query_map([0i64], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        // Every step that reads `deliveries` (as `d` or `o`) goes through the partial index.
+        let reads_deliveries = |step: &&String| {
+            let mut words = step.split_whitespace();
+            matches!(words.next(), Some("SCAN" | "SEARCH"))
+                && matches!(words.next(), Some("d" | "o"))
+        };
+        assert_eq!(
+            plan.iter().filter(reads_deliveries).count(),
+            2,
+            "plan: {plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .filter(reads_deliveries)
+                .all(|s| s.contains("USING INDEX deliveries_due")),
+            "plan: {plan:?}"
+        );
     }
 }

@@ -8,6 +8,7 @@ mod delivery;
 mod helpers;
 mod ingest;
 mod input;
+mod metrics;
 mod openapi;
 mod postgres;
 mod restart;
