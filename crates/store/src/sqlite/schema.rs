@@ -179,7 +179,8 @@ ALTER TABLE subscriptions ADD COLUMN breaker_until BIGINT;
 DROP INDEX attempts_subscription;
 ALTER TABLE events ADD COLUMN headers TEXT;
 CREATE INDEX attempts_log ON attempts (subscription_id, attempted_at, id);
-CREATE INDEX attempts_failed ON attempts (attempted_at) WHERE succeeded = 0;
+CREATE INDEX attempts_failed ON attempts (attempted_at, subscription_id, status_code, error_class)
+    WHERE succeeded = 0;
 CREATE INDEX events_resource ON events (resource_key, id) WHERE resource_key IS NOT NULL;
 CREATE INDEX events_received ON events (received_at);
 CREATE TABLE duplicates (

@@ -516,3 +516,72 @@ async fn subscribers_report_outcomes_and_the_failures_dashboard_counts_them() {
         "B sees none of A's failures"
     );
 }
+
+/// A received event's page shows the headers kept, and none that carries a signature.
+#[tokio::test]
+async fn an_events_page_shows_its_raw_body_and_headers_without_signatures() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let source = app
+        .post(
+            "/api/v1/sources",
+            &admin,
+            json!({"kind": "standard", "partners": ["seller-1"], "secret": secret}),
+        )
+        .await;
+    assert_eq!(source.status, 201, "{}", source.body);
+    let source_id = source.body["sourceId"].as_str().expect("id").to_string();
+    let body = br#"{"type":"order.created","data":{"id":"PO-77","partnerId":"seller-1"}}"#;
+    let ts = switchyard_core::Clock::now(&app.clock).as_second();
+    let signature =
+        switchyard_core::signatures::standard_webhooks::sign(secret, "msg_kept_1", ts, body)
+            .expect("signed");
+    let answer = app
+        .http
+        .post(format!("{}/ingest/{source_id}", app.base))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_kept_1")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", &signature)
+        .header("x-shop-note", "<b>hi</b>")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(
+        answer.status(),
+        200,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let stored: serde_json::Value = answer.json().await.unwrap_or_default();
+    let event_id = stored["eventId"].as_str().expect("event id").to_string();
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.sign_in(ADMIN_ID, ADMIN_SECRET).await,
+        StatusCode::SEE_OTHER
+    );
+    let (status, page, _) = browser.get(&format!("/console/events/{event_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("msg_kept_1"), "webhook-id is kept: {page}");
+    assert!(
+        page.contains("&lt;b&gt;hi&lt;/b&gt;"),
+        "kept headers are escaped"
+    );
+    assert!(page.contains("PO-77"), "the raw body is shown");
+    assert!(
+        !page.contains(signature.trim_start_matches("v1,")),
+        "no signature is kept"
+    );
+    let (_, page, _) = browser.get("/console/events?partner=seller-1").await;
+    assert!(page.contains(&event_id), "found by partner");
+    let (_, page, _) = browser.get("/console/events?partner=seller-2").await;
+    assert!(!page.contains(&event_id), "not under another partner");
+    let (_, page, _) = browser.get("/console/sources").await;
+    assert!(
+        page.contains("<td>1</td>"),
+        "one accepted request counted: {page}"
+    );
+}
