@@ -37,11 +37,13 @@ struct Options {
     fanout: u64,
     requests: usize,
     out: PathBuf,
+    /// Keep the seeded database here instead of a temporary directory (for looking at plans).
+    data: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--out DIR]"
+        "usage: switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--out DIR] [--data DIR]"
     );
     std::process::exit(2)
 }
@@ -52,6 +54,7 @@ fn parse(args: &[String]) -> Options {
         fanout: 10,
         requests: 20,
         out: PathBuf::from("target/bench"),
+        data: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -65,6 +68,7 @@ fn parse(args: &[String]) -> Options {
             "--fanout" => o.fanout = value(i).parse().unwrap_or_else(|_| usage()),
             "--requests" => o.requests = value(i).parse().unwrap_or_else(|_| usage()),
             "--out" => o.out = PathBuf::from(value(i)),
+            "--data" => o.data = Some(PathBuf::from(value(i))),
             _ => usage(),
         }
         i += if args[i] == "--quick" { 1 } else { 2 };
@@ -186,7 +190,8 @@ async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
         let mut writes = JoinSet::new();
         for c in claimed {
             attempts += 1;
-            let ok = !attempts.is_multiple_of(20);
+            // One attempt in 20 fails, spread over the subscriptions (v7 ids end in random bits).
+            let ok = !c.delivery.id.as_u128().is_multiple_of(20);
             let attempt = AttemptRecord {
                 id: Uuid::now_v7(),
                 delivery_id: c.delivery.id,
@@ -322,16 +327,15 @@ fn rss_mib() -> f64 {
 }
 
 async fn console(o: Options) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("switchyard.db");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = o.data.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let db = dir.join("switchyard.db");
     let (subs, event) = {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
         seed(store, &o).await
     };
-    let mut settings = Settings::new(
-        dir.path().to_path_buf(),
-        b"bench master key 0123456789".to_vec(),
-    );
+    let mut settings = Settings::new(dir.clone(), b"bench master key 0123456789".to_vec());
     settings.database_url = Some(format!("sqlite:{}", db.display()));
     // The seeded endpoints do not exist; nothing is pending anyway.
     settings.delivery_concurrency = 1;

@@ -303,6 +303,21 @@ impl OrderFacts {
             self.marketplace = fact.marketplace().to_string();
         }
         match fact {
+            OrderFact::Ordered {
+                ordered_at,
+                ship_by,
+                estimated_delivery,
+                ..
+            } => {
+                self.ordered_at = Some(*ordered_at);
+                self.ordered_at_is_estimate = false;
+                if ship_by.is_some() {
+                    self.ship_by = *ship_by;
+                }
+                if estimated_delivery.is_some() {
+                    self.estimated_delivery = *estimated_delivery;
+                }
+            }
             OrderFact::Shipped {
                 carrier,
                 tracking_number,
@@ -655,6 +670,18 @@ fn parse_date(v: &Value) -> Option<Date> {
     deny_unknown_fields
 )]
 pub enum OrderFact {
+    /// An order was placed: for orders from channels the hub does not receive webhooks from, or
+    /// to state dates a marketplace's event lacks. Dates given replace what was known.
+    Ordered {
+        po_number: String,
+        marketplace: String,
+        ordered_at: Timestamp,
+        /// Expected ship date (ship-by), a Pacific date.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ship_by: Option<jiff::civil::Date>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_delivery: Option<jiff::civil::Date>,
+    },
     /// The seller confirmed the shipment.
     Shipped {
         po_number: String,
@@ -698,7 +725,8 @@ pub enum OrderFact {
 impl OrderFact {
     pub fn po_number(&self) -> &str {
         match self {
-            OrderFact::Shipped { po_number, .. }
+            OrderFact::Ordered { po_number, .. }
+            | OrderFact::Shipped { po_number, .. }
             | OrderFact::OriginScan { po_number, .. }
             | OrderFact::Delivered { po_number, .. }
             | OrderFact::Refunded { po_number, .. }
@@ -709,7 +737,8 @@ impl OrderFact {
 
     pub fn marketplace(&self) -> &str {
         match self {
-            OrderFact::Shipped { marketplace, .. }
+            OrderFact::Ordered { marketplace, .. }
+            | OrderFact::Shipped { marketplace, .. }
             | OrderFact::OriginScan { marketplace, .. }
             | OrderFact::Delivered { marketplace, .. }
             | OrderFact::Refunded { marketplace, .. }
@@ -721,6 +750,7 @@ impl OrderFact {
     /// The `fact` tag.
     pub fn name(&self) -> &'static str {
         match self {
+            OrderFact::Ordered { .. } => "ordered",
             OrderFact::Shipped { .. } => "shipped",
             OrderFact::OriginScan { .. } => "originScan",
             OrderFact::Delivered { .. } => "delivered",

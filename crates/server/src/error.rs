@@ -108,6 +108,7 @@ impl From<StoreError> for AppError {
                 "conflict",
                 format!("{what} already exists"),
             ),
+            StoreError::Invalid { field, message } => AppError::invalid(field, message),
             StoreError::Closed => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

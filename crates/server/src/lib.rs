@@ -8,6 +8,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod performance;
 pub mod routes;
 pub mod views;
 
@@ -55,6 +56,8 @@ pub struct Settings {
     /// The URL marketplaces reach this hub at: ingest URLs are given under it, and eBay's
     /// challenge hashes it.
     pub public_url: String,
+    /// How often the seller performance scheduler looks for a run that is due.
+    pub performance_interval: Duration,
 }
 
 impl Settings {
@@ -77,6 +80,7 @@ impl Settings {
             retention_interval: Duration::from_secs(3600),
             migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
+            performance_interval: Duration::from_secs(60),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub retention: Duration,
     pub retention_interval: Duration,
+    /// How often the seller performance scheduler looks for a due run.
+    pub performance_interval: Duration,
     /// Base of the ingest URLs handed out, without a trailing slash.
     pub public_url: String,
     /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
@@ -289,6 +295,7 @@ impl Hub {
                 max_body_bytes: settings.max_body_bytes,
                 retention: settings.retention,
                 retention_interval: settings.retention_interval,
+                performance_interval: settings.performance_interval,
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
                 keys: Arc::default(),
                 metrics,
@@ -313,6 +320,11 @@ impl Hub {
     ) -> Result<(), HubError> {
         let dispatcher = tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone()));
         tokio::spawn(run_retention(self.state.clone(), shutdown.clone()));
+        tokio::spawn(performance::run_scheduler(
+            self.state.clone(),
+            self.state.performance_interval,
+            shutdown.clone(),
+        ));
         let mut http_shutdown = shutdown.clone();
         let app = self
             .router()

@@ -236,6 +236,7 @@ pub fn document() -> Value {
             {"name": "subscriptions", "description": "Switchyard's own subscription operations: replay, secret rotation, health."},
             {"name": "sources", "description": "Inbound endpoints, one per marketplace connection."},
             {"name": "rejections", "description": "Refused inbound requests."},
+            {"name": "performance", "description": "Order facts and seller performance notifications."},
             {"name": "ingest", "description": "Where marketplaces send their webhooks; authenticated by each marketplace's own signature scheme, not by a token."},
         ],
         "security": bearer_security(),
@@ -697,6 +698,94 @@ fn event_ops() -> Vec<Operation> {
                 with_errors(
                     json!({"201": ok("Recorded.", schema_ref("Outcome"))}),
                     &["400", "401", "404", "413", "503"],
+                ),
+                None,
+            ),
+        ),
+        (
+            "/api/v1/orders/facts",
+            "post",
+            op(
+                "postOrderFacts",
+                "performance",
+                "Post order facts",
+                "Facts about a partner's orders that marketplaces do not send: `shipped` (carrier, \
+                 tracking number), `originScan`, `delivered`, `refunded`, `customerContact`, \
+                 `sellerResponse`. All are applied in one transaction, or none. Needs \
+                 `full_access` on ORDER. Seller performance notifications are computed from them \
+                 and from received order events.",
+                vec![],
+                Some(json_body(
+                    json!({
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["facts"],
+                        "properties": {
+                            "partnerId": {"type": "string"},
+                            "facts": {
+                                "type": "array", "minItems": 1, "maxItems": 1000,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["fact", "poNumber", "marketplace"],
+                                    "properties": {
+                                        "fact": {"type": "string", "enum": ["ordered", "shipped", "originScan", "delivered", "refunded", "customerContact", "sellerResponse"]},
+                                        "poNumber": {"type": "string"},
+                                        "marketplace": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    }),
+                    json!({"partnerId": "seller-1", "facts": [{"fact": "shipped", "poNumber": "PO-1", "marketplace": "walmart", "carrier": "UPS", "trackingNumber": "1Z999AA10123456784", "shippedAt": "2026-11-23T15:00:00Z"}]}),
+                )),
+                with_errors(
+                    json!({"202": ok("Applied.", json!({
+                        "type": "object",
+                        "required": ["partnerId", "applied"],
+                        "properties": {"partnerId": {"type": "string"}, "applied": {"type": "integer", "minimum": 1}},
+                    }))}),
+                    &["400", "401", "403", "413", "503"],
+                ),
+                None,
+            ),
+        ),
+        (
+            "/api/v1/performance/run",
+            "post",
+            op(
+                "previewPerformanceNotification",
+                "performance",
+                "Compute a seller performance notification",
+                "Computes the `ALARMS` or `REPORT` payload of `SELLER_PERFORMANCE_NOTIFICATIONS` \
+                 as the scheduler would at `asOf` (default: now), for one marketplace or all, \
+                 without sending it. `payload` is null when there is nothing to report.",
+                vec![],
+                Some(json_body(
+                    json!({
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["notificationType"],
+                        "properties": {
+                            "partnerId": {"type": "string"},
+                            "notificationType": {"type": "string", "enum": ["ALARMS", "REPORT"]},
+                            "asOf": {"type": "string", "format": "date-time"},
+                            "marketplace": {"type": "string"},
+                        },
+                    }),
+                    json!({"partnerId": "seller-1", "notificationType": "ALARMS", "asOf": "2026-11-23T14:00:00Z"}),
+                )),
+                with_errors(
+                    json!({"200": ok("The payload.", json!({
+                        "type": "object",
+                        "required": ["partnerId", "notificationType", "asOf", "payload"],
+                        "properties": {
+                            "partnerId": {"type": "string"},
+                            "notificationType": {"type": "string"},
+                            "asOf": {"type": "string"},
+                            "payload": {"type": ["object", "null"]},
+                        },
+                    }))}),
+                    &["400", "401", "403", "413", "503"],
                 ),
                 None,
             ),

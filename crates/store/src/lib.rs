@@ -40,6 +40,48 @@ pub enum StoreError {
     /// The store was shut down.
     #[error("the store is closed")]
     Closed,
+    /// A change a caller asked for does not apply (an order fact that contradicts the order).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+/// A change to one order, named by marketplace and order number.
+#[derive(Debug, Clone)]
+pub struct OrderUpdate {
+    pub marketplace: String,
+    pub po_number: String,
+    pub change: OrderChange,
+}
+
+/// A change to what is known about one order.
+#[derive(Debug, Clone)]
+pub enum OrderChange {
+    /// A fact the seller posted (shipment, scan, delivery, refund, contact, response).
+    Fact(switchyard_core::performance::OrderFact),
+    /// A normalized order event received from a marketplace.
+    Normalized(serde_json::Value),
+}
+
+impl OrderChange {
+    /// Applies the change to an order's facts.
+    pub fn apply(
+        &self,
+        facts: &mut switchyard_core::performance::OrderFacts,
+    ) -> Result<(), StoreError> {
+        let result = match self {
+            OrderChange::Fact(fact) => facts.apply(fact),
+            OrderChange::Normalized(normalized) => facts.apply_normalized(normalized),
+        };
+        result.map_err(|e| match e {
+            switchyard_core::CoreError::Invalid { field, message } => {
+                StoreError::Invalid { field, message }
+            }
+            other => StoreError::Invalid {
+                field: "fact".into(),
+                message: other.to_string(),
+            },
+        })
+    }
 }
 
 /// What storing an event did.
@@ -368,6 +410,23 @@ pub trait Store: Send + Sync + 'static {
     async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError>;
     /// The partners whose console was switched off.
     async fn console_disabled_partners(&self) -> Result<Vec<String>, StoreError>;
+
+    // --- order facts, for seller performance notifications ---
+
+    /// Applies changes to a partner's orders (each created on first sight): all of them in one
+    /// transaction, or none if one does not apply. Concurrent changes to one order queue up.
+    async fn update_orders(
+        &self,
+        partner_id: &str,
+        changes: Vec<OrderUpdate>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The orders of a partner changed at or after `since`, every marketplace.
+    async fn partner_orders(
+        &self,
+        partner_id: &str,
+        since: Timestamp,
+    ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError>;
     /// Pending deliveries by state at `now` (see [`QueueDepth`]). Reads only pending rows,
     /// through the partial index on them, so it stays cheap however much history is kept.
     async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError>;

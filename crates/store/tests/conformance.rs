@@ -1686,3 +1686,92 @@ async fn queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_one
         );
     }
 }
+
+/// Order facts: changes apply in one transaction or not at all, and are read back per partner.
+#[tokio::test]
+async fn order_facts_apply_all_or_nothing_and_are_read_back_per_partner() {
+    use switchyard_core::performance::OrderFact;
+    use switchyard_store::{OrderChange, OrderUpdate};
+    for Fresh { store, .. } in fresh_stores().await {
+        let shipped = |po: &str| OrderFact::Shipped {
+            po_number: po.into(),
+            marketplace: "walmart".into(),
+            carrier: "UPS".into(),
+            tracking_number: "1Z999AA10123456784".into(),
+            shipped_at: t0(),
+        };
+        let update = |po: &str, fact: OrderFact| OrderUpdate {
+            marketplace: "walmart".into(),
+            po_number: po.into(),
+            change: OrderChange::Fact(fact),
+        };
+        let normalized = serde_json::json!({
+            "marketplace": "walmart",
+            "resource": {"type": "order", "id": "PO-1"},
+            "status": "Created",
+            "occurredAt": t0(),
+        });
+        store
+            .update_orders(
+                "p1",
+                vec![
+                    OrderUpdate {
+                        marketplace: "walmart".into(),
+                        po_number: "PO-1".into(),
+                        change: OrderChange::Normalized(normalized),
+                    },
+                    update("PO-1", shipped("PO-1")),
+                ],
+                t0(),
+            )
+            .await
+            .unwrap();
+        // The second change names another order than its key: the whole batch is refused.
+        let refused = store
+            .update_orders(
+                "p1",
+                vec![
+                    update("PO-2", shipped("PO-2")),
+                    update("PO-3", shipped("PO-9")),
+                ],
+                t0(),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{refused:?}"
+        );
+        let orders = store
+            .partner_orders("p1", t0() - SignedDuration::from_hours(1))
+            .await
+            .unwrap();
+        assert_eq!(orders.len(), 1, "PO-2 was rolled back with its batch");
+        let po1 = &orders[0];
+        assert_eq!(po1.po_number, "PO-1");
+        assert_eq!(
+            po1.shipment
+                .as_ref()
+                .and_then(|s| s.tracking_number.as_deref()),
+            Some("1Z999AA10123456784")
+        );
+        assert!(
+            po1.ordered_at.is_some(),
+            "the normalized event dated the order"
+        );
+        assert!(
+            store
+                .partner_orders("p2", t0() - SignedDuration::from_hours(1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .partner_orders("p1", t0() + SignedDuration::from_hours(1))
+                .await
+                .unwrap()
+                .is_empty(),
+            "only orders changed since the time asked"
+        );
+    }
+}

@@ -501,7 +501,7 @@ async fn store_event(
         occurred_at,
         received_at: now,
         payload: native.payload,
-        normalized: Some(normalized_json),
+        normalized: Some(normalized_json.clone()),
         raw_body: Some(raw_body),
         resource_key: normalized
             .resource
@@ -509,6 +509,7 @@ async fn store_event(
             .map(|r| format!("{}:{}", r.kind, r.id)),
         headers,
     };
+    let partner_id = event.partner_id.clone();
     match state.store.insert_event(event, sighting).await {
         Ok(InsertOutcome::Created {
             event_id,
@@ -516,6 +517,18 @@ async fn store_event(
         }) => {
             if deliveries > 0 {
                 state.dispatcher.wake();
+            }
+            if normalized_json["resource"]["type"] == "order" {
+                // Derived data for performance notifications: kept off the acknowledgment path.
+                let state = state.clone();
+                tokio::spawn(async move {
+                    crate::performance::record_normalized_order(
+                        &state,
+                        &partner_id,
+                        &normalized_json,
+                    )
+                    .await;
+                });
             }
             count_ack(state, received, "accepted");
             axum::Json(json!({"status": "accepted", "eventId": event_id})).into_response()

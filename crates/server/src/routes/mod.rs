@@ -5,6 +5,7 @@
 pub(crate) mod api;
 mod ingest;
 pub mod metrics;
+pub(crate) mod orders;
 pub mod sources;
 mod token;
 pub(crate) mod webhooks;
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", post(api::publish).get(api::list_events))
         .route("/api/v1/events/{id}", get(api::get_event))
         .route("/api/v1/events/{id}/outcome", post(api::report_outcome))
+        .route("/api/v1/orders/facts", post(orders::post_facts))
+        .route("/api/v1/performance/run", post(orders::run))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .route("/api/v1/deliveries/{id}", get(api::get_delivery))
         .route("/api/v1/deliveries/{id}/retry", post(api::retry_delivery))

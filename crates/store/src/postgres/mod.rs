@@ -32,8 +32,8 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
-    InsertOutcome, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
-    SubscriptionState, answer_after_commit, pacing,
+    InsertOutcome, OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store,
+    StoreError, SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -1426,8 +1426,11 @@ impl Store for PostgresStore {
              WHERE TRUE"
         ));
         sql.and(" AND a.subscription_id = {}", f.subscription_id.to_string());
-        if let Some(ok) = f.succeeded {
-            sql.and(" AND a.succeeded = {}", ok);
+        // A literal, not a parameter: only then may the planner use the partial index of failures.
+        match f.succeeded {
+            Some(true) => sql.text.push_str(" AND a.succeeded"),
+            Some(false) => sql.text.push_str(" AND NOT a.succeeded"),
+            None => {}
         }
         if let Some(since) = f.since {
             sql.and(" AND a.attempted_at >= {}", ms(since));
@@ -1625,6 +1628,75 @@ impl Store for PostgresStore {
             .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<_, String>(0)?))
+            .collect()
+    }
+
+    async fn update_orders(
+        &self,
+        partner_id: &str,
+        changes: Vec<OrderUpdate>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let partner_id = partner_id.to_string();
+        self.write(move |client| {
+            Box::pin(async move {
+                for u in &changes {
+                    // Make sure the row exists, then lock it: two nodes changing one order queue up.
+                    let empty = switchyard_core::performance::OrderFacts::new(
+                        &partner_id,
+                        &u.marketplace,
+                        &u.po_number,
+                    );
+                    client
+                        .execute(
+                            "INSERT INTO order_facts (partner_id, marketplace, po_number, facts, last_activity_at)
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                            &[&partner_id, &u.marketplace, &u.po_number, &json_text(&empty), &ms(now)],
+                        )
+                        .await?;
+                    let row = client
+                        .query_one(
+                            "SELECT facts FROM order_facts
+                             WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3 FOR UPDATE",
+                            &[&partner_id, &u.marketplace, &u.po_number],
+                        )
+                        .await?;
+                    let text: String = row.try_get(0)?;
+                    let mut facts: switchyard_core::performance::OrderFacts =
+                        serde_json::from_str(&text)
+                            .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?;
+                    u.change.apply(&mut facts)?;
+                    client
+                        .execute(
+                            "UPDATE order_facts SET facts = $4, last_activity_at = $5
+                             WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3",
+                            &[&partner_id, &u.marketplace, &u.po_number, &json_text(&facts), &ms(now)],
+                        )
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn partner_orders(
+        &self,
+        partner_id: &str,
+        since: Timestamp,
+    ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT facts FROM order_facts WHERE partner_id = $1 AND last_activity_at >= $2",
+                &[&partner_id.to_string(), &ms(since)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.try_get(0)?;
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))
+            })
             .collect()
     }
 

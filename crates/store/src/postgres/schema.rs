@@ -173,6 +173,8 @@ ALTER TABLE events ADD COLUMN headers TEXT;
 CREATE INDEX attempts_log ON attempts (subscription_id, attempted_at, id);
 CREATE INDEX attempts_failed ON attempts (attempted_at, subscription_id, status_code, error_class)
     WHERE NOT succeeded;
+-- A webhook's failed attempts, newest first, however rare failures are.
+CREATE INDEX attempts_failed_log ON attempts (subscription_id, attempted_at, id) WHERE NOT succeeded;
 CREATE INDEX events_resource ON events (resource_key, id) WHERE resource_key IS NOT NULL;
 CREATE INDEX events_received ON events (received_at);
 CREATE TABLE duplicates (
@@ -199,6 +201,18 @@ CREATE TABLE partner_settings (
     partner_id      TEXT PRIMARY KEY,
     console_enabled BOOLEAN NOT NULL
 );
+"#,
+    r#"
+-- What is known about each order, for seller performance notifications.
+CREATE TABLE order_facts (
+    partner_id       TEXT NOT NULL,
+    marketplace      TEXT NOT NULL,
+    po_number        TEXT NOT NULL,
+    facts            TEXT NOT NULL,   -- JSON, switchyard_core::performance::OrderFacts
+    last_activity_at BIGINT NOT NULL,
+    PRIMARY KEY (partner_id, marketplace, po_number)
+);
+CREATE INDEX order_facts_activity ON order_facts (partner_id, last_activity_at);
 "#,
 ];
 

@@ -28,8 +28,8 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, BucketCount, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport,
-    InsertOutcome, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
-    SubscriptionState, answer_after_commit, pacing,
+    InsertOutcome, OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store,
+    StoreError, SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
     ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
@@ -1397,9 +1397,11 @@ impl Store for SqliteStore {
             );
             let mut args: Vec<rusqlite::types::Value> =
                 vec![rusqlite::types::Value::Text(f.subscription_id.to_string())];
-            if let Some(ok) = f.succeeded {
-                sql += " AND a.succeeded = ?";
-                args.push(rusqlite::types::Value::Integer(ok as i64));
+            // A literal, not a parameter: only then may SQLite use the partial index of failures.
+            match f.succeeded {
+                Some(true) => sql += " AND a.succeeded = 1",
+                Some(false) => sql += " AND a.succeeded = 0",
+                None => {}
             }
             if let Some(since) = f.since {
                 sql += " AND a.attempted_at >= ?";
@@ -1608,6 +1610,71 @@ impl Store for SqliteStore {
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()?;
             Ok(found)
+        })
+        .await
+    }
+
+    async fn update_orders(
+        &self,
+        partner_id: &str,
+        changes: Vec<OrderUpdate>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let partner_id = partner_id.to_string();
+        self.write(move |conn| {
+            // The writer is the only one: this read-apply-write cannot race another change, and
+            // an error rolls the job's savepoint back, so no change of the batch is kept.
+            for u in &changes {
+                let stored: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT facts FROM order_facts
+                         WHERE partner_id = ?1 AND marketplace = ?2 AND po_number = ?3",
+                    )?
+                    .query_row(params![partner_id, u.marketplace, u.po_number], |r| r.get(0))
+                    .optional()?;
+                let mut facts = match stored {
+                    Some(text) => serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?,
+                    None => switchyard_core::performance::OrderFacts::new(
+                        &partner_id,
+                        &u.marketplace,
+                        &u.po_number,
+                    ),
+                };
+                u.change.apply(&mut facts)?;
+                conn.prepare_cached(
+                    "INSERT INTO order_facts (partner_id, marketplace, po_number, facts, last_activity_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (partner_id, marketplace, po_number)
+                     DO UPDATE SET facts = excluded.facts, last_activity_at = excluded.last_activity_at",
+                )?
+                .execute(params![partner_id, u.marketplace, u.po_number, to_json(&facts), ms(now)])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn partner_orders(
+        &self,
+        partner_id: &str,
+        since: Timestamp,
+    ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError> {
+        let partner_id = partner_id.to_string();
+        self.read(move |conn| {
+            let texts = conn
+                .prepare_cached(
+                    "SELECT facts FROM order_facts WHERE partner_id = ?1 AND last_activity_at >= ?2",
+                )?
+                .query_map(params![partner_id, ms(since)], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            texts
+                .iter()
+                .map(|t| {
+                    serde_json::from_str(t)
+                        .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))
+                })
+                .collect()
         })
         .await
     }

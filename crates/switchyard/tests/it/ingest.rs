@@ -9,7 +9,7 @@ use switchyard_marketplaces::{Kind, SignRequest, SignedRequest};
 use crate::helpers::*;
 
 /// Creates a source; returns (id, ingest URL).
-async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
+pub(crate) async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
     let answer = app.post("/api/v1/sources", token, body).await;
     assert_eq!(answer.status, 201, "source created: {}", answer.body);
     (
@@ -18,7 +18,7 @@ async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
     )
 }
 
-fn sign(
+pub(crate) fn sign(
     kind: Kind,
     secret: &str,
     options: Value,
@@ -40,7 +40,7 @@ fn sign(
     .unwrap_or_else(|e| panic!("{kind:?} signs: {e}"))
 }
 
-async fn send(app: &TestApp, url: &str, signed: &SignedRequest) -> Answer {
+pub(crate) async fn send(app: &TestApp, url: &str, signed: &SignedRequest) -> Answer {
     let method: reqwest::Method = signed.method.parse().unwrap();
     let mut request = app
         .http

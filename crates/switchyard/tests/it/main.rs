@@ -10,6 +10,7 @@ mod ingest;
 mod input;
 mod metrics;
 mod openapi;
+mod performance;
 mod postgres;
 mod restart;
 mod subscriptions;
