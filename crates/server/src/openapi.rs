@@ -178,6 +178,81 @@ fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
     responses
 }
 
+/// One posted order fact: a closed object per kind, tagged by `fact`.
+fn order_fact_schema() -> Value {
+    let date_time = json!({"type": "string", "format": "date-time"});
+    let date = json!({"type": "string", "format": "date"});
+    let variants = [
+        (
+            "ordered",
+            vec![("orderedAt", date_time.clone())],
+            vec![("shipBy", date.clone()), ("estimatedDelivery", date)],
+        ),
+        (
+            "shipped",
+            vec![
+                (
+                    "carrier",
+                    json!({"type": "string", "minLength": 1, "maxLength": 64}),
+                ),
+                (
+                    "trackingNumber",
+                    json!({"type": "string", "pattern": "^[A-Za-z0-9-]{4,64}$"}),
+                ),
+                ("shippedAt", date_time.clone()),
+            ],
+            vec![],
+        ),
+        ("originScan", vec![("scannedAt", date_time.clone())], vec![]),
+        (
+            "delivered",
+            vec![("deliveredAt", date_time.clone())],
+            vec![],
+        ),
+        (
+            "refunded",
+            vec![("refundedAt", date_time.clone())],
+            vec![("amount", json!({"type": "number", "minimum": 0}))],
+        ),
+        (
+            "customerContact",
+            vec![("contactedAt", date_time.clone())],
+            vec![],
+        ),
+        ("sellerResponse", vec![("respondedAt", date_time)], vec![]),
+    ];
+    let one_of: Vec<Value> = variants
+        .into_iter()
+        .map(|(fact, required, optional)| {
+            let mut properties = serde_json::Map::new();
+            properties.insert("fact".into(), json!({"const": fact}));
+            properties.insert(
+                "poNumber".into(),
+                json!({"type": "string", "minLength": 1, "maxLength": 128}),
+            );
+            properties.insert(
+                "marketplace".into(),
+                json!({"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"}),
+            );
+            let mut names = vec!["fact".to_string(), "poNumber".into(), "marketplace".into()];
+            for (name, schema) in required {
+                names.push(name.to_string());
+                properties.insert(name.into(), schema);
+            }
+            for (name, schema) in optional {
+                properties.insert(name.into(), schema);
+            }
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": names,
+                "properties": properties,
+            })
+        })
+        .collect();
+    json!({"oneOf": one_of})
+}
+
 /// An operation. `security: None` uses the document's (a bearer token).
 #[allow(clippy::too_many_arguments)]
 fn op(
@@ -723,16 +798,8 @@ fn event_ops() -> Vec<Operation> {
                         "properties": {
                             "partnerId": {"type": "string"},
                             "facts": {
-                                "type": "array", "minItems": 1, "maxItems": 1000,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["fact", "poNumber", "marketplace"],
-                                    "properties": {
-                                        "fact": {"type": "string", "enum": ["ordered", "shipped", "originScan", "delivered", "refunded", "customerContact", "sellerResponse"]},
-                                        "poNumber": {"type": "string"},
-                                        "marketplace": {"type": "string"},
-                                    },
-                                },
+                                "type": "array", "minItems": 1, "description": "At most 1000.",
+                                "items": order_fact_schema(),
                             },
                         },
                     }),
