@@ -113,6 +113,7 @@ fn subscription(now: Timestamp, n: u64) -> SubscriptionRecord {
             probe_interval_seconds: 60,
         },
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
+        envelope: Default::default(),
     }
 }
 

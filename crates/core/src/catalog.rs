@@ -449,6 +449,38 @@ static VALIDATORS: LazyLock<HashMap<&'static str, jsonschema::Validator>> = Lazy
         .collect()
 });
 
+/// The normalized topics a SellerCenter event corresponds to, so a SellerCenter-style webhook
+/// also receives those events from every other marketplace.
+pub fn topics_of_sellercenter_event(event: &str) -> &'static [&'static str] {
+    match event {
+        "onOrderCreated" => &["order.created"],
+        "onOrderItemsStatusChanged" => &["order.updated", "order.cancelled"],
+        "onReturnStatusChanged" => &["return.updated"],
+        "onProductQcStatusChanged" => &["listing.approved", "listing.rejected"],
+        "onFeedCreated" => &["feed.created"],
+        "onFeedCompleted" => &["feed.completed"],
+        "onMetricsUpdated" => &["metrics.updated"],
+        "onStatisticsUpdated" => &["statistics.updated"],
+        _ => &[],
+    }
+}
+
+/// The SellerCenter event name a normalized topic is delivered under.
+pub fn sellercenter_name_of_topic(topic: &str) -> Option<&'static str> {
+    [
+        "onOrderCreated",
+        "onOrderItemsStatusChanged",
+        "onReturnStatusChanged",
+        "onProductQcStatusChanged",
+        "onFeedCreated",
+        "onFeedCompleted",
+        "onMetricsUpdated",
+        "onStatisticsUpdated",
+    ]
+    .into_iter()
+    .find(|name| topics_of_sellercenter_event(name).contains(&topic))
+}
+
 /// Every event type, in catalog order.
 pub fn all() -> &'static [EventType] {
     &CATALOG

@@ -320,6 +320,39 @@ pub struct SubscriptionRecord {
     pub breaker: Breaker,
     /// A subscription failing continuously this long is set INACTIVE (default 5 days).
     pub auto_disable_after_secs: u64,
+    /// The body shape its deliveries take.
+    pub envelope: Envelope,
+}
+
+/// The body shape of a subscription's deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope {
+    /// `{"source":{eventType,eventVersion,eventTime,eventId},"payload":…}` (Walmart's).
+    #[default]
+    Walmart,
+    /// `{"event":"onOrderCreated","payload":…}` (SellerCenter's); only HTTP 200 is success.
+    Sellercenter,
+    /// The Walmart envelope always carrying the normalized form when the event has one.
+    Normalized,
+}
+
+impl Envelope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Envelope::Walmart => "walmart",
+            Envelope::Sellercenter => "sellercenter",
+            Envelope::Normalized => "normalized",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "walmart" => Some(Envelope::Walmart),
+            "sellercenter" => Some(Envelope::Sellercenter),
+            "normalized" => Some(Envelope::Normalized),
+            _ => None,
+        }
+    }
 }
 
 /// Circuit breaking: after `failureThreshold` failed attempts in a row the endpoint gets one

@@ -236,12 +236,23 @@ impl Dispatcher {
         let attempted_at = self.clock.now();
         let outcome = match self.build_request(&delivery, &event, &subscription, attempted_at) {
             Ok(request) => {
-                let outcome = self.sender.send(&request).await;
+                let mut outcome = self.sender.send(&request).await;
                 self.config.metrics.observe(
                     &metrics::DELIVERY_SECONDS,
                     &[],
                     outcome.latency.as_secs_f64(),
                 );
+                // SellerCenter's callbacks succeed on HTTP 200 only, not on any 2xx.
+                if subscription.envelope == switchyard_core::model::Envelope::Sellercenter
+                    && outcome.succeeded()
+                    && outcome.status_code != Some(200)
+                {
+                    outcome.error_class = Some("http_status");
+                    outcome.error_message = Some(format!(
+                        "HTTP {} is not 200, the only success a SellerCenter callback has",
+                        outcome.status_code.unwrap_or_default()
+                    ));
+                }
                 outcome
             }
             Err(message) => SendOutcome {

@@ -4,6 +4,9 @@
 //! [`Hub::serve`] runs the HTTP server and the dispatcher until shutdown. Routes live in
 //! [`routes`]; every refusal goes through [`error::AppError`].
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
+
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -27,6 +30,9 @@ use switchyard_core::model::Client;
 use switchyard_core::secrets::{SecretBox, derive_key, hash_client_secret};
 use switchyard_delivery::{Dispatcher, DispatcherConfig, Sender, SenderConfig};
 use switchyard_store::{PostgresStore, SqliteStore, Store, StoreError};
+
+/// What the key deriving SellerCenter API keys is derived for.
+pub const SELLERCENTER_KEY_PURPOSE: &str = "switchyard/sellercenter-api-keys/v1";
 
 /// Everything a hub needs to start; the binary fills it from flags, environment and file.
 #[derive(Debug, Clone)]
@@ -105,6 +111,8 @@ pub struct AppState {
     pub source_token_key: [u8; 32],
     /// Signs console session cookies and their CSRF tokens.
     pub console_key: [u8; 32],
+    /// Derives each client's SellerCenter API key (`routes::sellercenter::api_key`).
+    pub sellercenter_key: [u8; 32],
     /// Sends test notifications.
     pub sender: Sender,
     /// Woken after a write that makes deliveries due.
@@ -290,6 +298,7 @@ impl Hub {
                 token_key,
                 source_token_key: derive_key(&settings.master_key, "switchyard/source-tokens/v1"),
                 console_key: derive_key(&settings.master_key, "switchyard/console-sessions/v1"),
+                sellercenter_key: derive_key(&settings.master_key, SELLERCENTER_KEY_PURPOSE),
                 sender,
                 dispatcher,
                 max_body_bytes: settings.max_body_bytes,

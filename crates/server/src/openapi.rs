@@ -311,6 +311,7 @@ pub fn document() -> Value {
             {"name": "subscriptions", "description": "Switchyard's own subscription operations: replay, secret rotation, health."},
             {"name": "sources", "description": "Inbound endpoints, one per marketplace connection."},
             {"name": "rejections", "description": "Refused inbound requests."},
+            {"name": "sellercenter", "description": "SellerCenter's API dialect for webhooks, signed with the user's API key."},
             {"name": "performance", "description": "Order facts and seller performance notifications."},
             {"name": "ingest", "description": "Where marketplaces send their webhooks; authenticated by each marketplace's own signature scheme, not by a token."},
         ],
@@ -378,6 +379,7 @@ fn paths() -> Value {
         .chain(source_ops())
         .chain(rejection_ops())
         .chain(ingest_ops())
+        .chain(sellercenter_ops())
     {
         add(path, method, operation);
     }
@@ -385,6 +387,105 @@ fn paths() -> Value {
 }
 
 type Operation = (&'static str, &'static str, Value);
+
+/// SellerCenter's API dialect: one path, the action in the signed query.
+fn sellercenter_ops() -> Vec<Operation> {
+    let params = || {
+        let text =
+            |name: &str, description: &str| query(name, description, json!({"type": "string"}));
+        vec![
+            query(
+                "Action",
+                "The action.",
+                json!({"type": "string", "enum": ["CreateWebhook", "GetWebhooks", "DeleteWebhook", "GetWebhookEntities"]}),
+            ),
+            text("UserID", "The Switchyard client id."),
+            text("Version", "`1.0`."),
+            text(
+                "Timestamp",
+                "ISO 8601, within 5 minutes of the hub's clock.",
+            ),
+            query(
+                "Format",
+                "`JSON` (default) or `XML`.",
+                json!({"type": "string", "enum": ["JSON", "XML"]}),
+            ),
+            text(
+                "Signature",
+                "Hex HMAC-SHA256 with the user's API key over the other parameters, sorted, RFC 3986-encoded, `name=value` joined by `&`.",
+            ),
+            text("WebhookId", "DeleteWebhook: the webhook."),
+            text(
+                "PartnerId",
+                "CreateWebhook: the partner, for a client managing several.",
+            ),
+            text(
+                "CallbackUrl",
+                "CreateWebhook: the callback URL, when not in the body.",
+            ),
+            text(
+                "Events",
+                "CreateWebhook: comma-separated events or entity names, when not in the body.",
+            ),
+        ]
+    };
+    let answers = || {
+        let both = |d: &str, root: &str| {
+            json!({
+                "description": d,
+                "content": {
+                    "application/json": {"schema": {"type": "object", "required": [root], "properties": {root: {"type": "object"}}}},
+                    "application/xml": {"schema": {"type": "string"}},
+                },
+            })
+        };
+        json!({
+            "200": both("`SuccessResponse` with `Head` and `Body`.", "SuccessResponse"),
+            "400": both("`ErrorResponse`: E001 missing parameter, E002 version, E003 stale timestamp, E004 timestamp format, E005 invalid request, E008 invalid action, E009 access denied.", "ErrorResponse"),
+            "401": both("`ErrorResponse` E007: signature mismatch (or unknown user).", "ErrorResponse"),
+            "403": both("`ErrorResponse`: the client may not act for that partner.", "ErrorResponse"),
+            "409": both("`ErrorResponse`: a conflicting write.", "ErrorResponse"),
+            "503": both("`ErrorResponse` E006: the database is unavailable.", "ErrorResponse"),
+        })
+    };
+    let description = "SellerCenter's webhook API: `CreateWebhook` (body `<Request><Webhook><CallbackUrl>…</CallbackUrl><Events><Event>onOrderCreated</Event>…</Events></Webhook></Request>`; an entity name alone means all its events), `GetWebhooks`, `DeleteWebhook`, `GetWebhookEntities`. Signed with the user's SellerCenter API key, not a bearer token.";
+    vec![
+        (
+            "/sellercenter",
+            "get",
+            op(
+                "sellercenterGet",
+                "sellercenter",
+                "SellerCenter API (GET)",
+                description,
+                params(),
+                None,
+                answers(),
+                Some(json!([])),
+            ),
+        ),
+        (
+            "/sellercenter",
+            "post",
+            op(
+                "sellercenterPost",
+                "sellercenter",
+                "SellerCenter API (POST)",
+                description,
+                params(),
+                Some(json!({
+                    "required": false,
+                    "content": {"application/xml": {
+                        "schema": {"type": "string"},
+                        "example": "<Request><Webhook><CallbackUrl>https://example.com/sc</CallbackUrl><Events><Event>Order</Event></Events></Webhook></Request>",
+                    }},
+                })),
+                answers(),
+                Some(json!([])),
+            ),
+        ),
+    ]
+}
 
 fn probe_and_token_ops() -> Vec<Operation> {
     vec![
@@ -1504,6 +1605,7 @@ fn subscription_schemas() -> Value {
                 "rateLimit": schema_ref("RateLimitInput"),
                 "circuitBreaker": schema_ref("CircuitBreaker"),
                 "autoDisableAfterSeconds": {"type": "integer", "minimum": 60, "maximum": 7_776_000},
+                "envelope": schema_ref("Envelope"),
             },
         },
         "CreateSubscriptions": {
@@ -1529,12 +1631,19 @@ fn subscription_schemas() -> Value {
                 },
             }}},
         },
+        "Envelope": {
+            "type": "string",
+            "enum": ["walmart", "sellercenter", "normalized"],
+            "description": "The body of deliveries: Walmart's envelope (default), SellerCenter's \
+                `{\"event\",\"payload\"}` (success on HTTP 200 only), or Walmart's envelope always \
+                carrying the normalized form.",
+        },
         "Subscription": {
             "type": "object",
             "required": ["subscriptionId", "partnerId", "eventType", "eventVersion", "resourceName",
                          "eventUrl", "headers", "status", "retryPolicy", "ordering", "maxInFlight",
-                         "rateLimit", "circuitBreaker", "autoDisableAfterSeconds", "disabledReason",
-                         "createdAt", "updatedAt"],
+                         "rateLimit", "circuitBreaker", "autoDisableAfterSeconds", "envelope",
+                         "disabledReason", "createdAt", "updatedAt"],
             "properties": {
                 "subscriptionId": uuid("The subscription."),
                 "partnerId": {"type": "string"},
@@ -1552,6 +1661,7 @@ fn subscription_schemas() -> Value {
                 "rateLimit": nullable(schema_ref("RateLimit")),
                 "circuitBreaker": schema_ref("CircuitBreaker"),
                 "autoDisableAfterSeconds": {"type": "integer"},
+                "envelope": schema_ref("Envelope"),
                 "disabledReason": nullable_string("Why the hub set it INACTIVE."),
                 "createdAt": time("Created."),
                 "updatedAt": time("Last changed."),
@@ -1577,6 +1687,7 @@ fn subscription_schemas() -> Value {
                 "rateLimit": nullable(schema_ref("RateLimitInput")),
                 "circuitBreaker": schema_ref("CircuitBreaker"),
                 "autoDisableAfterSeconds": {"type": "integer", "minimum": 60, "maximum": 7_776_000},
+                "envelope": schema_ref("Envelope"),
                 "disabledReason": {"description": "Read-only; ignored."},
                 "createdAt": {"description": "Read-only; ignored."},
                 "updatedAt": {"description": "Read-only; ignored."},

@@ -40,6 +40,7 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Val
         "rateLimit": sub.rate_limit,
         "circuitBreaker": sub.breaker,
         "autoDisableAfterSeconds": sub.auto_disable_after_secs,
+        "envelope": sub.envelope,
         "disabledReason": sub.disabled_reason,
         "createdAt": sub.created_at,
         "updatedAt": sub.updated_at,

@@ -118,6 +118,7 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         disabled_reason: None,
         breaker: Default::default(),
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
+        envelope: Default::default(),
     }
 }
 
@@ -1773,5 +1774,33 @@ async fn order_facts_apply_all_or_nothing_and_are_read_back_per_partner() {
                 .is_empty(),
             "only orders changed since the time asked"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_subscriptions_envelope_round_trips() {
+    use switchyard_core::model::Envelope;
+    for Fresh { store, .. } in fresh_stores().await {
+        let mut sub = subscription("p1", &["onOrderCreated", "order.created"]);
+        sub.envelope = Envelope::Sellercenter;
+        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+        let read = store.get_subscription(sub.id).await.unwrap().unwrap();
+        assert_eq!(read.envelope, Envelope::Sellercenter);
+        let mut changed = read.clone();
+        changed.envelope = Envelope::Normalized;
+        assert!(store.update_subscription(changed).await.unwrap());
+        let read = store.get_subscription(sub.id).await.unwrap().unwrap();
+        assert_eq!(read.envelope, Envelope::Normalized);
+        // A normalized topic fans out to it like any other type.
+        let (_, deliveries) = created(
+            store
+                .insert_event(
+                    event("p1", "ORDER_X", Some("order.created"), Some("k1")),
+                    None,
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(deliveries, 1);
     }
 }

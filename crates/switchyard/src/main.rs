@@ -402,13 +402,22 @@ async fn create_client(c: CreateClient) -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())?;
+    let sellercenter_key = switchyard_server::routes::sellercenter::api_key(
+        &switchyard_core::secrets::derive_key(
+            &settings.master_key,
+            switchyard_server::SELLERCENTER_KEY_PURPOSE,
+        ),
+        &id,
+    );
     if c.json {
         println!(
             "{}",
-            serde_json::json!({"clientId": id, "clientSecret": secret})
+            serde_json::json!({"clientId": id, "clientSecret": secret, "sellercenterApiKey": sellercenter_key})
         );
     } else {
-        println!("clientId:     {id}\nclientSecret: {secret}\n(the secret is shown only now)");
+        println!(
+            "clientId:           {id}\nclientSecret:       {secret}\nsellercenterApiKey: {sellercenter_key}\n(shown only now)"
+        );
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub(crate) mod api;
 mod ingest;
 pub mod metrics;
 pub(crate) mod orders;
+pub mod sellercenter;
 pub mod sources;
 mod token;
 pub(crate) mod webhooks;
@@ -45,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{id}", get(api::get_event))
         .route("/api/v1/events/{id}/outcome", post(api::report_outcome))
         .route("/api/v1/orders/facts", post(orders::post_facts))
+        .route(
+            "/sellercenter",
+            get(sellercenter::handle).post(sellercenter::handle),
+        )
         .route("/api/v1/performance/run", post(orders::run))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .route("/api/v1/deliveries/{id}", get(api::get_delivery))

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
-    Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Ordering, RateLimit,
-    SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_header_name,
+    Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Envelope, Ordering,
+    RateLimit, SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_header_name,
     validate_header_value, validate_http_url,
 };
 use switchyard_core::retry::RetryPolicy;
@@ -65,6 +65,7 @@ pub struct SubscriptionInput {
     rate_limit: Option<RateLimit>,
     circuit_breaker: Option<Breaker>,
     auto_disable_after_seconds: Option<u64>,
+    envelope: Option<Envelope>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +290,7 @@ pub async fn create(
             disabled_reason: None,
             breaker,
             auto_disable_after_secs,
+            envelope: input.envelope.unwrap_or_default(),
         });
         secrets.push(signing_secret);
     }
@@ -434,6 +436,7 @@ pub struct PatchRequest {
     rate_limit: Option<Value>,
     circuit_breaker: Option<Breaker>,
     auto_disable_after_seconds: Option<u64>,
+    envelope: Option<Envelope>,
     // Shown in reads; cleared by the hub when the subscription is resumed.
     #[serde(rename = "disabledReason")]
     _disabled_reason: Option<serde::de::IgnoredAny>,
@@ -515,6 +518,9 @@ pub async fn update(
     }
     if let Some(secs) = patch.auto_disable_after_seconds {
         sub.auto_disable_after_secs = check_auto_disable(secs, "autoDisableAfterSeconds")?;
+    }
+    if let Some(envelope) = patch.envelope {
+        sub.envelope = envelope;
     }
     match patch.max_in_flight {
         None => {}

@@ -214,6 +214,10 @@ CREATE TABLE order_facts (
 );
 CREATE INDEX order_facts_activity ON order_facts (partner_id, last_activity_at);
 "#,
+    r#"
+-- The body shape of a subscription's deliveries: walmart, sellercenter or normalized.
+ALTER TABLE subscriptions ADD COLUMN envelope TEXT NOT NULL DEFAULT 'walmart';
+"#,
 ];
 
 /// Brings the schema up to date. Nodes starting together take an advisory lock, so one migrates

@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis};
 use switchyard_core::model::{
-    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, EventRecord, LoggedAttempt,
-    Ordering, OutcomeRecord, RateLimit, RejectionRecord, SourceRecord, SubscriptionRecord,
-    SubscriptionStatus,
+    AttemptRecord, Breaker, Client, DeliveryRecord, DeliveryStatus, Envelope, EventRecord,
+    LoggedAttempt, Ordering, OutcomeRecord, RateLimit, RejectionRecord, SourceRecord,
+    SubscriptionRecord, SubscriptionStatus,
 };
 
 use crate::StoreError;
@@ -73,7 +73,7 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
     s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
-    s.auto_disable_after_secs";
+    s.auto_disable_after_secs, s.envelope";
 
 /// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
 /// same reader serves plain and joined rows.
@@ -117,6 +117,10 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<Subscrip
             probe_interval_seconds: row.get::<_, i64>(at + 22)?.max(0) as u64,
         },
         auto_disable_after_secs: row.get::<_, i64>(at + 23)?.max(0) as u64,
+        envelope: {
+            let text: String = row.get(at + 24)?;
+            Envelope::parse(&text).ok_or_else(|| corrupt(format!("envelope {text:?}")))?
+        },
     })
 }
 

@@ -221,6 +221,10 @@ CREATE TABLE order_facts (
 );
 CREATE INDEX order_facts_activity ON order_facts (partner_id, last_activity_at);
 "#,
+    r#"
+-- The body shape of a subscription's deliveries: walmart, sellercenter or normalized.
+ALTER TABLE subscriptions ADD COLUMN envelope TEXT NOT NULL DEFAULT 'walmart';
+"#,
 ];
 
 /// Brings the database to the newest schema; each migration runs in its own transaction.

@@ -13,4 +13,5 @@ mod openapi;
 mod performance;
 mod postgres;
 mod restart;
+mod sellercenter;
 mod subscriptions;
