@@ -74,6 +74,20 @@ impl Caller<'_> {
     }
 }
 
+/// A new TikTok order, received through the source at `url`.
+async fn tiktok_order(app: &TestApp, url: &str, order: &str) {
+    let signed = crate::ingest::sign(
+        switchyard_marketplaces::Kind::Tiktok,
+        "tiktok-app-secret",
+        json!({"appKey": "app-key", "orderStatus": "AWAITING_SHIPMENT"}),
+        "1",
+        order,
+        &format!("evt-{order}"),
+        app.clock.now(),
+    );
+    assert_eq!(crate::ingest::send(app, url, &signed).await.status, 200);
+}
+
 #[tokio::test]
 async fn sellercenter_webhooks_are_managed_with_signed_calls_and_get_sellercenter_callbacks() {
     if python("import hmac", &[]).is_none() {
@@ -167,19 +181,7 @@ async fn sellercenter_webhooks_are_managed_with_signed_calls_and_get_sellercente
         json!({"kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret", "options": {"appKey": "app-key"}}),
     )
     .await;
-    let tiktok = crate::ingest::sign(
-        switchyard_marketplaces::Kind::Tiktok,
-        "tiktok-app-secret",
-        json!({"appKey": "app-key", "orderStatus": "AWAITING_SHIPMENT"}),
-        "1",
-        "TT-1",
-        "tt-1",
-        app.clock.now(),
-    );
-    assert_eq!(
-        crate::ingest::send(&app, &tiktok_url, &tiktok).await.status,
-        200
-    );
+    tiktok_order(&app, &tiktok_url, "TT-1").await;
     wait_for("the SellerCenter callback", || async {
         (sink.hook_count() >= 1).then_some(())
     })
@@ -195,19 +197,7 @@ async fn sellercenter_webhooks_are_managed_with_signed_calls_and_get_sellercente
 
     // Only HTTP 200 is success: a 202 is a failed attempt, retried on SellerCenter's ladder.
     sink.answer_with(&[202]);
-    let tiktok = crate::ingest::sign(
-        switchyard_marketplaces::Kind::Tiktok,
-        "tiktok-app-secret",
-        json!({"appKey": "app-key", "orderStatus": "AWAITING_SHIPMENT"}),
-        "1",
-        "TT-2",
-        "tt-2",
-        app.clock.now(),
-    );
-    assert_eq!(
-        crate::ingest::send(&app, &tiktok_url, &tiktok).await.status,
-        200
-    );
+    tiktok_order(&app, &tiktok_url, "TT-2").await;
     let failed = wait_for("the 202 attempt", || async {
         let deliveries = app.deliveries_of(&token, &id).await;
         deliveries.into_iter().find(|d| d["lastStatusCode"] == 202)
