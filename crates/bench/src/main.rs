@@ -2,11 +2,15 @@
 //! count and time, prints a table and writes JSON under `target/bench/`.
 //!
 //! Scenarios today:
+//! - `ingest`: signed Walmart webhooks into the hub against a bare axum server answering 200,
+//!   both loaded by the same load generator running as a child process.
 //! - `console`: the operator console's pages on a database holding 100,000 events and 1,000,000
 //!   delivery attempts (the size issue 5 names), each page requested repeatedly with a signed-in
 //!   session; the target is under 100 ms per page.
 //!
 //! `cargo run --release -p switchyard-bench -- console [--quick] [--events N] [--fanout N]`
+
+mod ingest;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,13 +41,15 @@ struct Options {
     fanout: u64,
     requests: usize,
     out: PathBuf,
+    /// Small counts: for breakage, not timing.
+    quick: bool,
     /// Keep the seeded database here instead of a temporary directory (for looking at plans).
     data: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--out DIR] [--data DIR]"
+        "usage: switchyard-bench console|ingest [--quick] [--events N] [--fanout N] [--requests N] [--out DIR] [--data DIR]"
     );
     std::process::exit(2)
 }
@@ -55,12 +61,14 @@ fn parse(args: &[String]) -> Options {
         requests: 20,
         out: PathBuf::from("target/bench"),
         data: None,
+        quick: false,
     };
     let mut i = 0;
     while i < args.len() {
         let value = |i: usize| args.get(i + 1).cloned().unwrap_or_else(|| usage());
         match args[i].as_str() {
             "--quick" => {
+                o.quick = true;
                 o.events = 2_000;
                 o.requests = 3;
             }
@@ -81,6 +89,12 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("console") => console(parse(&args[1..])).await,
+        Some("ingest") => {
+            let o = parse(&args[1..]);
+            ingest::run(o.quick, &o.out).await
+        }
+        // Hidden: the load generator, run by the scenarios as a child process.
+        Some("loadgen") => ingest::loadgen(&args[1..]).await,
         _ => usage(),
     }
 }
