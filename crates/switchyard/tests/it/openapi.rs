@@ -107,37 +107,56 @@ async fn openapi_schemathesis_finds_no_server_error_and_no_answer_unlike_the_doc
     let examples =
         std::env::var("SWITCHYARD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "15".into());
     let seed = std::env::var("SWITCHYARD_SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".into());
-    let base = app.base.clone();
-    let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .current_dir(std::env::temp_dir())
-            .args(["-c", RUN_SCHEMATHESIS, "run"])
-            .arg(format!("{base}/openapi.json"))
-            .args(["--url", &base])
-            .args(["--header", &format!("Authorization: Bearer {token}")])
-            .args(["--checks", "not_a_server_error,response_schema_conformance"])
-            .args(["--phases", "examples,coverage,fuzzing,stateful"])
-            .args([
-                "--max-examples",
-                &examples,
-                "--seed",
-                &seed,
-                "--workers",
-                "2",
-            ])
-            .args(["--request-timeout", "10", "--generation-database", "none"])
-            .args(["--no-color", "--suppress-health-check", "all"])
-            .output()
-    })
-    .await
-    .expect("schemathesis thread")
-    .expect("schemathesis runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("schemathesis took {:?}\n{stdout}", started.elapsed());
-    assert!(
-        output.status.success(),
-        "schemathesis found failures:\n{stdout}\n{stderr}"
-    );
+    let first_seed: u64 = seed.parse().unwrap_or(1);
+    // schemathesis's generator (hypothesis, on this Python) now and then crashes inside itself
+    // ("AST constructor recursion depth mismatch") before sending a case; such a run says nothing
+    // about the hub, so it is run again with the next seed, at most twice. A failed check is
+    // never retried.
+    for attempt in 0..3u64 {
+        let base = app.base.clone();
+        let (token, examples) = (token.clone(), examples.clone());
+        let seed = (first_seed + attempt).to_string();
+        let run_seed = seed.clone();
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("python3")
+                .current_dir(std::env::temp_dir())
+                .args(["-c", RUN_SCHEMATHESIS, "run"])
+                .arg(format!("{base}/openapi.json"))
+                .args(["--url", &base])
+                .args(["--header", &format!("Authorization: Bearer {token}")])
+                .args(["--checks", "not_a_server_error,response_schema_conformance"])
+                .args(["--phases", "examples,coverage,fuzzing,stateful"])
+                .args([
+                    "--max-examples",
+                    &examples,
+                    "--seed",
+                    &run_seed,
+                    "--workers",
+                    "2",
+                ])
+                .args(["--request-timeout", "10", "--generation-database", "none"])
+                .args(["--no-color", "--suppress-health-check", "all"])
+                .output()
+        })
+        .await
+        .expect("schemathesis thread")
+        .expect("schemathesis runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        println!(
+            "schemathesis (seed {seed}) took {:?}\n{stdout}",
+            started.elapsed()
+        );
+        if output.status.success() {
+            return;
+        }
+        let tool_crash_only = stdout.contains("AST constructor recursion depth mismatch")
+            && !stdout.contains("= FAILURES =");
+        assert!(
+            tool_crash_only && attempt < 2,
+            "schemathesis found failures:\n{stdout}\n{stderr}"
+        );
+        eprintln!("schemathesis crashed inside its generator; running again with the next seed");
+    }
 }
