@@ -13,6 +13,7 @@ pub mod extract;
 pub mod openapi;
 pub mod performance;
 pub mod routes;
+pub mod source_cache;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub struct Settings {
     pub public_url: String,
     /// How often the seller performance scheduler looks for a run that is due.
     pub performance_interval: Duration,
+    /// Run the dispatcher (`false`: an ingest-only node; others on the database deliver).
+    pub deliver: bool,
 }
 
 impl Settings {
@@ -87,6 +90,7 @@ impl Settings {
             migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
             performance_interval: Duration::from_secs(60),
+            deliver: true,
         }
     }
 }
@@ -128,11 +132,15 @@ pub struct AppState {
     pub keys: KeyCache,
     /// This hub's counters and histograms, served at `/metrics`.
     pub metrics: Metrics,
+    /// Sources read for ingest, with their secrets opened.
+    pub sources: source_cache::SourceCache,
 }
 
 /// A hub ready to serve.
 pub struct Hub {
     pub state: AppState,
+    /// Whether `serve` runs the dispatcher.
+    deliver: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,8 +315,10 @@ impl Hub {
                 performance_interval: settings.performance_interval,
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
                 keys: Arc::default(),
+                sources: Default::default(),
                 metrics,
             },
+            deliver: settings.deliver,
         })
     }
 
@@ -327,7 +337,9 @@ impl Hub {
         listener: TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HubError> {
-        let dispatcher = tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone()));
+        let dispatcher = self
+            .deliver
+            .then(|| tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone())));
         tokio::spawn(run_retention(self.state.clone(), shutdown.clone()));
         tokio::spawn(performance::run_scheduler(
             self.state.clone(),
@@ -343,7 +355,9 @@ impl Hub {
                 let _ = http_shutdown.wait_for(|stop| *stop).await;
             })
             .await?;
-        let _ = dispatcher.await;
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
+        }
         Ok(())
     }
 }

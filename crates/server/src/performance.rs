@@ -175,30 +175,17 @@ async fn publish(
     }
 }
 
-/// Keeps order facts from a received normalized order event; a failure is logged, never
-/// surfaced (the event itself is already stored and acknowledged).
-pub async fn record_normalized_order(state: &AppState, partner_id: &str, normalized: &Value) {
+/// The order-facts change a received normalized event makes, if it is about an order; stored
+/// with the event, in its transaction.
+pub fn order_update_of(normalized: &Value) -> Option<OrderUpdate> {
     if normalized["resource"]["type"] != "order" {
-        return;
+        return None;
     }
-    let (Some(marketplace), Some(po)) = (
-        normalized["marketplace"].as_str(),
-        normalized["resource"]["id"].as_str(),
-    ) else {
-        return;
-    };
-    let update = OrderUpdate {
-        marketplace: marketplace.to_string(),
-        po_number: po.to_string(),
+    Some(OrderUpdate {
+        marketplace: normalized["marketplace"].as_str()?.to_string(),
+        po_number: normalized["resource"]["id"].as_str()?.to_string(),
         change: OrderChange::Normalized(normalized.clone()),
-    };
-    if let Err(e) = state
-        .store
-        .update_orders(partner_id, vec![update], state.clock.now())
-        .await
-    {
-        tracing::warn!(error = %e, partner_id, "cannot keep the order facts of an order event");
-    }
+    })
 }
 
 /// Runs [`run_due`] every `interval` until shutdown.

@@ -96,6 +96,41 @@ pub enum InsertOutcome {
 /// What a writer tells a caller once its batch's fate is known.
 pub(crate) type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
+/// Pending deliveries `next_due_at` looks at, earliest first: enough to find the next due one
+/// without reading a whole backlog.
+pub(crate) const DUE_WINDOW: i64 = 256;
+
+/// One of the first [`DUE_WINDOW`] pending deliveries, by `next_attempt_at` (milliseconds).
+pub(crate) struct DueRow {
+    pub next_attempt_at: i64,
+    pub locked_until: Option<i64>,
+    pub paced_until: Option<i64>,
+    pub active: bool,
+}
+
+/// The earliest time one of `window` becomes claimable, never later than the true earliest
+/// over all pending deliveries: when the window is full, every delivery past it is due no
+/// sooner than the window's last, so that bounds the answer (waking early only looks again).
+pub(crate) fn earliest_claimable(window: &[DueRow]) -> Option<Timestamp> {
+    let claimable = window
+        .iter()
+        .filter(|r| r.active)
+        .map(|r| {
+            r.next_attempt_at
+                .max(r.locked_until.unwrap_or(0))
+                .max(r.paced_until.unwrap_or(0))
+        })
+        .min();
+    let bound = (window.len() as i64 >= DUE_WINDOW)
+        .then(|| window.last().map(|r| r.next_attempt_at))
+        .flatten();
+    let at = match (claimable, bound) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    at.map(switchyard_core::clock::from_millis)
+}
+
 /// Pairs a write's own result with the reply its caller gets after COMMIT: the write's result
 /// if the batch committed, the commit's error if it did not. Both writers use it.
 pub(crate) fn answer_after_commit<T: Send + 'static>(
@@ -288,6 +323,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         event: EventRecord,
         sighting: Option<ResourceSighting>,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.insert_event_with_order(event, sighting, None).await
+    }
+    /// [`Store::insert_event`], and when the event is new, in the same transaction, the change
+    /// it makes to its partner's order facts (`order`): a received order event and the facts
+    /// derived from it are kept together. A change that does not apply is logged and left out;
+    /// it never costs the event its acknowledgement.
+    async fn insert_event_with_order(
+        &self,
+        event: EventRecord,
+        sighting: Option<ResourceSighting>,
+        order: Option<OrderUpdate>,
     ) -> Result<InsertOutcome, StoreError>;
     async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError>;
     /// Events matching the filter, newest first.

@@ -55,6 +55,9 @@ pub struct ConfigArgs {
     /// Do not apply the database schema on start (`switchyard migrate` does it).
     #[arg(long, env = "SWITCHYARD_NO_MIGRATE")]
     pub no_migrate: Option<bool>,
+    /// Receive and store only; other nodes on the same PostgreSQL database deliver.
+    #[arg(long, env = "SWITCHYARD_NO_DELIVER")]
+    pub no_deliver: Option<bool>,
     /// The URL marketplaces reach this hub at [default: http://<listen>].
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -175,6 +178,7 @@ pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     settings.migrate_on_start = !args.no_migrate.unwrap_or(false);
+    settings.deliver = !args.no_deliver.unwrap_or(false);
     if let Some(days) = args.retention_days {
         settings.retention = seconds("retention", days * 86_400.0)?;
     }

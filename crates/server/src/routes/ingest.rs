@@ -264,13 +264,13 @@ async fn handle(
         started,
     };
     let source = match Uuid::parse_str(&source_ref) {
-        Ok(id) => match state.store.get_source(id).await {
+        Ok(id) => match state.sources.get(&state, id).await {
             Ok(found) => found,
-            Err(e) => return AppError::from(e).into_response(),
+            Err(e) => return e.into_response(),
         },
         Err(_) => None,
     };
-    let Some(source) = source else {
+    let Some((source, secrets)) = source else {
         return state
             .refuse(
                 &received,
@@ -285,10 +285,6 @@ async fn handle(
     let Some(kind) = Kind::parse(&source.kind) else {
         tracing::error!(source = %source.id, kind = %source.kind, "source of an unknown kind");
         return AppError::internal().into_response();
-    };
-    let secrets = match open_secrets(&state, &source) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
     };
     // A Walmart source in the OAuth form accepts the tokens it issued; its verifier compares
     // the presented token with the ones the server vouches for.
@@ -311,7 +307,7 @@ async fn handle(
             value: vouched,
         }]
     } else {
-        secrets
+        secrets.to_vec()
     };
     let settings = SourceSettings {
         kind,
@@ -486,6 +482,7 @@ async fn store_event(
         status: normalized.status.clone(),
         first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
     });
+    let order = crate::performance::order_update_of(&normalized_json);
     let event = EventRecord {
         id,
         origin: source.id.to_string(),
@@ -501,7 +498,7 @@ async fn store_event(
         occurred_at,
         received_at: now,
         payload: native.payload,
-        normalized: Some(normalized_json.clone()),
+        normalized: Some(normalized_json),
         raw_body: Some(raw_body),
         resource_key: normalized
             .resource
@@ -509,26 +506,17 @@ async fn store_event(
             .map(|r| format!("{}:{}", r.kind, r.id)),
         headers,
     };
-    let partner_id = event.partner_id.clone();
-    match state.store.insert_event(event, sighting).await {
+    match state
+        .store
+        .insert_event_with_order(event, sighting, order)
+        .await
+    {
         Ok(InsertOutcome::Created {
             event_id,
             deliveries,
         }) => {
             if deliveries > 0 {
                 state.dispatcher.wake();
-            }
-            if normalized_json["resource"]["type"] == "order" {
-                // Derived data for performance notifications: kept off the acknowledgment path.
-                let state = state.clone();
-                tokio::spawn(async move {
-                    crate::performance::record_normalized_order(
-                        &state,
-                        &partner_id,
-                        &normalized_json,
-                    )
-                    .await;
-                });
             }
             count_ack(state, received, "accepted");
             axum::Json(json!({"status": "accepted", "eventId": event_id})).into_response()

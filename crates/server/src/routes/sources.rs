@@ -339,7 +339,9 @@ pub async fn update(
         source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
     }
     source.updated_at = state.clock.now();
-    if !state.store.update_source(source.clone()).await? {
+    let updated = state.store.update_source(source.clone()).await;
+    state.sources.forget(source.id);
+    if !updated? {
         return Err(AppError::not_found("source"));
     }
     Ok(axum::Json(view(&state, &source, None)?))
@@ -351,7 +353,9 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let source = visible_source(&state, &caller, &id).await?;
-    state.store.delete_source(source.id).await?;
+    let deleted = state.store.delete_source(source.id).await;
+    state.sources.forget(source.id);
+    deleted?;
     Ok(axum::Json(
         json!({"sourceId": source.id, "message": "Successfully deleted source"}),
     ))

@@ -662,10 +662,11 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn insert_event(
+    async fn insert_event_with_order(
         &self,
         mut e: EventRecord,
         sighting: Option<ResourceSighting>,
+        order: Option<OrderUpdate>,
     ) -> Result<InsertOutcome, StoreError> {
         self.write(move |client| Box::pin(async move {
             if let Some(key) = &e.dedup_key {
@@ -752,6 +753,17 @@ impl Store for PostgresStore {
                         &[&Uuid::now_v7().to_string(), &e.id.to_string(), subscription_id, &e.partner_id, &ms(e.received_at), &e.resource_key],
                     )
                     .await?;
+            }
+            if let Some(order) = order {
+                // Its own savepoint: facts that do not apply are left out, the event is kept.
+                client.batch_execute("SAVEPOINT order_facts").await?;
+                match apply_order_changes(client, &e.partner_id, &[order], e.received_at).await {
+                    Ok(()) => client.batch_execute("RELEASE order_facts").await?,
+                    Err(err) => {
+                        tracing::warn!(error = %err, event = %e.id, "order facts left out");
+                        client.batch_execute("ROLLBACK TO order_facts; RELEASE order_facts").await?;
+                    }
+                }
             }
             if !subscription_ids.is_empty() {
                 notify_due(client).await?;
@@ -1177,19 +1189,29 @@ impl Store for PostgresStore {
     }
 
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        // The earliest few by the due index, not a scan of every pending delivery.
         let rows = self
             .query(
-                "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.locked_until, 0), COALESCE(s.paced_until, 0)))
-                 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-                 WHERE d.status = 'pending' AND s.status = 'ACTIVE'",
-                &[],
+                "SELECT d.next_attempt_at, d.locked_until, s.paced_until, s.status = 'ACTIVE'
+                 FROM (SELECT next_attempt_at, locked_until, subscription_id FROM deliveries
+                       WHERE status = 'pending' ORDER BY next_attempt_at LIMIT $1) d
+                 JOIN subscriptions s ON s.id = d.subscription_id
+                 ORDER BY d.next_attempt_at",
+                &[&crate::DUE_WINDOW],
             )
             .await?;
-        let at: Option<i64> = match rows.first() {
-            Some(r) => r.try_get(0)?,
-            None => None,
-        };
-        Ok(at.map(from_millis))
+        let window = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::DueRow {
+                    next_attempt_at: r.try_get(0)?,
+                    locked_until: r.try_get(1)?,
+                    paced_until: r.try_get(2)?,
+                    active: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(crate::earliest_claimable(&window))
     }
 
     async fn list_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
@@ -1640,43 +1662,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let partner_id = partner_id.to_string();
         self.write(move |client| {
-            Box::pin(async move {
-                for u in &changes {
-                    // Make sure the row exists, then lock it: two nodes changing one order queue up.
-                    let empty = switchyard_core::performance::OrderFacts::new(
-                        &partner_id,
-                        &u.marketplace,
-                        &u.po_number,
-                    );
-                    client
-                        .execute(
-                            "INSERT INTO order_facts (partner_id, marketplace, po_number, facts, last_activity_at)
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                            &[&partner_id, &u.marketplace, &u.po_number, &json_text(&empty), &ms(now)],
-                        )
-                        .await?;
-                    let row = client
-                        .query_one(
-                            "SELECT facts FROM order_facts
-                             WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3 FOR UPDATE",
-                            &[&partner_id, &u.marketplace, &u.po_number],
-                        )
-                        .await?;
-                    let text: String = row.try_get(0)?;
-                    let mut facts: switchyard_core::performance::OrderFacts =
-                        serde_json::from_str(&text)
-                            .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?;
-                    u.change.apply(&mut facts)?;
-                    client
-                        .execute(
-                            "UPDATE order_facts SET facts = $4, last_activity_at = $5
-                             WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3",
-                            &[&partner_id, &u.marketplace, &u.po_number, &json_text(&facts), &ms(now)],
-                        )
-                        .await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { apply_order_changes(client, &partner_id, &changes, now).await })
         })
         .await
     }
@@ -1732,4 +1718,50 @@ impl Store for PostgresStore {
             oldest_due_at: r.try_get::<_, Option<i64>>(3)?.map(from_millis),
         })
     }
+}
+
+/// Applies order changes (each order created on first sight); the row lock makes two nodes
+/// changing one order queue up.
+async fn apply_order_changes(
+    client: &Client,
+    partner_id: &str,
+    changes: &[OrderUpdate],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for u in changes {
+        let empty =
+            switchyard_core::performance::OrderFacts::new(partner_id, &u.marketplace, &u.po_number);
+        client
+            .execute(
+                "INSERT INTO order_facts (partner_id, marketplace, po_number, facts, last_activity_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&partner_id, &u.marketplace, &u.po_number, &json_text(&empty), &ms(now)],
+            )
+            .await?;
+        let row = client
+            .query_one(
+                "SELECT facts FROM order_facts
+                 WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3 FOR UPDATE",
+                &[&partner_id, &u.marketplace, &u.po_number],
+            )
+            .await?;
+        let text: String = row.try_get(0)?;
+        let mut facts: switchyard_core::performance::OrderFacts = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?;
+        u.change.apply(&mut facts)?;
+        client
+            .execute(
+                "UPDATE order_facts SET facts = $4, last_activity_at = $5
+                 WHERE partner_id = $1 AND marketplace = $2 AND po_number = $3",
+                &[
+                    &partner_id,
+                    &u.marketplace,
+                    &u.po_number,
+                    &json_text(&facts),
+                    &ms(now),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
