@@ -176,8 +176,18 @@ fn proc_rss(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Starts a hub as a child process on `db`.
+/// Starts a hub as a child process on `db` (its PostgreSQL schema created first if needed).
 pub async fn start_hub(db: &Db, deliver: bool) -> Child {
+    if let Db::Postgres { url, schema } = db {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("postgres");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .expect("schema");
+    }
     let mut args = vec!["hub".to_string(), db.dir().display().to_string(), db.url()];
     if !deliver {
         args.push("--no-deliver".into());

@@ -113,6 +113,10 @@ pub struct Dispatcher {
     wake: Notify,
     /// Bounds requests in flight.
     slots: Arc<Semaphore>,
+    /// Bounds attempts made but not yet recorded: a request's slot is free once its answer is
+    /// in, while the store records it (the lease keeps the delivery meanwhile), so recording
+    /// overlaps the next requests instead of holding their slots.
+    unrecorded: Arc<Semaphore>,
 }
 
 impl Dispatcher {
@@ -124,6 +128,7 @@ impl Dispatcher {
         config: DispatcherConfig,
     ) -> Arc<Dispatcher> {
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let unrecorded = Arc::new(Semaphore::new(config.concurrency.max(1) * 4));
         Arc::new(Dispatcher {
             store,
             sender,
@@ -133,6 +138,7 @@ impl Dispatcher {
             config,
             wake: Notify::new(),
             slots,
+            unrecorded,
         })
     }
 
@@ -155,7 +161,7 @@ impl Dispatcher {
                 break;
             }
             while in_flight.try_join_next().is_some() {}
-            let free = self.slots.available_permits();
+            let free = self.free();
             // Under a backlog, claim in chunks rather than one delivery per freed slot: each
             // claim is a write, and a quarter of the slots amortizes it (an idle hub claims at once).
             let chunk = (self.config.concurrency / 4).max(1);
@@ -172,13 +178,17 @@ impl Dispatcher {
                     Ok(claimed) => {
                         claimed_any = !claimed.is_empty();
                         for delivery in claimed {
-                            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                                break;
+                            };
+                            let Ok(unrecorded) = self.unrecorded.clone().acquire_owned().await
+                            else {
                                 break;
                             };
                             let this = self.clone();
                             in_flight.spawn(async move {
-                                this.attempt(delivery).await;
-                                drop(permit);
+                                this.attempt(delivery, slot).await;
+                                drop(unrecorded);
                                 this.wake.notify_one();
                             });
                         }
@@ -186,11 +196,11 @@ impl Dispatcher {
                     Err(e) => tracing::error!(error = %e, "cannot claim due deliveries"),
                 }
             }
-            if claimed_any && self.slots.available_permits() >= chunk {
+            if claimed_any && self.free() >= chunk {
                 continue;
             }
             // With too few slots free, the next finished attempt wakes the loop; nothing to ask.
-            let sleep = if self.slots.available_permits() < chunk && !in_flight.is_empty() {
+            let sleep = if self.free() < chunk && !in_flight.is_empty() {
                 self.config.poll_interval
             } else {
                 self.sleep_until_next_due().await
@@ -218,6 +228,13 @@ impl Dispatcher {
         }
     }
 
+    /// Deliveries that may be claimed now: a request slot and a recording place each.
+    fn free(&self) -> usize {
+        self.slots
+            .available_permits()
+            .min(self.unrecorded.available_permits())
+    }
+
     async fn sleep_until_next_due(&self) -> Duration {
         let poll = self.config.poll_interval;
         match self.store.next_due_at().await {
@@ -234,8 +251,9 @@ impl Dispatcher {
         }
     }
 
-    /// Makes one attempt of a claimed delivery and records it.
-    async fn attempt(&self, claimed: ClaimedDelivery) {
+    /// Makes one attempt of a claimed delivery, frees its request `slot` once answered, and
+    /// records it.
+    async fn attempt(&self, claimed: ClaimedDelivery, slot: tokio::sync::OwnedSemaphorePermit) {
         let ClaimedDelivery {
             delivery,
             event,
@@ -272,6 +290,9 @@ impl Dispatcher {
                 retry_after: None,
             },
         };
+        drop(slot);
+        // Another request may start while this one is recorded.
+        self.wake.notify_one();
         self.config.metrics.inc(
             &metrics::DELIVERY_ATTEMPTS,
             &[("outcome", outcome.error_class.unwrap_or("succeeded"))],

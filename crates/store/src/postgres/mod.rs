@@ -10,6 +10,7 @@
 mod rows;
 mod schema;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config, NoTls, Statement};
 use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis as ms};
@@ -54,7 +55,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A write: runs on the writer's connection inside the batch transaction (or is told why it
 /// cannot), says whether it succeeded, and hands back what to tell its caller after COMMIT.
 type Job =
-    Box<dyn for<'a> FnOnce(Result<&'a Client, StoreError>) -> BoxFut<'a, (bool, Reply)> + Send>;
+    Box<dyn for<'a> FnOnce(Result<&'a Conn, StoreError>) -> BoxFut<'a, (bool, Reply)> + Send>;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Clone)]
@@ -65,7 +66,7 @@ pub struct PostgresStore {
 struct Inner {
     config: Config,
     writer: mpsc::UnboundedSender<Job>,
-    readers: Mutex<Vec<Client>>,
+    readers: Mutex<Vec<Conn>>,
     /// Woken when any node commits deliveries that are due.
     wake: Arc<Notify>,
     listener: tokio::task::JoinHandle<()>,
@@ -77,14 +78,96 @@ impl Drop for Inner {
     }
 }
 
-async fn connect(config: &Config) -> Result<Client, StoreError> {
+async fn connect(config: &Config) -> Result<Conn, StoreError> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection ended");
         }
     });
-    Ok(client)
+    Ok(Conn {
+        client,
+        statements: Mutex::new(HashMap::new()),
+    })
+}
+
+/// Statements one connection keeps prepared, at most; past it the cache starts over (list
+/// queries vary with their filters).
+const STATEMENTS: usize = 256;
+
+/// A connection with its prepared statements: each SQL text is parsed and planned once per
+/// connection, not on every call (a round trip and a parse each time, which dominated the one
+/// writer connection's time in profiles).
+pub(crate) struct Conn {
+    client: tokio_postgres::Client,
+    statements: Mutex<HashMap<String, Statement>>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Conn {
+    async fn statement(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
+        if statements.len() >= STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.execute(&statement, params).await
+    }
+
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query(&statement, params).await
+    }
+
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query_one(&statement, params).await
+    }
+
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query_opt(&statement, params).await
+    }
+
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.client.batch_execute(sql).await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 impl PostgresStore {
@@ -125,7 +208,7 @@ impl PostgresStore {
     async fn with_config(config: Config, migrate: bool) -> Result<PostgresStore, StoreError> {
         let first = connect(&config).await?;
         if migrate {
-            schema::migrate(&first).await?;
+            schema::migrate(&first.client).await?;
         }
         let wake = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
@@ -148,14 +231,14 @@ impl PostgresStore {
             .parse()
             .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
         let client = connect(&config).await?;
-        schema::migrate(&client).await?;
+        schema::migrate(&client.client).await?;
         Ok(())
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a Client) -> BoxFut<'a, Result<T, StoreError>> + Send + 'static,
+        F: for<'a> FnOnce(&'a Conn) -> BoxFut<'a, Result<T, StoreError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |client| {
@@ -174,7 +257,7 @@ impl PostgresStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn reader(&self) -> Result<Client, StoreError> {
+    async fn reader(&self) -> Result<Conn, StoreError> {
         let pooled = {
             let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
             idle.retain(|c| !c.is_closed());
@@ -186,7 +269,7 @@ impl PostgresStore {
         }
     }
 
-    fn give_back(&self, client: Client) {
+    fn give_back(&self, client: Conn) {
         if client.is_closed() {
             return;
         }
@@ -217,7 +300,7 @@ async fn fail_all(batch: Vec<Job>, err: StoreError) {
 
 /// The writer: takes every job waiting, runs them in one transaction, commits once.
 async fn run_writer(config: Config, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut conn: Option<Client> = None;
+    let mut conn: Option<Conn> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -312,14 +395,14 @@ async fn run_listener(config: Config, wake: Arc<Notify>) {
 }
 
 /// Tells every node that deliveries are due (sent when the transaction commits).
-async fn notify_due(client: &Client) -> Result<(), StoreError> {
+async fn notify_due(client: &Conn) -> Result<(), StoreError> {
     client.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
     Ok(())
 }
 
 /// Keeps a subscription's failure streak after an attempt (see `Store::complete_attempt`).
 async fn streak(
-    client: &Client,
+    client: &Conn,
     sub_id: &str,
     a: &AttemptRecord,
     policy: FailurePolicy,
@@ -459,7 +542,7 @@ fn subscription_params(s: &SubscriptionRecord) -> Vec<Param> {
     ]
 }
 
-async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<(), StoreError> {
+async fn insert_subscription(client: &Conn, s: &SubscriptionRecord) -> Result<(), StoreError> {
     let inserted = client
         .execute(
             "INSERT INTO subscriptions (id, partner_id, client_id, event_types, event_version,
@@ -479,7 +562,7 @@ async fn insert_subscription(client: &Client, s: &SubscriptionRecord) -> Result<
     index_event_types(client, s).await
 }
 
-async fn index_event_types(client: &Client, s: &SubscriptionRecord) -> Result<(), StoreError> {
+async fn index_event_types(client: &Conn, s: &SubscriptionRecord) -> Result<(), StoreError> {
     let id = s.id.to_string();
     client
         .execute(
@@ -500,7 +583,7 @@ async fn index_event_types(client: &Client, s: &SubscriptionRecord) -> Result<()
 }
 
 async fn select_subscription(
-    client: &Client,
+    client: &Conn,
     id: &str,
 ) -> Result<Option<SubscriptionRecord>, StoreError> {
     let row = client
@@ -512,7 +595,7 @@ async fn select_subscription(
     row.map(|r| rows::subscription_at(&r, 0)).transpose()
 }
 
-async fn select_delivery(client: &Client, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+async fn select_delivery(client: &Conn, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
     let row = client
         .query_opt(
             &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = $1"),
@@ -1723,7 +1806,7 @@ impl Store for PostgresStore {
 /// Applies order changes (each order created on first sight); the row lock makes two nodes
 /// changing one order queue up.
 async fn apply_order_changes(
-    client: &Client,
+    client: &Conn,
     partner_id: &str,
     changes: &[OrderUpdate],
     now: Timestamp,
