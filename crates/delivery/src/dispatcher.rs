@@ -117,7 +117,13 @@ pub struct Dispatcher {
     /// in, while the store records it (the lease keeps the delivery meanwhile), so recording
     /// overlaps the next requests instead of holding their slots.
     unrecorded: Arc<Semaphore>,
+    /// Secrets already opened, by their sealed form (unique per seal: a rotated or edited
+    /// secret is a new entry), so a delivery does not decrypt its subscription's each time.
+    opened: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
+
+/// Opened secrets kept at most; past it the cache starts over.
+const OPENED_SECRETS: usize = 10_000;
 
 impl Dispatcher {
     pub fn new(
@@ -139,6 +145,7 @@ impl Dispatcher {
             wake: Notify::new(),
             slots,
             unrecorded,
+            opened: Default::default(),
         })
     }
 
@@ -442,10 +449,25 @@ impl Dispatcher {
         subscription: &switchyard_core::model::SubscriptionRecord,
         now: jiff::Timestamp,
     ) -> Result<OutboundRequest, String> {
-        let open = |sealed: &str| {
-            self.secrets
-                .open(sealed)
-                .map_err(|_| "a stored secret cannot be decrypted with this master key".to_string())
+        let open = |sealed: &str| -> Result<String, String> {
+            let cached = self
+                .opened
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(sealed)
+                .cloned();
+            if let Some(plain) = cached {
+                return Ok(plain);
+            }
+            let plain = self.secrets.open(sealed).map_err(|_| {
+                "a stored secret cannot be decrypted with this master key".to_string()
+            })?;
+            let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            if opened.len() >= OPENED_SECRETS {
+                opened.clear();
+            }
+            opened.insert(sealed.to_string(), plain.clone());
+            Ok(plain)
         };
         let mut secrets = vec![open(&subscription.signing_secret_sealed)?];
         if let (Some(previous), Some(until)) = (

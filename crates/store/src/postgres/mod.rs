@@ -1,7 +1,12 @@
 //! The PostgreSQL store, for several Switchyard nodes on one database.
 //!
-//! Like the SQLite store, every write is a job run by one writer connection inside a batch
+//! Like the SQLite store, every write is a job run by a writer connection inside a batch
 //! transaction, each job in its own savepoint, and answered only after COMMIT (group commit).
+//! A node keeps several writer connections, each taking the next batch when its last is
+//! committed: a write is a sequence of round trips to the server, and one connection spent its
+//! time waiting on them. They are as safe as several nodes are; a batch PostgreSQL aborts (a
+//! deadlock between two batches, say) answers every job in it with the error, and nothing of it
+//! is acknowledged.
 //! Nodes share deliveries by leasing them with `FOR UPDATE SKIP LOCKED`; a commit that makes
 //! deliveries due sends `NOTIFY switchyard_due`, which every node's listener connection turns
 //! into a wake-up of its dispatcher. Connections that break are opened again on next use, so the
@@ -42,6 +47,8 @@ use rows::{
 };
 
 const MAX_BATCH: usize = 512;
+/// Writer connections per node.
+const WRITERS: usize = 4;
 const READERS: usize = 8;
 const CHANNEL: &str = "switchyard_due";
 
@@ -212,7 +219,10 @@ impl PostgresStore {
         }
         let wake = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_writer(config.clone(), rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(run_writer(config.clone(), rx.clone()));
+        }
         let listener = tokio::spawn(run_listener(config.clone(), wake.clone()));
         Ok(PostgresStore {
             inner: Arc::new(Inner {
@@ -299,16 +309,24 @@ async fn fail_all(batch: Vec<Job>, err: StoreError) {
 }
 
 /// The writer: takes every job waiting, runs them in one transaction, commits once.
-async fn run_writer(config: Config, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run_writer(config: Config, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
     let mut conn: Option<Conn> = None;
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    loop {
+        // One writer at a time takes what is waiting; the others are busy committing.
+        let batch = {
+            let mut jobs = jobs.lock().await;
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             conn = match connect(&config).await {
                 Ok(c) => Some(c),
@@ -753,6 +771,14 @@ impl Store for PostgresStore {
     ) -> Result<InsertOutcome, StoreError> {
         self.write(move |client| Box::pin(async move {
             if let Some(key) = &e.dedup_key {
+                // Two writers (connections or nodes) storing the same event queue up here, so
+                // the second sees the first's row once it commits and answers Duplicate.
+                client
+                    .execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2::text, 0))",
+                        &[&e.origin, key],
+                    )
+                    .await?;
                 let existing = client
                     .query_opt("SELECT id FROM events WHERE origin = $1 AND dedup_key = $2", &[&e.origin, key])
                     .await?;
