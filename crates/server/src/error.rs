@@ -18,6 +18,8 @@ pub struct AppError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<i64>,
 }
 
 impl AppError {
@@ -27,6 +29,7 @@ impl AppError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -55,6 +58,17 @@ impl AppError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
+    /// 429 `too_many_failures`: a client id refused for a while after wrong secrets.
+    pub fn too_many_failures(retry_after: i64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many wrong secrets for this client; try again in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
@@ -75,6 +89,13 @@ impl IntoResponse for AppError {
             error["field"] = json!(field);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod performance;
 pub mod routes;
 pub mod source_cache;
+pub mod throttle;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -134,6 +135,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Sources read for ingest, with their secrets opened.
     pub sources: source_cache::SourceCache,
+    /// Wrong client secrets per client id, for `POST /v3/token` and the console's sign-in.
+    pub sign_in_throttle: throttle::SignInThrottle,
 }
 
 /// A hub ready to serve.
@@ -316,6 +319,7 @@ impl Hub {
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
                 keys: Arc::default(),
                 sources: Default::default(),
+                sign_in_throttle: Default::default(),
                 metrics,
             },
             deliver: settings.deliver,

@@ -64,6 +64,18 @@ fn uuid(description: &str) -> Value {
 }
 
 /// A JSON answer.
+/// The token endpoint's answer to a client id with too many wrong secrets (`throttle`).
+fn too_many_failures() -> Value {
+    let mut answer = ok(
+        "Too many wrong secrets for this client id lately (`too_many_failures`): refused, right secret or not, for the seconds `Retry-After` gives (doubling with each further failure, at most 900).",
+        schema_ref("Error"),
+    );
+    answer["headers"] = json!({
+        "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer", "minimum": 1}}
+    });
+    answer
+}
+
 fn ok(description: &str, schema: Value) -> Value {
     json!({
         "description": description,
@@ -554,6 +566,7 @@ fn probe_and_token_ops() -> Vec<Operation> {
                         "200": ok("A token.", schema_ref("Token")),
                         "400": ok("The body is not a form (`malformed_body`) or `grant_type` is not `client_credentials` (`unsupported_grant_type`).", schema_ref("Error")),
                         "401": ok("No credentials, an unknown client or a wrong secret (`invalid_client`).", schema_ref("Error")),
+                        "429": too_many_failures(),
                     }),
                     &["413", "503"],
                 ),

@@ -174,15 +174,24 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     let id = form.get("client_id").unwrap_or_default();
     let secret = form.get("client_secret").unwrap_or_default();
+    let now = state.clock.now();
+    if let Err(seconds) = state.sign_in_throttle.check(&id, now) {
+        let message = format!("Too many wrong secrets for this client; try again in {seconds} s.");
+        let mut response = login_page(&state, Some(&message));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(response);
+    }
     let client = state.store.get_client(&id).await?;
     let valid = client
         .as_ref()
         .is_some_and(|c| switchyard_core::secrets::client_secret_matches(&secret, &c.secret_hash));
     if !valid {
+        state.sign_in_throttle.failed(&id, now);
         let mut response = login_page(&state, Some("Unknown client or wrong secret."));
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(response);
     }
+    state.sign_in_throttle.succeeded(&id);
     let mut response = see_other("/console/webhooks");
     let cookie = start_session(&state, &id)?;
     if let Ok(value) = cookie.parse() {

@@ -63,16 +63,23 @@ pub async fn issue(
                 "client credentials are required, in HTTP Basic or as client_id and client_secret",
             )
         })?;
+    let now = state.clock.now();
+    state
+        .sign_in_throttle
+        .check(&id, now)
+        .map_err(AppError::too_many_failures)?;
     let client = state.store.get_client(&id).await?;
     let valid = client
         .as_ref()
         .is_some_and(|c| client_secret_matches(&secret, &c.secret_hash));
     if !valid {
+        state.sign_in_throttle.failed(&id, now);
         return Err(AppError::unauthorized(
             "invalid_client",
             "unknown client or wrong secret",
         ));
     }
+    state.sign_in_throttle.succeeded(&id);
     let claims = TokenClaims {
         c: id,
         e: state.clock.now().as_second() + TOKEN_TTL_SECS,

@@ -625,3 +625,61 @@ async fn publishing_is_idempotent_and_validated_against_the_schema() {
     assert_eq!(shown.body["publicEventId"], "evt-1");
     assert_eq!(shown.body["payload"], alarms);
 }
+
+#[tokio::test]
+async fn the_token_endpoint_slows_down_after_repeated_wrong_secrets() {
+    let app = spawn_app().await;
+    let attempt = |secret: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!("{}/v3/token", app.base))
+                .basic_auth(ADMIN_ID, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .expect("token request")
+        }
+    };
+    // Five wrong secrets are only refused; the sixth earns a refusal of the id itself.
+    for _ in 0..6 {
+        assert_eq!(attempt("wrong").await.status(), 401);
+    }
+    // Now even the right secret is refused, with a clear error and when to come back.
+    let refused = attempt(ADMIN_SECRET).await;
+    assert_eq!(refused.status(), 429);
+    let wait: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "too_many_failures");
+    // Another client id is not slowed by this one's failures.
+    assert_eq!(
+        app.http
+            .post(format!("{}/v3/token", app.base))
+            .basic_auth("someone-else", Some("wrong"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request")
+            .status(),
+        401
+    );
+    // Each further failure doubles the wait.
+    app.advance(jiff::SignedDuration::from_secs(wait));
+    assert_eq!(attempt("wrong").await.status(), 401);
+    let longer: i64 = attempt(ADMIN_SECRET).await.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(longer > wait, "{longer} after {wait}");
+    // Once the wait is over, the right secret works and clears the count.
+    app.advance(jiff::SignedDuration::from_secs(longer));
+    app.token(ADMIN_ID, ADMIN_SECRET).await;
+    assert_eq!(attempt("wrong").await.status(), 401);
+    app.token(ADMIN_ID, ADMIN_SECRET).await;
+}
