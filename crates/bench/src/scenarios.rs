@@ -455,7 +455,8 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
     let mut backends = vec![Backend::Sqlite];
     match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => backends.push(Backend::Postgres(url)),
-        _ => eprintln!("SWITCHYARD_TEST_POSTGRES_URL is not set: PostgreSQL rows skipped"),
+        Ok(_) => eprintln!("PostgreSQL rows not run: SWITCHYARD_TEST_POSTGRES_URL is empty"),
+        Err(_) => eprintln!("SWITCHYARD_TEST_POSTGRES_URL is not set: PostgreSQL rows skipped"),
     }
     for backend in &backends {
         let started = Instant::now();

@@ -4,6 +4,7 @@
 mod cli;
 mod console;
 mod controls;
+mod crash;
 mod delivery;
 mod helpers;
 mod ingest;

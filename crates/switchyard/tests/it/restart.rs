@@ -9,16 +9,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-struct Hub {
-    child: Child,
-    base: String,
+pub(crate) struct Hub {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Hub {
@@ -28,7 +28,7 @@ impl Drop for Hub {
     }
 }
 
-async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
+pub(crate) async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("serve")
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
@@ -60,7 +60,7 @@ async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
     hub
 }
 
-async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn admin_token(http: &reqwest::Client, base: &str) -> String {
     let answer: Value = http
         .post(format!("{base}/v3/token"))
         .basic_auth(ADMIN_ID, Some(ADMIN_SECRET))
