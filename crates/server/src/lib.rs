@@ -68,6 +68,8 @@ pub struct Settings {
     pub performance_interval: Duration,
     /// Run the dispatcher (`false`: an ingest-only node; others on the database deliver).
     pub deliver: bool,
+    /// How long a client may take to send a request's head before it is cut off.
+    pub header_read_timeout: Duration,
 }
 
 impl Settings {
@@ -92,6 +94,7 @@ impl Settings {
             public_url: "http://127.0.0.1:8080".into(),
             performance_interval: Duration::from_secs(60),
             deliver: true,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -144,6 +147,7 @@ pub struct Hub {
     pub state: AppState,
     /// Whether `serve` runs the dispatcher.
     deliver: bool,
+    header_read_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +327,7 @@ impl Hub {
                 metrics,
             },
             deliver: settings.deliver,
+            header_read_timeout: settings.header_read_timeout,
         })
     }
 
@@ -350,18 +355,75 @@ impl Hub {
             self.state.performance_interval,
             shutdown.clone(),
         ));
-        let mut http_shutdown = shutdown.clone();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await?;
+        serve_http(
+            listener,
+            self.router(),
+            self.header_read_timeout,
+            shutdown.clone(),
+        )
+        .await;
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }
         Ok(())
     }
+}
+
+/// How long a client may take to send a request's head, by default. A client that sends its
+/// headers byte by byte to hold connections open is cut off after this (axum's own `serve` has
+/// no such bound).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` turns true, then lets requests in flight
+/// finish. Each request carries its peer's address (`ConnectInfo`), as with axum's `serve`.
+async fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = shutdown;
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = tower::ServiceBuilder::new()
+            .map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    request
+                },
+            )
+            .service(app.clone());
+        let connection = http.serve_connection(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }

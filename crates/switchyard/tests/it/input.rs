@@ -130,3 +130,57 @@ async fn malformed_oversized_and_misdirected_requests_get_json_errors() {
         .unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_sending_its_headers_byte_by_byte_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        spawn_app_with(|s| s.header_read_timeout = std::time::Duration::from_millis(500)).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    // A few slow clients at once: each dribbles a request head, a byte every 100 ms, that would
+    // take 6 s to finish.
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let address = address.clone();
+        slow.spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect");
+            let started = std::time::Instant::now();
+            let head = b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+            for byte in head {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                // The server closing its side shows as a read of 0 bytes (or an error).
+                let mut buf = [0u8; 1024];
+                if let Ok(Ok(n)) = tokio::time::timeout(
+                    std::time::Duration::from_millis(1),
+                    stream.read(&mut buf),
+                )
+                .await
+                    && n == 0
+                {
+                    return started.elapsed();
+                }
+            }
+            panic!("the server waited for the whole slow head");
+        });
+    }
+    while let Some(cut) = slow.join_next().await {
+        let cut = cut.expect("slow client");
+        assert!(
+            cut < std::time::Duration::from_secs(3),
+            "cut off after {cut:?}"
+        );
+    }
+    // Everyone else is served as usual.
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+}
