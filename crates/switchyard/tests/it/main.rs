@@ -14,5 +14,6 @@ mod openapi;
 mod performance;
 mod postgres;
 mod restart;
+mod secrets;
 mod sellercenter;
 mod subscriptions;
