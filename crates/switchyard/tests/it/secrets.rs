@@ -144,7 +144,10 @@ async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() 
     // debug lines in the logs), so a miss below means the secret is absent.
     assert!(contains(&database, "S-1"), "the database file was read");
     let logs = logs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    assert!(contains(&logs, "delivery attempt"), "debug lines were captured");
+    assert!(
+        contains(&logs, "delivery attempt"),
+        "debug lines were captured"
+    );
     // The `whsec_` prefix is not secret; what follows it is.
     let signing: Vec<String> = [basic_signing, hmac_signing]
         .iter()
