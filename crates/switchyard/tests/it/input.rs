@@ -184,3 +184,163 @@ async fn a_client_sending_its_headers_byte_by_byte_is_cut_off() {
         .expect("readyz");
     assert_eq!(ready.status(), 200);
 }
+
+/// The process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn every_endpoint_refuses_bad_input_with_json_stores_nothing_and_stays_bounded() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 64 * 1024).await;
+    let token = app.admin_token().await;
+    let source = app
+        .post(
+            "/api/v1/sources",
+            &token,
+            json!({"kind": "walmart", "partners": ["p1"], "secrets": [{"id": "1", "value": "s3cret"}]}),
+        )
+        .await;
+    assert_eq!(source.status, 201, "{}", source.body);
+    let ingest = source.body["ingestUrl"]
+        .as_str()
+        .expect("ingestUrl")
+        .to_string();
+    let ingest_path = ingest.trim_start_matches(&app.base).to_string();
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed JSON", b"{\"a\": ".to_vec()),
+        (
+            "wrong types",
+            br#"{"events": 5, "eventType": [], "kind": {}, "payload": "x"}"#.to_vec(),
+        ),
+        ("invalid UTF-8", vec![b'{', 0xff, 0xfe, b'}']),
+        ("huge body", vec![b'{'; 200 * 1024]),
+        ("empty", Vec::new()),
+    ];
+    let endpoints = [
+        (
+            reqwest::Method::POST,
+            "/v3/webhooks/subscriptions".to_string(),
+            true,
+        ),
+        (reqwest::Method::POST, "/api/v1/events".to_string(), true),
+        (reqwest::Method::POST, "/api/v1/sources".to_string(), true),
+        (reqwest::Method::POST, "/v3/token".to_string(), false),
+        (reqwest::Method::POST, ingest_path.clone(), false),
+    ];
+    let before = rss_kib();
+    let mut tried = 0;
+    for _ in 0..20 {
+        for (method, path, authed) in &endpoints {
+            for (what, body) in &bodies {
+                let mut request = app
+                    .http
+                    .request(method.clone(), format!("{}{path}", app.base))
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                if *authed {
+                    request = request.bearer_auth(&token);
+                }
+                let answer = request.send().await.expect("an answer");
+                let status = answer.status().as_u16();
+                let text = answer.text().await.unwrap_or_default();
+                tried += 1;
+                assert!(
+                    (400..500).contains(&status),
+                    "{what} to {path}: {status} {text}"
+                );
+                let error: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|_| panic!("{what} to {path}: not JSON: {text:?}"));
+                assert!(
+                    error["error"]["code"].is_string(),
+                    "{what} to {path}: {text}"
+                );
+            }
+        }
+    }
+    // Forged signatures by the thousand, and a replayed (old) timestamp, at the ingest URL.
+    let mut forged: tokio::task::JoinSet<reqwest::Result<u16>> = tokio::task::JoinSet::new();
+    for n in 0..2000 {
+        // 50 in flight at a time.
+        if forged.len() >= 50
+            && let Some(status) = forged.join_next().await
+        {
+            let status = status.expect("joined").expect("an answer");
+            assert!((400..500).contains(&status), "forged: {status}");
+            tried += 1;
+        }
+        let (http, url) = (app.http.clone(), ingest.clone());
+        forged.spawn(async move {
+            http.post(url)
+                .header("WM_SEC.AUTH_SIGNATURE", format!("forged-{n}"))
+                .header("WM_SEC.TIMESTAMP", "1700000000000")
+                .header("WM_SEC.KEY_VERSION", "1")
+                .header("content-type", "application/json")
+                .body(format!("{{\"eventType\":\"PO_CREATED\",\"n\":{n}}}"))
+                .send()
+                .await
+                .map(|a| a.status().as_u16())
+        });
+    }
+    while let Some(status) = forged.join_next().await {
+        let status = status.expect("joined").expect("an answer");
+        assert!((400..500).contains(&status), "forged: {status}");
+        tried += 1;
+    }
+    // Headers far over any limit: refused before a handler runs.
+    let huge = app
+        .http
+        .get(format!("{}/v3/webhooks/subscriptions", app.base))
+        .bearer_auth(&token)
+        .header("x-huge", "a".repeat(512 * 1024))
+        .send()
+        .await;
+    if let Ok(answer) = huge {
+        assert!(
+            (400..500).contains(&answer.status().as_u16()),
+            "huge headers: {}",
+            answer.status()
+        );
+    }
+
+    // Nothing was stored, everything refused at ingest was recorded, and the server is up.
+    // The one event is the hub's own alarm about the refusals, raised once.
+    let events = app.get("/api/v1/events", &token).await;
+    assert_eq!(events.status, 200);
+    let events = events.body["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["eventType"], "source.rejections_spiking");
+    assert_eq!(events[0]["origin"], "switchyard");
+    let subs = app.get("/v3/webhooks/subscriptions", &token).await;
+    assert_eq!(
+        subs.body["events"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "{}",
+        subs.body
+    );
+    let sources = app.get("/api/v1/sources", &token).await;
+    assert_eq!(
+        sources.body["sources"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        sources.body
+    );
+    let rejections = app.get("/api/v1/rejections?limit=1", &token).await;
+    assert_eq!(rejections.status, 200);
+    assert!(
+        rejections.body["rejections"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let grew = rss_kib().saturating_sub(before) / 1024;
+    eprintln!("bad input: {tried} requests refused; memory grew {grew} MiB");
+    assert!(grew < 64, "memory grew by {grew} MiB");
+}
