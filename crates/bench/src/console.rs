@@ -246,18 +246,9 @@ async fn sign_in(http: &reqwest::Client, base: &str) -> String {
         .to_string()
 }
 
+/// This process's peak resident memory, in MiB (the console scenario runs its hub in-process).
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    crate::harness::proc_rss(std::process::id()).1
 }
 
 pub async fn run(o: Options) {

@@ -98,7 +98,8 @@ impl Db {
 /// A child process of this binary: prints its base URL on its first line, runs until its stdin
 /// closes.
 pub struct Child {
-    process: std::process::Child,
+    /// `None` once stopped.
+    process: Option<std::process::Child>,
     pub base: String,
 }
 
@@ -120,7 +121,7 @@ impl Child {
                 .expect("child's first line");
             assert!(line.starts_with("http://"), "child {args:?} did not start");
             Child {
-                process,
+                process: Some(process),
                 base: line.trim().to_string(),
             }
         })
@@ -130,16 +131,18 @@ impl Child {
 
     /// (current, peak) resident memory in MiB, from `/proc`.
     pub fn rss_mib(&self) -> (f64, f64) {
-        proc_rss(self.process.id())
+        self.process
+            .as_ref()
+            .map(|p| proc_rss(p.id()))
+            .unwrap_or_default()
     }
 
     /// Closes its stdin (it stops gracefully) and waits, killing it after 60 s.
     pub async fn stop(mut self) {
-        drop(self.process.stdin.take());
-        let mut process = std::mem::replace(
-            &mut self.process,
-            Command::new("true").spawn().expect("placeholder"),
-        );
+        let Some(mut process) = self.process.take() else {
+            return;
+        };
+        drop(process.stdin.take());
         tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
@@ -158,12 +161,15 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        if let Some(process) = &mut self.process {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
     }
 }
 
-fn proc_rss(pid: u32) -> (f64, f64) {
+/// (current, peak) resident memory of a process in MiB, from `/proc`.
+pub fn proc_rss(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
