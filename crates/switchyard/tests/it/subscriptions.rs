@@ -453,7 +453,11 @@ async fn subscribing_needs_a_scope_other_than_no_access_but_reading_does_not() {
 async fn a_client_never_sees_or_changes_another_clients_objects() {
     let app = spawn_app().await;
     let a = app
-        .partner_client("client-a", &["pa"], &[("ITEM", Access::FullAccess)])
+        .partner_client(
+            "client-a",
+            &["pa"],
+            &[("ITEM", Access::FullAccess), ("ORDER", Access::FullAccess)],
+        )
         .await;
     let b = app
         .partner_client("client-b", &["pb"], &[("ITEM", Access::FullAccess)])
@@ -508,10 +512,33 @@ async fn a_client_never_sees_or_changes_another_clients_objects() {
             Some(json!({})),
         ),
         ("GET", format!("/api/v1/events/{event_b}"), None),
+        (
+            "POST",
+            format!("/api/v1/events/{event_b}/outcome"),
+            Some(json!({"status": "processed"})),
+        ),
     ] {
         let answer = app.call(method.parse().unwrap(), &path, &a, body).await;
         assert_eq!(answer.status, 404, "{method} {path}: {}", answer.body);
     }
+    // Naming B's partner is refused outright.
+    for (path, body) in [
+        (
+            "/api/v1/orders/facts",
+            json!({"partnerId": "pb", "facts": []}),
+        ),
+        (
+            "/api/v1/performance/run",
+            json!({"partnerId": "pb", "notificationType": "ALARMS"}),
+        ),
+    ] {
+        let answer = app.post(path, &a, body).await;
+        assert_eq!(answer.status, 403, "POST {path}: {}", answer.body);
+    }
+    assert_eq!(
+        app.get("/api/v1/events", &a).await.body["events"],
+        json!([])
+    );
     let listed = app.get("/api/v1/deliveries", &a).await;
     assert_eq!(listed.body["deliveries"], json!([]));
     let publish = app
