@@ -666,3 +666,41 @@ async fn retry_replay_health_and_secret_rotation() {
         1
     );
 }
+
+#[tokio::test]
+async fn redirects_are_never_followed_so_none_can_lead_to_a_private_address() {
+    let app = spawn_app().await;
+    // The address a redirect would lead to (private, as a metadata service would be).
+    let private = Sink::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let redirector = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let location = private.hook_url();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(move || {
+            let location = location.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }
+        });
+        let _ = axum::serve(listener, app).await;
+    });
+    let token = app.admin_token().await;
+    let (sub, _) = app
+        .subscribe(&token, offer_subscription(&redirector, json!({})))
+        .await;
+    app.publish(&token, "p1", json!({"sku": "S-1"})).await;
+    let id: String = wait_for("the attempt is recorded", || async {
+        let d = app.deliveries_of(&token, &sub).await[0].clone();
+        (d["attempts"] == 1).then(|| d["id"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    let d = app.delivery(&token, &id).await;
+    assert_eq!(d["attempts"][0]["statusCode"], 302, "{d}");
+    assert_eq!(d["attempts"][0]["succeeded"], false, "{d}");
+    assert_eq!(private.hook_count(), 0, "the redirect was not followed");
+}

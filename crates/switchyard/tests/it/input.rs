@@ -233,9 +233,18 @@ async fn every_endpoint_refuses_bad_input_with_json_stores_nothing_and_stays_bou
         (reqwest::Method::POST, "/v3/token".to_string(), false),
         (reqwest::Method::POST, ingest_path.clone(), false),
     ];
+    // `SWITCHYARD_BAD_INPUT_ROUNDS` and `SWITCHYARD_BAD_INPUT_FORGED` make it a long run.
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = setting("SWITCHYARD_BAD_INPUT_ROUNDS", 20);
+    let forged_count = setting("SWITCHYARD_BAD_INPUT_FORGED", 2000);
     let before = rss_kib();
     let mut tried = 0;
-    for _ in 0..20 {
+    for _ in 0..rounds {
         for (method, path, authed) in &endpoints {
             for (what, body) in &bodies {
                 let mut request = app
@@ -265,7 +274,7 @@ async fn every_endpoint_refuses_bad_input_with_json_stores_nothing_and_stays_bou
     }
     // Forged signatures by the thousand, and a replayed (old) timestamp, at the ingest URL.
     let mut forged: tokio::task::JoinSet<reqwest::Result<u16>> = tokio::task::JoinSet::new();
-    for n in 0..2000 {
+    for n in 0..forged_count {
         // 50 in flight at a time.
         if forged.len() >= 50
             && let Some(status) = forged.join_next().await
