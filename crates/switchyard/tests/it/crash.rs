@@ -1,6 +1,6 @@
-//! The crash proof: the real binary under publish and delivery load is killed with SIGKILL at
-//! random moments and restarted each time, then stopped a few times with SIGTERM under the same
-//! load. At the end: every publish that was acknowledged is stored; every stored event reached the
+//! The crash proof: the real binary under ingest (signed Walmart webhooks and the publish API)
+//! and delivery load is killed with SIGKILL at random moments and restarted each time, then
+//! stopped a few times with SIGTERM under the same load. At the end: every publish that was acknowledged is stored; every stored event reached the
 //! receiver; no event reached it under two different `webhook-id`s; no delivery is left pending;
 //! and nothing published in the SIGTERM rounds was delivered twice.
 //!
@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use switchyard_core::model::{DeliveryFilter, DeliveryStatus, EventFilter};
+use switchyard_marketplaces::{Kind, SignRequest};
 use switchyard_store::{SqliteStore, Store};
 
 use crate::helpers::*;
@@ -33,10 +34,15 @@ impl Rng {
     }
 }
 
-/// Publishes events `{prefix}-{n}` with 4 in flight until `stop`, each with its own `eventId`
-/// (so a retry is deduplicated), keeping the ones acknowledged.
+/// The Walmart source's secret.
+const WALMART_SECRET: &str = "crash-test-walmart-secret";
+
+/// Sends events `{prefix}-{n}` with 4 in flight until `stop`: two workers post signed Walmart
+/// webhooks to `ingest_url`, two publish through the API; each event has its own id (so a retry
+/// is deduplicated). Keeps the ones acknowledged.
 async fn publish_until(
     base: String,
+    ingest_url: String,
     token: String,
     prefix: &'static str,
     next: Arc<AtomicUsize>,
@@ -48,10 +54,11 @@ async fn publish_until(
         .build()
         .expect("client");
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..4 {
-        let (http, base, token, next, acked, stop) = (
+    for worker in 0..4 {
+        let (http, base, ingest_url, token, next, acked, stop) = (
             http.clone(),
             base.clone(),
+            ingest_url.clone(),
             token.clone(),
             next.clone(),
             acked.clone(),
@@ -59,14 +66,34 @@ async fn publish_until(
         );
         workers.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let key = format!("{prefix}-{}", next.fetch_add(1, Ordering::Relaxed));
-                let answer = http
-                    .post(format!("{base}/api/v1/events"))
-                    .bearer_auth(&token)
-                    .json(&json!({"eventType": "OFFER_UNPUBLISHED", "partnerId": "p1",
-                                  "eventId": key, "payload": {"sku": key}}))
-                    .send()
-                    .await;
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let via_api = worker % 2 == 0;
+                let key = format!("{prefix}-{n}-{}", if via_api { "api" } else { "walmart" });
+                let request = if via_api {
+                    http.post(format!("{base}/api/v1/events"))
+                        .bearer_auth(&token)
+                        .json(&json!({"eventType": "OFFER_UNPUBLISHED", "partnerId": "p1",
+                                      "eventId": key, "payload": {"sku": key}}))
+                } else {
+                    let signed = Kind::Walmart
+                        .sign(&SignRequest {
+                            event_type: "PO_CREATED".into(),
+                            secret: WALMART_SECRET.into(),
+                            options: json!({"keyVersion": "1"}),
+                            endpoint_url: ingest_url.clone(),
+                            partner_id: "p1".into(),
+                            resource_id: format!("PO-{key}"),
+                            event_id: key.clone(),
+                            now: jiff::Timestamp::now(),
+                        })
+                        .expect("signed");
+                    let mut request = http.post(&ingest_url).body(signed.body);
+                    for (name, value) in &signed.headers {
+                        request = request.header(name, value);
+                    }
+                    request
+                };
+                let answer = request.send().await;
                 match answer {
                     Ok(a) if a.status().is_success() => {
                         acked.lock().expect("acked").insert(key);
@@ -105,18 +132,32 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
     let http = reqwest::Client::new();
     let mut hub = start_hub(dir.path(), port).await;
     let token = admin_token(&http, &hub.base).await;
+    let retry = json!({"type": "delays", "delaysSeconds": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]});
     let created = http
         .post(format!("{}/v3/webhooks/subscriptions", hub.base))
         .bearer_auth(&token)
-        .json(&json!({"events": [{
-            "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "p1",
-            "eventUrl": format!("{}/hook", sink.base),
-            "retryPolicy": {"type": "delays", "delaysSeconds": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]},
-        }]}))
+        .json(&json!({"events": [
+            {"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "p1",
+             "eventUrl": format!("{}/hook", sink.base), "retryPolicy": retry},
+            {"eventType": "PO_CREATED", "resourceName": "ORDER", "partnerId": "p1",
+             "eventUrl": format!("{}/hook", sink.base), "retryPolicy": retry},
+        ]}))
         .send()
         .await
         .expect("subscribe");
     assert!(created.status().is_success(), "subscribed");
+    let source: Value = http
+        .post(format!("{}/api/v1/sources", hub.base))
+        .bearer_auth(&token)
+        .json(&json!({"kind": "walmart", "partners": ["p1"],
+                      "secrets": [{"id": "1", "value": WALMART_SECRET}]}))
+        .send()
+        .await
+        .expect("source")
+        .json()
+        .await
+        .expect("source json");
+    let ingest_url = source["ingestUrl"].as_str().expect("ingestUrl").to_string();
 
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let next = Arc::new(AtomicUsize::new(0));
@@ -129,6 +170,7 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
         let token = admin_token(&http, &hub.base).await;
         let load = tokio::spawn(publish_until(
             hub.base.clone(),
+            ingest_url.clone(),
             token,
             if sigkill { "kill" } else { "term" },
             if sigkill {
@@ -168,11 +210,10 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
 
     // Let the last hub deliver what is owed, then stop it and read the database.
     let acked: BTreeSet<String> = acked.lock().expect("acked").clone();
-    assert!(
-        acked.len() >= kills,
-        "some load was acknowledged: {}",
-        acked.len()
-    );
+    for path in ["-api", "-walmart"] {
+        let n = acked.iter().filter(|k| k.ends_with(path)).count();
+        assert!(n >= kills, "events through {path} acknowledged: {n}");
+    }
     let store = SqliteStore::open(dir.path().join("switchyard.db")).expect("store");
     let stored = stored_skus(&store).await;
     let missing: Vec<&String> = acked.difference(&stored).collect();
@@ -208,7 +249,7 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
     for sku in stored.iter().filter(|s| s.starts_with("term-")) {
         let times = hooks
             .iter()
-            .filter(|h| h.json()["payload"]["sku"] == sku.as_str())
+            .filter(|h| h.json()["source"]["eventId"] == sku.as_str())
             .count();
         assert_eq!(times, 1, "{sku} delivered {times} times around SIGTERM");
     }
@@ -221,7 +262,7 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
     drop(hub);
 }
 
-/// The `sku` of every stored event.
+/// The id of every stored event the load sent (`kill-…`, `term-…`).
 async fn stored_skus(store: &SqliteStore) -> BTreeSet<String> {
     let mut skus = BTreeSet::new();
     let mut filter = EventFilter {
@@ -231,8 +272,8 @@ async fn stored_skus(store: &SqliteStore) -> BTreeSet<String> {
     loop {
         let page = store.list_events(&filter).await.expect("events");
         for e in &page {
-            if let Some(sku) = e.payload["sku"].as_str() {
-                skus.insert(sku.to_string());
+            if e.public_event_id.starts_with("kill-") || e.public_event_id.starts_with("term-") {
+                skus.insert(e.public_event_id.clone());
             }
         }
         match page.last() {
@@ -242,12 +283,12 @@ async fn stored_skus(store: &SqliteStore) -> BTreeSet<String> {
     }
 }
 
-/// The `webhook-id`s each event (by `sku`) arrived under.
+/// The `webhook-id`s each event (by its id) arrived under.
 fn received(sink: &Sink) -> BTreeMap<String, BTreeSet<String>> {
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for hook in sink.hooks() {
         let body: Value = hook.json();
-        if let Some(sku) = body["payload"]["sku"].as_str() {
+        if let Some(sku) = body["source"]["eventId"].as_str() {
             seen.entry(sku.to_string())
                 .or_default()
                 .insert(hook.header("webhook-id").unwrap_or_default());
