@@ -531,6 +531,11 @@ async fn a_client_never_sees_or_changes_another_clients_objects() {
             "/api/v1/performance/run",
             json!({"partnerId": "pb", "notificationType": "ALARMS"}),
         ),
+        (
+            "/v3/webhooks/test",
+            json!({"partnerId": "pb", "eventType": "OFFER_UNPUBLISHED",
+                   "resourceName": "ITEM", "eventUrl": "https://example.com/hook"}),
+        ),
     ] {
         let answer = app.post(path, &a, body).await;
         assert_eq!(answer.status, 403, "POST {path}: {}", answer.body);
@@ -539,6 +544,53 @@ async fn a_client_never_sees_or_changes_another_clients_objects() {
         app.get("/api/v1/events", &a).await.body["events"],
         json!([])
     );
+    // B's refused requests are B's: A lists none and counts none.
+    let source_b = app
+        .post(
+            "/api/v1/sources",
+            &b,
+            json!({"kind": "walmart", "partners": ["pb"], "secrets": [{"id": "1", "value": "s"}]}),
+        )
+        .await;
+    assert_eq!(source_b.status, 201, "{}", source_b.body);
+    let forged = app
+        .http
+        .post(source_b.body["ingestUrl"].as_str().expect("ingestUrl"))
+        .body("{}")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        app.get("/api/v1/rejections", &b).await.body["rejections"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        app.get("/api/v1/rejections", &a).await.body["rejections"],
+        json!([])
+    );
+    let summary = app.get("/api/v1/rejections/summary", &a).await;
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    assert!(
+        !summary.body.to_string().contains("missing_signature"),
+        "{}",
+        summary.body
+    );
+    let source_id = source_b.body["sourceId"].as_str().unwrap_or_default();
+    for method in ["GET", "PATCH", "DELETE"] {
+        let body = (method == "PATCH").then(|| json!({"name": "mine now"}));
+        let answer = app
+            .call(
+                method.parse().unwrap(),
+                &format!("/api/v1/sources/{source_id}"),
+                &a,
+                body,
+            )
+            .await;
+        assert_eq!(answer.status, 404, "{method} source: {}", answer.body);
+    }
     let listed = app.get("/api/v1/deliveries", &a).await;
     assert_eq!(listed.body["deliveries"], json!([]));
     let publish = app
