@@ -82,7 +82,33 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(limit_header_size))
         .with_state(state)
+}
+
+/// Most bytes of request headers a request may carry (names and values). Heads larger than the
+/// HTTP layer's own buffer (about 400 KiB) are refused by it with a bare 431 before this runs.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses a request whose headers are over [`MAX_HEADER_BYTES`], with a JSON error.
+async fn limit_header_size(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return AppError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers are over the limit of {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn healthz() -> impl IntoResponse {
