@@ -136,6 +136,7 @@ pub async fn loadgen(args: &[String]) {
         .build()
         .expect("client");
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = crate::harness::proc_cpu_seconds(std::process::id());
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -185,6 +186,7 @@ pub async fn loadgen(args: &[String]) {
         errors += e;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = crate::harness::proc_cpu_seconds(std::process::id()) - cpu_before;
     if let Some(path) = acks_file {
         let lines: String = acks
             .iter()
@@ -198,6 +200,7 @@ pub async fn loadgen(args: &[String]) {
         "{}",
         json!({
             "ok": latencies.len(), "errors": errors, "seconds": seconds,
+            "cpuSeconds": cpu_seconds,
             "rps": latencies.len() as f64 / seconds,
             "p50Ms": p(50.0), "p95Ms": p(95.0), "p99Ms": p(99.0),
         })

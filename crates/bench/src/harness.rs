@@ -137,6 +137,14 @@ impl Child {
             .unwrap_or_default()
     }
 
+    /// CPU time (user and system) it has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.process
+            .as_ref()
+            .map(|p| proc_cpu_seconds(p.id()))
+            .unwrap_or_default()
+    }
+
     /// Closes its stdin (it stops gracefully) and waits, killing it after 60 s.
     pub async fn stop(mut self) {
         let Some(mut process) = self.process.take() else {
@@ -180,6 +188,26 @@ pub fn proc_rss(pid: u32) -> (f64, f64) {
             .unwrap_or(0.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time (user and system) a process has used, in seconds, from `/proc/<pid>/stat`. CPU
+/// per operation is steadier than throughput on a shared machine: it does not count the time a
+/// process waited for a core.
+pub fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
+    // utime and stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// Starts a hub as a child process on `db` (its PostgreSQL schema created first if needed).
@@ -520,6 +548,9 @@ pub struct Row {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub peak_rss_mib: f64,
+    /// The hub's CPU time per unit of throughput, in microseconds, and the baseline's.
+    pub cpu_us: Option<f64>,
+    pub baseline_cpu_us: Option<f64>,
     /// What the ratio is taken against, and its throughput.
     pub baseline: Option<(String, f64)>,
     pub ratio: Option<f64>,
@@ -530,7 +561,7 @@ pub struct Row {
 
 pub fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<44} {:<8} {:>10} {:<13} {:>8} {:>8} {:>8} {:>9} {:>7}  {:<22} met",
+        "\n{:<44} {:<8} {:>10} {:<13} {:>8} {:>8} {:>8} {:>9} {:>7} {:>11}  {:<22} met",
         "scenario",
         "store",
         "throughput",
@@ -540,11 +571,12 @@ pub fn print_table(rows: &[Row]) {
         "p99 ms",
         "peak MiB",
         "ratio",
+        "CPU us/op",
         "target"
     );
     for r in rows {
         println!(
-            "{:<44} {:<8} {:>10.0} {:<13} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>7}  {:<22} {}",
+            "{:<44} {:<8} {:>10.0} {:<13} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>7} {:>11}  {:<22} {}",
             r.scenario,
             r.store,
             r.throughput,
@@ -556,6 +588,11 @@ pub fn print_table(rows: &[Row]) {
             r.ratio
                 .map(|x| format!("{:.0}%", x * 100.0))
                 .unwrap_or_else(|| "-".into()),
+            match (r.cpu_us, r.baseline_cpu_us) {
+                (Some(hub), Some(base)) => format!("{hub:.0} / {base:.0}"),
+                (Some(hub), None) => format!("{hub:.0}"),
+                _ => "-".into(),
+            },
             r.target,
             match r.met {
                 Some(true) => "yes",

@@ -115,12 +115,12 @@ async fn main() {
         "delivery" => scenarios::delivery(&sqlite, sizes).await.0,
         "e2e" => scenarios::end_to_end(&sqlite, sizes).await,
         "backlog" => {
-            let (_, rate, _) = scenarios::delivery(&sqlite, sizes).await;
+            let (_, rate, _, _) = scenarios::delivery(&sqlite, sizes).await;
             scenarios::backlog(&sqlite, sizes, rate).await
         }
         "fanout" => {
-            let (_, _, direct) = scenarios::delivery(&sqlite, sizes).await;
-            scenarios::fanout(&sqlite, sizes, direct).await
+            let (_, _, direct, direct_cpu) = scenarios::delivery(&sqlite, sizes).await;
+            scenarios::fanout(&sqlite, sizes, direct, direct_cpu).await
         }
         "idle" => scenarios::idle(&sqlite).await,
         _ => usage(),

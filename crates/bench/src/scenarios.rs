@@ -74,6 +74,11 @@ const INGEST_CONCURRENCY: usize = 32;
 /// The hub's default delivery concurrency; the direct baseline uses the same.
 const DELIVERY_CONCURRENCY: usize = 64;
 
+/// Microseconds of CPU per operation.
+fn per_op_us(cpu_seconds: f64, ops: f64) -> f64 {
+    cpu_seconds * 1e6 / ops.max(1.0)
+}
+
 fn f(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(0.0)
 }
@@ -104,6 +109,7 @@ async fn hub_with_source(db: &Db, deliver: bool, sink: &str) -> (Child, String) 
 pub async fn ingest(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64) {
     let count = sizes.ingest_requests;
     let bare = Child::spawn(vec!["bare".into()]).await;
+    let bare_cpu = bare.cpu_seconds();
     let baseline = loadgen(ingest_args(
         &format!("{}/ingest", bare.base),
         count,
@@ -111,6 +117,7 @@ pub async fn ingest(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64) {
         0,
     ))
     .await;
+    let bare_cpu_us = per_op_us(bare.cpu_seconds() - bare_cpu, f(&baseline, "ok"));
     bare.stop().await;
     let bare_rps = f(&baseline, "rps");
     let mut rows = Vec::new();
@@ -119,7 +126,9 @@ pub async fn ingest(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64) {
         let db = backend.fresh();
         let sink = Sink::start(false).await;
         let (hub, url) = hub_with_source(&db, deliver, &sink.url).await;
+        let hub_cpu = hub.cpu_seconds();
         let r = loadgen(ingest_args(&url, count, INGEST_CONCURRENCY, 0)).await;
+        let cpu_us = per_op_us(hub.cpu_seconds() - hub_cpu, f(&r, "ok"));
         let (_, peak) = hub.rss_mib();
         hub.stop().await;
         db.remove().await;
@@ -141,6 +150,8 @@ pub async fn ingest(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64) {
             p95_ms: f(&r, "p95Ms"),
             p99_ms: f(&r, "p99Ms"),
             peak_rss_mib: peak,
+            cpu_us: Some(cpu_us),
+            baseline_cpu_us: Some(bare_cpu_us),
             baseline: Some(("bare axum answering 200".into(), bare_rps)),
             ratio: Some(ratio),
             target: if deliver {
@@ -180,6 +191,8 @@ pub async fn latency(backend: &Backend, sizes: Sizes, rate: f64) -> Vec<Row> {
         p95_ms: f(&r, "p95Ms"),
         p99_ms: p99,
         peak_rss_mib: peak,
+        cpu_us: None,
+        baseline_cpu_us: None,
         baseline: None,
         ratio: None,
         target: "p99 <= 10 ms".into(),
@@ -194,7 +207,8 @@ pub async fn latency(backend: &Backend, sizes: Sizes, rate: f64) -> Vec<Row> {
 /// Stores `deliveries` pending deliveries to the sink, then starts a hub and times the sink
 /// receiving them; the baseline posts as many bodies of the same size straight to a sink.
 /// Returns the rows and the direct baseline's rate.
-pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64) {
+/// Returns the rows, the hub's rate, and the direct client's rate and CPU per request.
+pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64, f64) {
     let n = sizes.deliveries;
     let sink = Sink::start(false).await;
     let db = backend.fresh();
@@ -209,6 +223,7 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64) {
     }
     let hub = start_hub(&db, true).await;
     let finished = sink.wait_for(n, Duration::from_secs(600)).await;
+    let cpu_us = per_op_us(hub.cpu_seconds(), n as f64);
     let rate = sink.rate();
     let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
     let (_, peak) = hub.rss_mib();
@@ -225,6 +240,7 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64) {
     ])
     .await;
     let direct_rps = f(&direct, "rps");
+    let direct_cpu_us = per_op_us(f(&direct, "cpuSeconds"), f(&direct, "ok"));
     let ratio = rate / direct_rps.max(1.0);
     let row = Row {
         scenario: "delivery to a sink answering 200".into(),
@@ -235,6 +251,8 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64) {
         p95_ms: p95,
         p99_ms: p99,
         peak_rss_mib: peak,
+        cpu_us: Some(cpu_us),
+        baseline_cpu_us: Some(direct_cpu_us),
         baseline: Some(("reqwest posting straight to the sink".into(), direct_rps)),
         ratio: Some(ratio),
         target: ">= 50% of direct".into(),
@@ -246,7 +264,7 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64) {
             f(&direct, "p99Ms")
         ),
     };
-    (vec![row], rate, direct_rps)
+    (vec![row], rate, direct_rps, direct_cpu_us)
 }
 
 /// Events at 1,000 per second; from each acknowledgement to its arrival at the sink.
@@ -303,6 +321,8 @@ pub async fn end_to_end(backend: &Backend, sizes: Sizes) -> Vec<Row> {
         p95_ms: p95,
         p99_ms: p99,
         peak_rss_mib: peak,
+        cpu_us: None,
+        baseline_cpu_us: None,
         baseline: None,
         ratio: None,
         target: "p50 <= 5 ms, p99 <= 25 ms".into(),
@@ -340,6 +360,7 @@ pub async fn backlog(backend: &Backend, sizes: Sizes, empty_queue_rate: f64) -> 
     let drain = sizes.drain.min(pending);
     let started = Instant::now();
     let finished = sink.wait_for(drain, Duration::from_secs(400)).await;
+    let cpu_us = per_op_us(hub.cpu_seconds(), drain as f64);
     let rate = sink.rate();
     let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
     let (_, peak) = hub.rss_mib();
@@ -355,6 +376,8 @@ pub async fn backlog(backend: &Backend, sizes: Sizes, empty_queue_rate: f64) -> 
         p95_ms: p95,
         p99_ms: p99,
         peak_rss_mib: peak,
+        cpu_us: Some(cpu_us),
+        baseline_cpu_us: None,
         baseline: Some(("delivery with an empty queue".into(), empty_queue_rate)),
         ratio: Some(ratio),
         target: ">= 80%; peak <= 256 MiB".into(),
@@ -369,7 +392,12 @@ pub async fn backlog(backend: &Backend, sizes: Sizes, empty_queue_rate: f64) -> 
 }
 
 /// Events each fanned out to many subscriptions, posted through ingest.
-pub async fn fanout(backend: &Backend, sizes: Sizes, direct_rate: f64) -> Vec<Row> {
+pub async fn fanout(
+    backend: &Backend,
+    sizes: Sizes,
+    direct_rate: f64,
+    direct_cpu_us: f64,
+) -> Vec<Row> {
     let subs = sizes.fanout_subscriptions;
     let events = sizes.fanout_events;
     let sink = Sink::start(false).await;
@@ -393,6 +421,7 @@ pub async fn fanout(backend: &Backend, sizes: Sizes, direct_rate: f64) -> Vec<Ro
     let r = loadgen(ingest_args(&url, events as usize, 4, 0)).await;
     let expected = f(&r, "ok") as u64 * subs;
     let finished = sink.wait_for(expected, Duration::from_secs(300)).await;
+    let cpu_us = per_op_us(hub.cpu_seconds(), expected as f64);
     let rate = sink.rate();
     let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
     let (_, peak) = hub.rss_mib();
@@ -408,6 +437,8 @@ pub async fn fanout(backend: &Backend, sizes: Sizes, direct_rate: f64) -> Vec<Ro
         p95_ms: p95,
         p99_ms: p99,
         peak_rss_mib: peak,
+        cpu_us: Some(cpu_us),
+        baseline_cpu_us: Some(direct_cpu_us),
         baseline: Some(("reqwest posting straight to the sink".into(), direct_rate)),
         ratio: Some(ratio),
         target: ">= 50% of direct".into(),
@@ -433,6 +464,8 @@ pub async fn idle(backend: &Backend) -> Vec<Row> {
         store: db_label(backend),
         unit: "-".into(),
         peak_rss_mib: peak,
+        cpu_us: None,
+        baseline_cpu_us: None,
         target: "RSS <= 30 MiB".into(),
         met: Some(rss <= 30.0),
         note: format!("RSS {rss:.1} MiB after 3 s; peak while starting {peak:.1} MiB"),
@@ -475,12 +508,12 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
         let (r, ingest_rate) = ingest(backend, sizes).await;
         rows.extend(r);
         rows.extend(latency(backend, sizes, ingest_rate / 2.0).await);
-        let (r, empty_queue_rate, direct_rate) = delivery(backend, sizes).await;
+        let (r, empty_queue_rate, direct_rate, direct_cpu_us) = delivery(backend, sizes).await;
         rows.extend(r);
         rows.extend(end_to_end(backend, sizes).await);
         if matches!(backend, Backend::Sqlite) {
             rows.extend(backlog(backend, sizes, empty_queue_rate).await);
-            rows.extend(fanout(backend, sizes, direct_rate).await);
+            rows.extend(fanout(backend, sizes, direct_rate, direct_cpu_us).await);
             rows.extend(idle(backend).await);
         }
         eprintln!(

@@ -104,7 +104,12 @@ pub struct Sender {
     clock: Arc<dyn Clock>,
     /// OAuth tokens by cache key (subscription id, auth URL and client id).
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// Endpoint URLs already parsed: parsing one (IDNA included) showed in delivery profiles.
+    urls: Arc<Mutex<HashMap<String, reqwest::Url>>>,
 }
+
+/// Parsed URLs kept at most; past it the cache starts over.
+const PARSED_URLS: usize = 10_000;
 
 impl Sender {
     pub fn new(config: &SenderConfig, clock: Arc<dyn Clock>) -> Result<Sender, DeliveryError> {
@@ -127,6 +132,7 @@ impl Sender {
             guard,
             clock,
             tokens: Arc::new(Mutex::new(HashMap::new())),
+            urls: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -163,7 +169,7 @@ impl Sender {
     /// endpoint answers.
     pub async fn send(&self, request: &OutboundRequest) -> SendOutcome {
         let started = Instant::now();
-        let url = match reqwest::Url::parse(&request.url) {
+        let url = match self.parse_url(&request.url) {
             Ok(url) => url,
             Err(e) => return SendOutcome::failed("request", format!("bad URL: {e}"), started),
         };
@@ -180,6 +186,26 @@ impl Sender {
             outcome = self.send_once(request, &url, started, true).await;
         }
         outcome
+    }
+
+    /// `url` parsed, from the cache when it was parsed before.
+    fn parse_url(&self, url: &str) -> Result<reqwest::Url, url::ParseError> {
+        let cached = self
+            .urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(url)
+            .cloned();
+        if let Some(parsed) = cached {
+            return Ok(parsed);
+        }
+        let parsed = reqwest::Url::parse(url)?;
+        let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if urls.len() >= PARSED_URLS {
+            urls.clear();
+        }
+        urls.insert(url.to_string(), parsed.clone());
+        Ok(parsed)
     }
 
     async fn send_once(

@@ -190,6 +190,8 @@ pub struct SourceStats {
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub delivery: DeliveryRecord,
+    /// The event, without what no attempt uses: a store may leave `raw_body` out and `headers`
+    /// empty.
     pub event: EventRecord,
     pub subscription: SubscriptionRecord,
 }

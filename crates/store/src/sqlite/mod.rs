@@ -10,6 +10,7 @@
 mod rows;
 mod schema;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,9 +33,9 @@ use crate::{
     StoreError, SubscriptionState, answer_after_commit, pacing,
 };
 use rows::{
-    ATTEMPT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, EVENT_COLUMN_COUNT,
-    EVENT_COLUMNS, OUTCOME_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS, SUBSCRIPTION_COLUMNS, ms,
-    to_json,
+    ATTEMPT_COLUMNS, CLAIMED_EVENT_COLUMNS, CLIENT_COLUMNS, DELIVERY_COLUMN_COUNT,
+    DELIVERY_COLUMNS, EVENT_COLUMNS, OUTCOME_COLUMNS, REJECTION_COLUMNS, SOURCE_COLUMNS,
+    SUBSCRIPTION_COLUMNS, ms, to_json,
 };
 
 /// Most writes committed in one transaction.
@@ -358,6 +359,40 @@ fn streak(
     })
 }
 
+/// A claim's due candidates (`?1` now, `?2` how many): pending, not leased, of an ACTIVE
+/// subscription that is neither paced nor broken, and under per-resource ordering the oldest
+/// pending delivery of its resource. The last column says whether the subscription has a pace to
+/// keep (a cap, a rate or a failure streak at its breaker's threshold).
+///
+/// `LIMIT ?2 + 0`, here and in every statement of this module: SQLite plans with the value bound
+/// to a bare `LIMIT ?`, so each new binding re-prepares the statement (about 1% of the delivery
+/// path's CPU); an expression is not looked into.
+const CLAIM_CANDIDATES_SQL: &str = "SELECT d.id, d.subscription_id,
+        s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
+            OR s.consecutive_failures >= s.breaker_threshold
+     FROM deliveries d
+     JOIN subscriptions s ON s.id = d.subscription_id
+     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+       AND (d.locked_until IS NULL OR d.locked_until <= ?1)
+       AND s.status = 'ACTIVE'
+       AND (s.paced_until IS NULL OR s.paced_until <= ?1)
+       AND (s.breaker_until IS NULL OR s.breaker_until <= ?1)
+       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+            OR NOT EXISTS (SELECT 1 FROM deliveries p
+                WHERE p.subscription_id = d.subscription_id
+                  AND p.resource_key = d.resource_key
+                  AND p.status = 'pending' AND p.id < d.id))
+     ORDER BY d.next_attempt_at
+     LIMIT ?2 + 0";
+
+/// The first `?1` pending deliveries by due time, with what says whether they can be claimed.
+const DUE_WINDOW_SQL: &str = "SELECT d.next_attempt_at, d.locked_until, s.paced_until,
+        s.status = 'ACTIVE'
+     FROM (SELECT next_attempt_at, locked_until, subscription_id FROM deliveries
+           WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ?1 + 0) d
+     JOIN subscriptions s ON s.id = d.subscription_id
+     ORDER BY d.next_attempt_at";
+
 /// Builds `?, ?, ?` for `n` parameters.
 /// Pending deliveries by state, and the oldest due one of an ACTIVE subscription. Both parts
 /// walk only the partial index `deliveries_due` (pending rows), never the whole table.
@@ -447,11 +482,10 @@ fn select_subscription(
     id: &str,
 ) -> Result<Option<SubscriptionRecord>, StoreError> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"),
-            [id],
-            rows::subscription,
-        )
+        .prepare_cached(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ?1"
+        ))?
+        .query_row([id], rows::subscription)
         .optional()?)
 }
 
@@ -731,14 +765,16 @@ impl Store for SqliteStore {
             }
             if let Some(order) = order {
                 // Its own savepoint: facts that do not apply are left out, the event is kept.
-                conn.execute_batch("SAVEPOINT order_facts")?;
+                let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([]));
+                run("SAVEPOINT order_facts")?;
                 match apply_order_changes(conn, &e.partner_id, &[order], e.received_at) {
-                    Ok(()) => conn.execute_batch("RELEASE order_facts")?,
+                    Ok(()) => run("RELEASE order_facts")?,
                     Err(err) => {
                         tracing::warn!(error = %err, event = %e.id, "order facts left out");
-                        conn.execute_batch("ROLLBACK TO order_facts; RELEASE order_facts")?;
+                        run("ROLLBACK TO order_facts")?;
+                        run("RELEASE order_facts")?
                     }
-                }
+                };
             }
             Ok(InsertOutcome::Created {
                 event_id: e.id,
@@ -1012,121 +1048,139 @@ impl Store for SqliteStore {
         owner: &str,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let owner = owner.to_string();
-        let ids: Vec<String> = self.write(move |conn| {
-            // Due candidates, a few times more than asked, so paced subscriptions cannot starve
-            // the others of the batch.
-            let candidates: Vec<(Uuid, Uuid)> = conn
-                .prepare_cached(
-                    "SELECT d.id, d.subscription_id FROM deliveries d
-                     JOIN subscriptions s ON s.id = d.subscription_id
-                     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                       AND (d.locked_until IS NULL OR d.locked_until <= ?1)
-                       AND s.status = 'ACTIVE'
-                       AND (s.paced_until IS NULL OR s.paced_until <= ?1)
-                       AND (s.breaker_until IS NULL OR s.breaker_until <= ?1)
-                       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
-                            OR NOT EXISTS (SELECT 1 FROM deliveries p
-                                WHERE p.subscription_id = d.subscription_id
-                                  AND p.resource_key = d.resource_key
-                                  AND p.status = 'pending' AND p.id < d.id))
-                     ORDER BY d.next_attempt_at
-                     LIMIT ?2",
-                )?
-                .query_map(params![ms(now), i64::from(limit) * 4], |r| {
+        let ids: Vec<Uuid> = self
+            .write(move |conn| {
+                // Due candidates, a few times more than asked, so paced subscriptions cannot starve
+                // the others of the batch. The last column says whether the subscription has a pace
+                // to keep (a cap, a rate or an open breaker); most have none.
+                let mut paced: Vec<String> = Vec::new();
+                let mut candidates: Vec<(Uuid, Uuid)> = Vec::new();
+                let mut unpaced = 0;
+                let mut statement = conn.prepare_cached(CLAIM_CANDIDATES_SQL)?;
+                let mut stream = statement.query(params![ms(now), i64::from(limit) * 4])?;
+                // The rows stream from the due index: stop once `limit` deliveries of unpaced
+                // subscriptions are in hand, since the selection takes every one of those and
+                // would stop there too.
+                while unpaced < limit
+                    && let Some(r) = stream.next()?
+                {
                     let d: String = r.get(0)?;
                     let s: String = r.get(1)?;
-                    Ok((
+                    let is_paced: bool = r.get(2)?;
+                    let (d, s) = (
                         Uuid::parse_str(&d).map_err(rows::corrupt)?,
                         Uuid::parse_str(&s).map_err(rows::corrupt)?,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut subscriptions: Vec<String> =
-                candidates.iter().map(|(_, s)| s.to_string()).collect();
-            subscriptions.sort();
-            subscriptions.dedup();
-            // One query for every candidate subscription that has a pace to keep.
-            let mut args: Vec<rusqlite::types::Value> =
-                vec![rusqlite::types::Value::Integer(ms(now))];
-            args.extend(subscriptions.iter().map(|s| rusqlite::types::Value::Text(s.clone())));
-            let paces: Vec<pacing::Pace> = if subscriptions.is_empty() {
-                Vec::new()
-            } else {
-                conn.prepare(&format!(
-                    "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
+                    );
+                    if is_paced {
+                        paced.push(s.to_string());
+                    } else {
+                        unpaced += 1;
+                    }
+                    candidates.push((d, s));
+                }
+                drop(stream);
+                drop(statement);
+                paced.sort();
+                paced.dedup();
+                // One query for the candidate subscriptions that have a pace to keep, if any.
+                let paces: Vec<pacing::Pace> = if paced.is_empty() {
+                    Vec::new()
+                } else {
+                    conn.prepare_cached(
+                        "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
                         s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold,
                         (SELECT COUNT(*) FROM deliveries f WHERE f.subscription_id = s.id
                            AND f.status = 'pending' AND f.locked_until > ?1),
                         s.id
                      FROM subscriptions s
-                     WHERE s.id IN ({}) AND (s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
-                       OR s.consecutive_failures >= s.breaker_threshold)",
-                    placeholders(subscriptions.len())
-                ))?
-                .query_map(params_from_iter(args.iter()), |r| {
-                    let id: String = r.get(7)?;
-                    Ok(pacing::Pace {
-                        subscription_id: Uuid::parse_str(&id).map_err(rows::corrupt)?,
-                        max_in_flight: r.get::<_, Option<i64>>(0)?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
-                        rate_per_sec: r.get(1)?,
-                        burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
-                        tokens: r.get(3)?,
-                        updated_at: r.get::<_, Option<i64>>(4)?.map(switchyard_core::clock::from_millis),
-                        probe_only: r.get(5)?,
-                        in_flight: r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
-                    })
-                })?
-                .collect::<Result<_, _>>()?
-            };
-            let selection = pacing::select(now, &candidates, &paces, limit as usize);
-            for (sub, tokens) in &selection.spent {
-                conn.prepare_cached(
+                     WHERE s.id IN (SELECT value FROM json_each(?2))",
+                    )?
+                    .query_map(params![ms(now), to_json(&paced)], |r| {
+                        let id: String = r.get(7)?;
+                        Ok(pacing::Pace {
+                            subscription_id: Uuid::parse_str(&id).map_err(rows::corrupt)?,
+                            max_in_flight: r
+                                .get::<_, Option<i64>>(0)?
+                                .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                            rate_per_sec: r.get(1)?,
+                            burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
+                            tokens: r.get(3)?,
+                            updated_at: r
+                                .get::<_, Option<i64>>(4)?
+                                .map(switchyard_core::clock::from_millis),
+                            probe_only: r.get(5)?,
+                            in_flight: r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?
+                };
+                let selection = pacing::select(now, &candidates, &paces, limit as usize);
+                for (sub, tokens) in &selection.spent {
+                    conn.prepare_cached(
                     "UPDATE subscriptions SET rate_tokens = ?2, rate_updated_at = ?3 WHERE id = ?1",
                 )?
                 .execute(params![sub.to_string(), tokens, ms(now)])?;
-            }
-            for sub in &selection.probes {
-                conn.prepare_cached("UPDATE subscriptions SET breaker_until = ?2 WHERE id = ?1")?
+                }
+                for sub in &selection.probes {
+                    conn.prepare_cached(
+                        "UPDATE subscriptions SET breaker_until = ?2 WHERE id = ?1",
+                    )?
                     .execute(params![sub.to_string(), ms(lease_until)])?;
-            }
-            let mut lease = conn.prepare_cached(
-                "UPDATE deliveries SET locked_until = ?2, lease_owner = ?3 WHERE id = ?1",
-            )?;
-            let ids: Vec<String> = selection.deliveries.iter().map(Uuid::to_string).collect();
-            for id in &ids {
-                lease.execute(params![id, ms(lease_until), owner])?;
-            }
-            Ok(ids)
-        })
-        .await?;
+                }
+                let mut lease = conn.prepare_cached(
+                    "UPDATE deliveries SET locked_until = ?2, lease_owner = ?3 WHERE id = ?1",
+                )?;
+                for id in &selection.deliveries {
+                    lease.execute(params![id.to_string(), ms(lease_until), owner])?;
+                }
+                Ok(selection.deliveries)
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         // The rows are read on a reader, off the one writer thread: the leases keep other
         // claimers off them meanwhile, and what a reader sees is at least as new as the claim.
+        // One query for the deliveries with their events, and each subscription read once.
         self.read(move |conn| {
+            let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let mut found: HashMap<Uuid, (DeliveryRecord, EventRecord)> = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS}, {CLAIMED_EVENT_COLUMNS}
+                     FROM deliveries d JOIN events e ON e.id = d.event_id
+                     WHERE d.id IN (SELECT value FROM json_each(?1))"
+                ))?
+                .query_map([to_json(&wanted)], |row| {
+                    // Column names repeat across the tables, so the event is read by position.
+                    let delivery = rows::delivery(row)?;
+                    Ok((
+                        delivery.id,
+                        (delivery, rows::event_at(row, DELIVERY_COLUMN_COUNT)?),
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut subscriptions: HashMap<Uuid, SubscriptionRecord> = HashMap::new();
             let mut claimed = Vec::with_capacity(ids.len());
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS}
-                 FROM deliveries d
-                 JOIN events e ON e.id = d.event_id
-                 JOIN subscriptions s ON s.id = d.subscription_id
-                 WHERE d.id = ?1"
-            ))?;
             for id in ids {
-                // Column names repeat across the three tables, so read each part by position.
-                let row = stmt
-                    .query_row([&id], |row| {
-                        Ok((
-                            rows::delivery(row)?,
-                            rows::event_at(row, DELIVERY_COLUMN_COUNT)?,
-                            rows::subscription_at(row, DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT)?,
-                        ))
-                    })
-                    .optional()?;
                 // Gone since the claim (its subscription deleted, say): nothing to attempt.
-                let Some(row) = row else { continue };
+                let Some((delivery, event)) = found.remove(&id) else {
+                    continue;
+                };
+                let subscription = match subscriptions.get(&delivery.subscription_id) {
+                    Some(s) => s.clone(),
+                    None => match select_subscription(conn, &delivery.subscription_id.to_string())?
+                    {
+                        Some(s) => {
+                            subscriptions.insert(s.id, s.clone());
+                            s
+                        }
+                        None => continue,
+                    },
+                };
                 claimed.push(ClaimedDelivery {
-                    delivery: row.0,
-                    event: row.1,
-                    subscription: row.2,
+                    delivery,
+                    event,
+                    subscription,
                 });
             }
             Ok(claimed)
@@ -1173,28 +1227,31 @@ impl Store for SqliteStore {
             };
             // Only the lease holder moves the delivery on: a worker whose lease expired and was
             // taken over must not overwrite the newer holder's outcome.
-            let moved = conn.prepare_cached(
-                "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3,
-                    first_attempt_at = COALESCE(first_attempt_at, ?4), last_attempt_at = ?4,
-                    last_status_code = ?5, last_error = ?6, locked_until = NULL,
-                    lease_owner = NULL, updated_at = ?4
-                 WHERE id = ?1 AND lease_owner = ?7 AND status = 'pending'",
-            )?
-            .execute(params![
-                delivery_id,
-                status.as_str(),
-                next_at,
-                ms(a.attempted_at),
-                a.status_code,
-                last_error,
-                owner,
-            ])?;
-            if moved == 0 {
+            let moved: Option<String> = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET status = ?2, attempts = attempts + 1,
+                        next_attempt_at = ?3, first_attempt_at = COALESCE(first_attempt_at, ?4),
+                        last_attempt_at = ?4, last_status_code = ?5, last_error = ?6,
+                        locked_until = NULL, lease_owner = NULL, updated_at = ?4
+                     WHERE id = ?1 AND lease_owner = ?7 AND status = 'pending'
+                     RETURNING subscription_id",
+                )?
+                .query_row(
+                    params![
+                        delivery_id,
+                        status.as_str(),
+                        next_at,
+                        ms(a.attempted_at),
+                        a.status_code,
+                        last_error,
+                        owner,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(sub_id) = moved else {
                 return Ok(AttemptEffects::default());
-            }
-            let sub_id: String = conn
-                .prepare_cached("SELECT subscription_id FROM deliveries WHERE id = ?1")?
-                .query_row([&delivery_id], |r| r.get(0))?;
+            };
             streak(conn, &sub_id, &a, policy)
         })
         .await
@@ -1228,13 +1285,7 @@ impl Store for SqliteStore {
         self.read(|conn| {
             // The earliest few by the due index, not a scan of every pending delivery.
             let window = conn
-                .prepare_cached(
-                    "SELECT d.next_attempt_at, d.locked_until, s.paced_until, s.status = 'ACTIVE'
-                     FROM (SELECT next_attempt_at, locked_until, subscription_id FROM deliveries
-                           WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ?1) d
-                     JOIN subscriptions s ON s.id = d.subscription_id
-                     ORDER BY d.next_attempt_at",
-                )?
+                .prepare_cached(DUE_WINDOW_SQL)?
                 .query_map([crate::DUE_WINDOW], |r| {
                     Ok(crate::DueRow {
                         next_attempt_at: r.get(0)?,
@@ -1387,23 +1438,23 @@ impl Store for SqliteStore {
             let before = ms(before);
             let attempts = conn.execute(
                 "DELETE FROM attempts WHERE id IN
-                    (SELECT id FROM attempts WHERE attempted_at < ?1 LIMIT ?2)",
+                    (SELECT id FROM attempts WHERE attempted_at < ?1 LIMIT ?2 + 0)",
                 params![before, batch],
             )? as u64;
             let rejections = conn.execute(
                 "DELETE FROM rejections WHERE id IN
-                    (SELECT id FROM rejections WHERE received_at < ?1 LIMIT ?2)",
+                    (SELECT id FROM rejections WHERE received_at < ?1 LIMIT ?2 + 0)",
                 params![before, batch],
             )? as u64;
             // Not counted: duplicate sightings and outcomes are small notes about events.
             conn.execute(
                 "DELETE FROM duplicates WHERE rowid IN
-                    (SELECT rowid FROM duplicates WHERE received_at < ?1 LIMIT ?2)",
+                    (SELECT rowid FROM duplicates WHERE received_at < ?1 LIMIT ?2 + 0)",
                 params![before, batch],
             )?;
             conn.execute(
                 "DELETE FROM outcomes WHERE id IN
-                    (SELECT id FROM outcomes WHERE reported_at < ?1 LIMIT ?2)",
+                    (SELECT id FROM outcomes WHERE reported_at < ?1 LIMIT ?2 + 0)",
                 params![before, batch],
             )?;
             let events: Vec<String> = conn
@@ -1411,7 +1462,7 @@ impl Store for SqliteStore {
                     "SELECT e.id FROM events e WHERE e.received_at < ?1
                        AND NOT EXISTS (SELECT 1 FROM deliveries d
                                        WHERE d.event_id = e.id AND d.status = 'pending')
-                     LIMIT ?2",
+                     LIMIT ?2 + 0",
                 )?
                 .query_map(params![before, batch], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
@@ -1466,7 +1517,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {ATTEMPT_COLUMNS} FROM attempts a
                      WHERE a.subscription_id = ?1 AND a.attempted_at >= ?2
-                     ORDER BY a.attempted_at, a.id LIMIT ?3"
+                     ORDER BY a.attempted_at, a.id LIMIT ?3 + 0"
                 ))?
                 .query_map(
                     params![subscription_id.to_string(), ms(since), limit],
@@ -1767,6 +1818,36 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The dispatcher runs these on every turn with new values bound: none may be re-prepared
+    /// each time (SQLite does so when a plan depends on a bound value, as with a bare
+    /// `LIMIT ?`).
+    #[test]
+    fn hot_statements_are_not_re_prepared() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = open_connection(&dir.path().join("prepare.db")).expect("open");
+        schema::migrate(&mut conn).expect("migrate");
+        for (name, sql) in [
+            ("claim candidates", CLAIM_CANDIDATES_SQL),
+            ("due window", DUE_WINDOW_SQL),
+        ] {
+            let mut statement = conn.prepare(sql).expect("prepare");
+            let count = statement.parameter_count();
+            for n in 0..5i64 {
+                let values: Vec<i64> = (0..count as i64).map(|i| n * 10 + i + 1).collect();
+                let rows = statement
+                    .query_map(params_from_iter(values.iter()), |_| Ok(()))
+                    .expect("query")
+                    .count();
+                assert_eq!(rows, 0);
+            }
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{name} is re-prepared on every binding"
+            );
+        }
+    }
 
     /// The queue-depth scrape must stay cheap with millions of finished deliveries: SQLite
     /// has to answer it from the partial index on pending rows, never by scanning the table.

@@ -132,6 +132,12 @@ pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_i
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
     e.normalized, e.raw_body, e.resource_key, e.headers";
 
+/// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the raw body nor the
+/// received headers, so they are not read (`raw_body` is `None`, `headers` empty).
+pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
+    e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
+    e.payload, e.normalized, NULL, e.resource_key, NULL";
+
 /// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
@@ -165,8 +171,6 @@ pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
 
 /// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-/// Number of columns in `EVENT_COLUMNS`.
-pub(crate) const EVENT_COLUMN_COUNT: usize = 15;
 
 pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
     replay_window_secs, options, client_id, created_at, updated_at";
