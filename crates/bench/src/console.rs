@@ -13,16 +13,14 @@ use uuid::Uuid;
 
 use switchyard_core::SystemClock;
 use switchyard_core::model::{
-    AttemptRecord, Breaker, Client, EventRecord, OutcomeRecord, RejectionRecord,
-    SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Breaker, OutcomeRecord, RejectionRecord, SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
-use switchyard_core::secrets::hash_client_secret;
 use switchyard_server::{Hub, Settings};
 use switchyard_store::{DeliveryNext, FailurePolicy, SqliteStore, Store};
 
 use crate::Options;
-use crate::harness::{ADMIN, PARTNER, percentile, write_report};
+use crate::harness::{ADMIN, PARTNER, percentile, seed_admin, seed_events_at, write_report};
 
 const TARGET_MS: f64 = 100.0;
 
@@ -62,63 +60,21 @@ fn subscription(now: Timestamp, n: u64) -> SubscriptionRecord {
 /// subscriptions and attempted once (1 in 20 attempts fails), plus refusals and outcomes.
 async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
     let now = Timestamp::now();
-    store
-        .create_client(Client {
-            id: ADMIN.0.into(),
-            name: "bench admin".into(),
-            secret_hash: hash_client_secret(ADMIN.1),
-            partners: vec![],
-            scopes: BTreeMap::new(),
-            admin: true,
-            created_at: now,
-        })
-        .await
-        .expect("client");
+    seed_admin(&store).await;
     let subs: Vec<SubscriptionRecord> = (0..o.fanout).map(|n| subscription(now, n)).collect();
     store
         .create_subscriptions(subs.clone())
         .await
         .expect("subscriptions");
-    let source = Uuid::now_v7();
     let span_ms = 7 * 86_400_000 - 60_000;
     let step = (span_ms / o.events.max(1) as i64).max(1);
     let start = now - SignedDuration::from_millis(span_ms);
-    let started = Instant::now();
-    let mut first_event = None;
-    for chunk in (0..o.events).collect::<Vec<_>>().chunks(1000) {
-        let mut writes = JoinSet::new();
-        for &i in chunk {
-            let store = store.clone();
-            let at = start + SignedDuration::from_millis(i as i64 * step);
-            let event = EventRecord {
-                id: Uuid::now_v7(),
-                origin: source.to_string(),
-                dedup_key: Some(format!("n-{i}")),
-                partner_id: PARTNER.into(),
-                event_type: "PO_CREATED".into(),
-                event_version: "V1".into(),
-                topic: Some("order.created".into()),
-                public_event_id: format!("n-{i}"),
-                occurred_at: at,
-                received_at: at,
-                payload: json!({"partnerId": PARTNER, "purchaseOrderId": format!("PO-{i}")}),
-                normalized: Some(json!({"marketplace": "walmart", "orderId": format!("PO-{i}")})),
-                raw_body: Some(format!("{{\"purchaseOrderId\":\"PO-{i}\"}}").into_bytes()),
-                resource_key: Some(format!("order:PO-{i}")),
-                headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
-            };
-            first_event.get_or_insert(event.id);
-            writes.spawn(async move { store.insert_event(event, None).await });
-        }
-        while let Some(done) = writes.join_next().await {
-            done.expect("joined").expect("event stored");
-        }
-    }
-    eprintln!(
-        "seeded {} events in {:.1} s",
-        o.events,
-        started.elapsed().as_secs_f64()
-    );
+    let source = Uuid::now_v7();
+    let (took, first_event) = seed_events_at(&store, &source.to_string(), o.events, |i| {
+        start + SignedDuration::from_millis(i as i64 * step)
+    })
+    .await;
+    eprintln!("seeded {} events in {:.1} s", o.events, took.as_secs_f64());
     let started = Instant::now();
     let mut attempts = 0u64;
     loop {

@@ -450,38 +450,51 @@ pub async fn seed_admin(store: &Arc<dyn Store>) {
         .expect("client");
 }
 
+/// The `n`th order event of a seeding run (`origin` tells runs apart), received at `at`: a
+/// Walmart `PO_CREATED` for order `PO-{n}` with its normalized form.
+pub fn order_event(origin: &str, n: u64, at: Timestamp) -> EventRecord {
+    let po = format!("PO-{n}");
+    EventRecord {
+        id: Uuid::now_v7(),
+        origin: origin.to_string(),
+        dedup_key: Some(format!("seed-{n}")),
+        partner_id: PARTNER.into(),
+        event_type: "PO_CREATED".into(),
+        event_version: "V1".into(),
+        topic: Some("order.created".into()),
+        public_event_id: format!("seed-{n}"),
+        occurred_at: at,
+        received_at: at,
+        payload: json!({"purchaseOrderId": po, "orderLines": [{"lineNumber": "1",
+            "item": {"sku": "SKU-1", "productName": "Bench item"},
+            "charges": [{"chargeAmount": {"currency": "USD", "amount": 19.99}}]}]}),
+        normalized: Some(json!({"marketplace": "walmart", "partnerId": PARTNER,
+            "resource": {"type": "order", "id": po}, "status": "created"})),
+        raw_body: Some(format!("{{\"purchaseOrderId\":\"{po}\"}}").into_bytes()),
+        resource_key: Some(format!("order:{po}")),
+        headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
+    }
+}
+
 /// Stores `events` order events for the bench partner through the store (each fanned out to
-/// every subscription there is), as the ingest path would; returns how long it took.
-pub async fn seed_events(store: &Arc<dyn Store>, events: u64) -> Duration {
+/// every subscription there is), as the ingest path would, 1,000 at a time, all from `origin`
+/// (a source's id); `at(n)` is the `n`th one's time. Returns how long it took and the first
+/// event's id.
+pub async fn seed_events_at(
+    store: &Arc<dyn Store>,
+    origin: &str,
+    events: u64,
+    at: impl Fn(u64) -> Timestamp,
+) -> (Duration, Option<Uuid>) {
     let started = Instant::now();
-    let origin = Uuid::now_v7().to_string();
+    let mut first = None;
     let mut i = 0;
     while i < events {
         let mut writes = JoinSet::new();
         for n in i..(i + 1000).min(events) {
             let store = store.clone();
-            let now = Timestamp::now();
-            let po = format!("PO-seed-{n}");
-            let event = EventRecord {
-                id: Uuid::now_v7(),
-                origin: origin.clone(),
-                dedup_key: Some(format!("seed-{n}")),
-                partner_id: PARTNER.into(),
-                event_type: "PO_CREATED".into(),
-                event_version: "V1".into(),
-                topic: Some("order.created".into()),
-                public_event_id: format!("seed-{n}"),
-                occurred_at: now,
-                received_at: now,
-                payload: json!({"purchaseOrderId": po, "orderLines": [{"lineNumber": "1",
-                    "item": {"sku": "SKU-1", "productName": "Bench item"},
-                    "charges": [{"chargeAmount": {"currency": "USD", "amount": 19.99}}]}]}),
-                normalized: Some(json!({"marketplace": "walmart", "partnerId": PARTNER,
-                    "resource": {"type": "order", "id": po}, "status": "created"})),
-                raw_body: Some(format!("{{\"purchaseOrderId\":\"{po}\"}}").into_bytes()),
-                resource_key: Some(format!("order:{po}")),
-                headers: BTreeMap::new(),
-            };
+            let event = order_event(origin, n, at(n));
+            first.get_or_insert(event.id);
             writes.spawn(async move { store.insert_event(event, None).await });
         }
         while let Some(done) = writes.join_next().await {
@@ -489,7 +502,15 @@ pub async fn seed_events(store: &Arc<dyn Store>, events: u64) -> Duration {
         }
         i = (i + 1000).min(events);
     }
-    started.elapsed()
+    (started.elapsed(), first)
+}
+
+/// [`seed_events_at`] with every event received now; returns how long it took.
+pub async fn seed_events(store: &Arc<dyn Store>, events: u64) -> Duration {
+    let origin = Uuid::now_v7().to_string();
+    seed_events_at(store, &origin, events, |_| Timestamp::now())
+        .await
+        .0
 }
 
 /// Latency percentiles (milliseconds) of the hub's delivery attempts, from its `/metrics`

@@ -74,6 +74,59 @@ const INGEST_CONCURRENCY: usize = 32;
 /// The hub's default delivery concurrency; the direct baseline uses the same.
 const DELIVERY_CONCURRENCY: usize = 64;
 
+/// What a hub did while a sink received a number of deliveries.
+struct Drained {
+    /// All arrived before the timeout.
+    finished: bool,
+    /// Deliveries per second at the sink.
+    rate: f64,
+    /// The hub's CPU per delivery, in microseconds.
+    cpu_us: f64,
+    /// The hub's attempt latencies (p50, p95, p99), by histogram bucket.
+    latency: (f64, f64, f64),
+    peak: f64,
+}
+
+/// Waits (up to `timeout`) for `sink` to receive `n` deliveries from `hub`, measures, then
+/// stops the hub and removes its database.
+async fn drain(hub: Child, db: Db, sink: &Sink, n: u64, timeout: Duration) -> Drained {
+    let finished = sink.wait_for(n, timeout).await;
+    let cpu_us = per_op_us(hub.cpu_seconds(), n as f64);
+    let rate = sink.rate();
+    let latency = harness::attempt_latency(&hub.base).await;
+    let (_, peak) = hub.rss_mib();
+    hub.stop().await;
+    db.remove().await;
+    Drained {
+        finished,
+        rate,
+        cpu_us,
+        latency,
+        peak,
+    }
+}
+
+impl Drained {
+    /// A report row with what was measured; the caller names the scenario and its baseline.
+    fn row(&self, store: String) -> Row {
+        Row {
+            store,
+            unit: "deliveries/s".into(),
+            throughput: self.rate,
+            p50_ms: self.latency.0,
+            p95_ms: self.latency.1,
+            p99_ms: self.latency.2,
+            peak_rss_mib: self.peak,
+            cpu_us: Some(self.cpu_us),
+            ..Row::default()
+        }
+    }
+
+    fn timed_out(&self) -> &'static str {
+        if self.finished { "" } else { "; TIMED OUT" }
+    }
+}
+
 /// Microseconds of CPU per operation.
 fn per_op_us(cpu_seconds: f64, ops: f64) -> f64 {
     cpu_seconds * 1e6 / ops.max(1.0)
@@ -206,7 +259,6 @@ pub async fn latency(backend: &Backend, sizes: Sizes, rate: f64) -> Vec<Row> {
 
 /// Stores `deliveries` pending deliveries to the sink, then starts a hub and times the sink
 /// receiving them; the baseline posts as many bodies of the same size straight to a sink.
-/// Returns the rows and the direct baseline's rate.
 /// Returns the rows, the hub's rate, and the direct client's rate and CPU per request.
 pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64, f64) {
     let n = sizes.deliveries;
@@ -222,13 +274,7 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64, f
         seed_events(&store, n).await;
     }
     let hub = start_hub(&db, true).await;
-    let finished = sink.wait_for(n, Duration::from_secs(600)).await;
-    let cpu_us = per_op_us(hub.cpu_seconds(), n as f64);
-    let rate = sink.rate();
-    let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
-    let (_, peak) = hub.rss_mib();
-    hub.stop().await;
-    db.remove().await;
+    let d = drain(hub, db, &sink, n, Duration::from_secs(600)).await;
 
     let direct_sink = Sink::start(false).await;
     let direct = loadgen(vec![
@@ -241,30 +287,23 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64, f
     .await;
     let direct_rps = f(&direct, "rps");
     let direct_cpu_us = per_op_us(f(&direct, "cpuSeconds"), f(&direct, "ok"));
-    let ratio = rate / direct_rps.max(1.0);
+    let ratio = d.rate / direct_rps.max(1.0);
     let row = Row {
         scenario: "delivery to a sink answering 200".into(),
-        store: db_label(backend),
-        unit: "deliveries/s".into(),
-        throughput: rate,
-        p50_ms: p50,
-        p95_ms: p95,
-        p99_ms: p99,
-        peak_rss_mib: peak,
-        cpu_us: Some(cpu_us),
         baseline_cpu_us: Some(direct_cpu_us),
         baseline: Some(("reqwest posting straight to the sink".into(), direct_rps)),
         ratio: Some(ratio),
         target: ">= 50% of direct".into(),
-        met: Some(ratio >= 0.5 && finished),
+        met: Some(ratio >= 0.5 && d.finished),
         note: format!(
             "{n} deliveries of {} bytes, {DELIVERY_CONCURRENCY} in flight{}; direct: {direct_rps:.0}/s, p99 {:.2} ms; hub latencies are attempt times by histogram bucket",
             sink.mean_bytes(),
-            if finished { "" } else { "; TIMED OUT" },
+            d.timed_out(),
             f(&direct, "p99Ms")
         ),
+        ..d.row(db_label(backend))
     };
-    (vec![row], rate, direct_rps, direct_cpu_us)
+    (vec![row], d.rate, direct_rps, direct_cpu_us)
 }
 
 /// Events at 1,000 per second; from each acknowledgement to its arrival at the sink.
@@ -357,37 +396,23 @@ pub async fn backlog(backend: &Backend, sizes: Sizes, empty_queue_rate: f64) -> 
         seed_events(&store, events).await
     };
     let hub = start_hub(&db, true).await;
-    let drain = sizes.drain.min(pending);
+    let measured = sizes.drain.min(pending);
     let started = Instant::now();
-    let finished = sink.wait_for(drain, Duration::from_secs(400)).await;
-    let cpu_us = per_op_us(hub.cpu_seconds(), drain as f64);
-    let rate = sink.rate();
-    let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
-    let (_, peak) = hub.rss_mib();
-    hub.stop().await;
-    db.remove().await;
-    let ratio = rate / empty_queue_rate.max(1.0);
+    let d = drain(hub, db, &sink, measured, Duration::from_secs(400)).await;
+    let ratio = d.rate / empty_queue_rate.max(1.0);
     vec![Row {
         scenario: format!("backlog: {pending} pending deliveries"),
-        store: db_label(backend),
-        unit: "deliveries/s".into(),
-        throughput: rate,
-        p50_ms: p50,
-        p95_ms: p95,
-        p99_ms: p99,
-        peak_rss_mib: peak,
-        cpu_us: Some(cpu_us),
-        baseline_cpu_us: None,
         baseline: Some(("delivery with an empty queue".into(), empty_queue_rate)),
         ratio: Some(ratio),
         target: ">= 80%; peak <= 256 MiB".into(),
-        met: Some(ratio >= 0.8 && peak <= 256.0 && finished),
+        met: Some(ratio >= 0.8 && d.peak <= 256.0 && d.finished),
         note: format!(
-            "{events} events x {subscriptions} subscriptions stored in {:.0} s; measured over the first {drain} delivered ({:.0} s){}",
+            "{events} events x {subscriptions} subscriptions stored in {:.0} s; measured over the first {measured} delivered ({:.0} s){}",
             seeded.as_secs_f64(),
             started.elapsed().as_secs_f64(),
-            if finished { "" } else { "; TIMED OUT" }
+            d.timed_out()
         ),
+        ..d.row(db_label(backend))
     }]
 }
 
@@ -420,34 +445,21 @@ pub async fn fanout(
     let url = create_source(&http, &hub.base, &bearer).await;
     let r = loadgen(ingest_args(&url, events as usize, 4, 0)).await;
     let expected = f(&r, "ok") as u64 * subs;
-    let finished = sink.wait_for(expected, Duration::from_secs(300)).await;
-    let cpu_us = per_op_us(hub.cpu_seconds(), expected as f64);
-    let rate = sink.rate();
-    let (p50, p95, p99) = harness::attempt_latency(&hub.base).await;
-    let (_, peak) = hub.rss_mib();
-    hub.stop().await;
-    db.remove().await;
-    let ratio = rate / direct_rate.max(1.0);
+    let d = drain(hub, db, &sink, expected, Duration::from_secs(300)).await;
+    let ratio = d.rate / direct_rate.max(1.0);
     vec![Row {
         scenario: format!("fan-out: one event to {subs} subscriptions"),
-        store: db_label(backend),
-        unit: "deliveries/s".into(),
-        throughput: rate,
-        p50_ms: p50,
-        p95_ms: p95,
-        p99_ms: p99,
-        peak_rss_mib: peak,
-        cpu_us: Some(cpu_us),
         baseline_cpu_us: Some(direct_cpu_us),
         baseline: Some(("reqwest posting straight to the sink".into(), direct_rate)),
         ratio: Some(ratio),
         target: ">= 50% of direct".into(),
-        met: Some(ratio >= 0.5 && finished),
+        met: Some(ratio >= 0.5 && d.finished),
         note: format!(
             "{events} events, {expected} deliveries; ingest answered in p99 {:.1} ms{}",
             f(&r, "p99Ms"),
-            if finished { "" } else { "; TIMED OUT" }
+            d.timed_out()
         ),
+        ..d.row(db_label(backend))
     }]
 }
 
