@@ -335,7 +335,11 @@ async fn the_breaker_opens_probes_and_recovers() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let flaky = Sink::start().await;
-    flaky.answer_with(&[500; 6]);
+    // As many failures as events: however many of the ten are in flight when the breaker opens,
+    // and in whatever order their answers are recorded, no success can interrupt the streak
+    // (with fewer, a success recorded early could keep it under the threshold for good). The
+    // failures the first attempts leave over go to the probes.
+    flaky.answer_with(&[500; 10]);
     let (sub, watch) = with_operational_watch(
         &app,
         &token,
