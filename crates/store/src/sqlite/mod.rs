@@ -393,7 +393,6 @@ const DUE_WINDOW_SQL: &str = "SELECT d.next_attempt_at, d.locked_until, s.paced_
      JOIN subscriptions s ON s.id = d.subscription_id
      ORDER BY d.next_attempt_at";
 
-/// Builds `?, ?, ?` for `n` parameters.
 /// Pending deliveries by state, and the oldest due one of an ACTIVE subscription. Both parts
 /// walk only the partial index `deliveries_due` (pending rows), never the whole table.
 const QUEUE_DEPTH_SQL: &str = "SELECT
@@ -409,6 +408,7 @@ const QUEUE_DEPTH_SQL: &str = "SELECT
           ORDER BY o.next_attempt_at LIMIT 1)
      FROM deliveries d WHERE d.status = 'pending'";
 
+/// Builds `?, ?, ?` for `n` parameters.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
