@@ -1,7 +1,6 @@
 //! What a subscriber receives: the Walmart envelope and the Standard Webhooks headers.
 
 use jiff::Timestamp;
-use serde_json::json;
 
 use switchyard_core::catalog;
 use switchyard_core::model::{DeliveryRecord, Envelope, EventRecord, SubscriptionRecord};
@@ -27,16 +26,41 @@ pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
         ),
         _ => (event.event_type.as_str(), &event.payload),
     };
-    let envelope = json!({
-        "source": {
-            "eventType": event_type,
-            "eventVersion": event.event_version,
-            "eventTime": event_time(event.occurred_at),
-            "eventId": event.public_event_id,
+    let envelope = WalmartEnvelope {
+        payload,
+        source: Source {
+            event_id: &event.public_event_id,
+            event_time: event_time(event.occurred_at),
+            event_type,
+            event_version: &event.event_version,
         },
-        "payload": payload,
-    });
+    };
     serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// The Walmart envelope, borrowing the stored payload rather than copying it into a new JSON
+/// value (that copy showed in delivery profiles). Fields in key order, as a JSON object of
+/// `serde_json` would write them.
+#[derive(serde::Serialize)]
+struct WalmartEnvelope<'a> {
+    payload: &'a serde_json::Value,
+    source: Source<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Source<'a> {
+    event_id: &'a str,
+    event_time: String,
+    event_type: &'a str,
+    event_version: &'a str,
+}
+
+/// SellerCenter's callback body, borrowing the payload likewise.
+#[derive(serde::Serialize)]
+struct SellercenterEnvelope<'a> {
+    event: &'a str,
+    payload: &'a serde_json::Value,
 }
 
 /// SellerCenter's callback body, `{"event":"onOrderCreated","payload":{…}}`. A SellerCenter event
@@ -49,7 +73,11 @@ fn sellercenter_body(event: &EventRecord, by_topic: bool) -> Vec<u8> {
         ),
         _ => (event.event_type.as_str(), &event.payload),
     };
-    serde_json::to_vec(&json!({"event": name, "payload": payload})).unwrap_or_default()
+    serde_json::to_vec(&SellercenterEnvelope {
+        event: name,
+        payload,
+    })
+    .unwrap_or_default()
 }
 
 /// Walmart's time format: `2019-02-21T01:01:08.000Z`.
@@ -88,6 +116,7 @@ pub fn standard_webhooks_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use switchyard_core::model::{Breaker, SubscriptionStatus};
     use switchyard_core::retry::RetryPolicy;
     use uuid::Uuid;
@@ -172,5 +201,18 @@ mod tests {
         assert_eq!(sc["event"], "onOrderCreated");
         assert_eq!(sc["payload"]["resource"]["id"], "TT-1");
         assert!(sc.get("source").is_none());
+    }
+
+    /// The bytes subscribers verify signatures over: keys in order, nothing added.
+    #[test]
+    fn the_walmart_envelope_is_exactly_these_bytes() {
+        let body = body(
+            &event(),
+            &subscription(&["ORDER_STATUS_CHANGE"], Envelope::Walmart),
+        );
+        assert_eq!(
+            String::from_utf8(body).expect("UTF-8"),
+            r#"{"payload":{"native":true},"source":{"eventId":"n-1","eventTime":"2026-11-23T12:00:00.000Z","eventType":"ORDER_STATUS_CHANGE","eventVersion":"V1"}}"#
+        );
     }
 }
