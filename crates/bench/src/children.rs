@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use switchyard_core::SystemClock;
 use switchyard_marketplaces::{Kind, SignRequest};
-use switchyard_server::{Hub, Settings};
+use switchyard_server::Settings;
 
 use crate::harness::{ADMIN, MASTER_KEY, PARTNER, WALMART_SECRET, percentile};
 
@@ -43,14 +42,7 @@ pub async fn hub(args: &[String]) {
     settings.allow_private_targets = true;
     settings.bootstrap_client = Some((ADMIN.0.into(), ADMIN.1.into()));
     settings.deliver = !args.iter().any(|a| a == "--no-deliver");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    settings.public_url = base.clone();
-    let hub = Hub::build(&settings, Arc::new(SystemClock))
-        .await
-        .expect("hub");
+    let (listener, base, hub) = crate::harness::bind_hub(&mut settings).await;
     let stopped = announce(&base);
     hub.serve(listener, stopped).await.expect("serve");
 }

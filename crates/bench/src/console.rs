@@ -2,7 +2,6 @@
 //! 1,000,000 delivery attempts (the size issue 5 names), each page requested repeatedly with a
 //! signed-in session; the target is under 100 ms per page.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,48 +10,28 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use switchyard_core::SystemClock;
 use switchyard_core::model::{
-    AttemptRecord, Breaker, OutcomeRecord, RejectionRecord, SubscriptionRecord, SubscriptionStatus,
+    AttemptRecord, Breaker, OutcomeRecord, RejectionRecord, SubscriptionRecord,
 };
-use switchyard_core::retry::RetryPolicy;
-use switchyard_server::{Hub, Settings};
+use switchyard_server::Settings;
 use switchyard_store::{DeliveryNext, FailurePolicy, SqliteStore, Store};
 
 use crate::Options;
-use crate::harness::{ADMIN, PARTNER, percentile, seed_admin, seed_events_at, write_report};
+use crate::harness::{
+    self, ADMIN, MASTER_KEY, PARTNER, percentile, seed_admin, seed_events_at, write_report,
+};
 
 const TARGET_MS: f64 = 100.0;
 
-fn subscription(now: Timestamp, n: u64) -> SubscriptionRecord {
+/// A subscription to an endpoint that does not exist: nothing here delivers to it.
+fn subscription(n: u64) -> SubscriptionRecord {
     SubscriptionRecord {
-        id: Uuid::now_v7(),
-        partner_id: PARTNER.into(),
-        client_id: ADMIN.0.into(),
-        event_types: vec!["PO_CREATED".into()],
-        event_version: "V1".into(),
-        resource_name: "ORDER".into(),
-        event_url: format!("https://receiver-{n}.example.com/hooks"),
-        headers: BTreeMap::new(),
-        auth_sealed: None,
-        status: SubscriptionStatus::Active,
-        retry_policy: RetryPolicy::Walmart,
-        signing_secret_sealed: "unused-in-this-benchmark".into(),
-        previous_secret_sealed: None,
-        previous_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-        ordering: Default::default(),
-        max_in_flight: None,
-        rate_limit: None,
-        disabled_reason: None,
         // Seeded failures must not open breakers and stop the seeding.
         breaker: Breaker {
             failure_threshold: 10_000,
             probe_interval_seconds: 60,
         },
-        auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
-        envelope: Default::default(),
+        ..harness::subscription(format!("https://receiver-{n}.example.com/hooks"))
     }
 }
 
@@ -61,7 +40,7 @@ fn subscription(now: Timestamp, n: u64) -> SubscriptionRecord {
 async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
     let now = Timestamp::now();
     seed_admin(&store).await;
-    let subs: Vec<SubscriptionRecord> = (0..o.fanout).map(|n| subscription(now, n)).collect();
+    let subs: Vec<SubscriptionRecord> = (0..o.fanout).map(subscription).collect();
     store
         .create_subscriptions(subs.clone())
         .await
@@ -216,18 +195,11 @@ pub async fn run(o: Options) {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
         seed(store, &o).await
     };
-    let mut settings = Settings::new(dir.clone(), b"bench master key 0123456789".to_vec());
+    let mut settings = Settings::new(dir.clone(), MASTER_KEY.to_vec());
     settings.database_url = Some(format!("sqlite:{}", db.display()));
     // The seeded endpoints do not exist; nothing is pending anyway.
     settings.delivery_concurrency = 1;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    settings.public_url = base.clone();
-    let hub = Hub::build(&settings, Arc::new(SystemClock))
-        .await
-        .expect("hub");
+    let (listener, base, hub) = harness::bind_hub(&mut settings).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(hub.serve(listener, stopped));
 

@@ -17,12 +17,14 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use switchyard_core::SystemClock;
 use switchyard_core::model::{
     Breaker, Client, EventRecord, SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::secrets::{SecretBox, hash_client_secret};
 use switchyard_core::signatures::standard_webhooks;
+use switchyard_server::{Hub, Settings};
 use switchyard_store::{PostgresStore, SqliteStore, Store};
 
 pub const MASTER_KEY: &[u8] = b"bench master key 0123456789";
@@ -432,6 +434,36 @@ pub fn subscription(url: String) -> SubscriptionRecord {
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
         envelope: Default::default(),
     }
+}
+
+/// Opens `db`, creates the admin client and `n` subscriptions to `{sink}/hook/{i}`; returns the
+/// store for further seeding.
+pub async fn seed_subscriptions(db: &Db, sink: &str, n: u64) -> Arc<dyn Store> {
+    let store = db.open().await;
+    seed_admin(&store).await;
+    store
+        .create_subscriptions(
+            (0..n)
+                .map(|i| subscription(format!("{sink}/hook/{i}")))
+                .collect(),
+        )
+        .await
+        .expect("subscriptions");
+    store
+}
+
+/// Binds 127.0.0.1 on an ephemeral port, points `settings` at it and builds the hub there;
+/// returns the listener to serve on, its base URL and the hub.
+pub async fn bind_hub(settings: &mut Settings) -> (tokio::net::TcpListener, String, Hub) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    settings.public_url = base.clone();
+    let hub = Hub::build(settings, Arc::new(SystemClock))
+        .await
+        .expect("hub");
+    (listener, base, hub)
 }
 
 /// The admin client, as the hub's bootstrap would make it.

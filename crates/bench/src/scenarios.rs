@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    self, Child, Db, Row, Sink, admin_token, create_source, loadgen, percentile, seed_admin,
-    seed_events, start_hub, subscribe, subscription,
+    self, Child, Db, Row, Sink, admin_token, create_source, loadgen, percentile, seed_events,
+    seed_subscriptions, start_hub, subscribe,
 };
 
 /// Which database the hubs of a run use.
@@ -264,15 +264,7 @@ pub async fn delivery(backend: &Backend, sizes: Sizes) -> (Vec<Row>, f64, f64, f
     let n = sizes.deliveries;
     let sink = Sink::start(false).await;
     let db = backend.fresh();
-    {
-        let store = db.open().await;
-        seed_admin(&store).await;
-        store
-            .create_subscriptions(vec![subscription(format!("{}/hook", sink.url))])
-            .await
-            .expect("subscription");
-        seed_events(&store, n).await;
-    }
+    seed_events(&seed_subscriptions(&db, &sink.url, 1).await, n).await;
     let hub = start_hub(&db, true).await;
     let d = drain(hub, db, &sink, n, Duration::from_secs(600)).await;
 
@@ -382,19 +374,9 @@ pub async fn backlog(backend: &Backend, sizes: Sizes, empty_queue_rate: f64) -> 
     let pending = events * subscriptions;
     let sink = Sink::start(false).await;
     let db = backend.fresh();
-    let seeded = {
-        let store = db.open().await;
-        seed_admin(&store).await;
-        store
-            .create_subscriptions(
-                (0..subscriptions)
-                    .map(|i| subscription(format!("{}/hook/{i}", sink.url)))
-                    .collect(),
-            )
-            .await
-            .expect("subscriptions");
-        seed_events(&store, events).await
-    };
+    let store = seed_subscriptions(&db, &sink.url, subscriptions).await;
+    let seeded = seed_events(&store, events).await;
+    drop(store);
     let hub = start_hub(&db, true).await;
     let measured = sizes.drain.min(pending);
     let started = Instant::now();
@@ -427,18 +409,7 @@ pub async fn fanout(
     let events = sizes.fanout_events;
     let sink = Sink::start(false).await;
     let db = backend.fresh();
-    {
-        let store = db.open().await;
-        seed_admin(&store).await;
-        store
-            .create_subscriptions(
-                (0..subs)
-                    .map(|i| subscription(format!("{}/hook/{i}", sink.url)))
-                    .collect(),
-            )
-            .await
-            .expect("subscriptions");
-    }
+    drop(seed_subscriptions(&db, &sink.url, subs).await);
     let hub = start_hub(&db, true).await;
     let http = reqwest::Client::new();
     let bearer = admin_token(&http, &hub.base).await;
