@@ -140,7 +140,7 @@ fn seller_performance_schema() -> Value {
     })
 }
 
-/// A normalized event's payload (`shared/marketplaces.md`, Normalized topics).
+/// A normalized event's payload (`docs/marketplaces.md`, Normalized topics).
 fn normalized_schema() -> Value {
     json!({
         "type": "object",
@@ -216,7 +216,7 @@ fn build() -> Vec<EventType> {
     let feed =
         json!({"type": "object", "required": ["Feed"], "properties": {"Feed": {"type": "string"}}});
     vec![
-        // Walmart Marketplace native types (shared/marketplaces.md, Walmart).
+        // Walmart Marketplace native types (docs/marketplaces.md, Walmart).
         walmart(
             "OFFER_PUBLISHED",
             "ITEM",
@@ -352,7 +352,7 @@ fn build() -> Vec<EventType> {
             "The quality-control status of products changed",
             skus,
         ),
-        // Normalized cross-marketplace topics (shared/marketplaces.md, Normalized topics).
+        // Normalized cross-marketplace topics (docs/marketplaces.md, Normalized topics).
         topic(
             "order.created",
             "ORDER",

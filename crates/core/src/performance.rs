@@ -376,7 +376,7 @@ impl OrderFacts {
         Ok(())
     }
 
-    /// Records a normalized order event (`shared/marketplaces.md`, Normalized topics):
+    /// Records a normalized order event (`docs/marketplaces.md`, Normalized topics):
     /// `marketplace`, `partnerId`, `resource {type: "order", id}`, `status`, `occurredAt`,
     /// `nativeEventType`, `native`.
     ///

@@ -120,7 +120,7 @@ pub mod walmart {
 mod tests {
     use super::*;
 
-    /// The reference vector of the Standard Webhooks project (shared/vectors/standard_webhooks.json).
+    /// The reference vector of the Standard Webhooks project (tests/vectors/standard_webhooks.json).
     #[test]
     fn standard_webhooks_reference_vector() {
         let sig = standard_webhooks::sign(

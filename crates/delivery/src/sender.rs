@@ -1,6 +1,6 @@
 //! One outbound HTTP request with a subscription's headers and auth, and what came of it.
 //!
-//! Auth methods, as Walmart defines them (`seeds/001_*`, `shared/DESIGN.md`):
+//! Auth methods, as Walmart defines them (`seeds/001_*`; Walmart's *Subscribe to an event notification*):
 //! - `BASIC_AUTH`: `authHeaderName: Basic base64(userName:password)`.
 //! - `HMAC`: `authHeaderName` (default `WM_SEC.AUTH_SIGNATURE`) = hex HMAC-SHA256 with
 //!   `clientSecret` over `WM_SEC.TIMESTAMP` followed by the body, with `WM_SEC.TIMESTAMP` and

@@ -1,4 +1,4 @@
-//! eBay's Notification API (`shared/marketplaces.md`, eBay).
+//! eBay's Notification API (`docs/marketplaces.md`, eBay).
 //!
 //! **Handshake.** `GET ?challenge_code=C` is answered `200 {"challengeResponse": hex(SHA-256(C +
 //! verificationToken + endpointUrl))}`, where `endpointUrl` is [`Inbound::endpoint_url`] exactly as

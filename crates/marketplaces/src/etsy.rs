@@ -1,4 +1,4 @@
-//! Etsy Open API v3 webhooks (`shared/marketplaces.md`, Etsy).
+//! Etsy Open API v3 webhooks (`docs/marketplaces.md`, Etsy).
 //!
 //! Two forms, chosen per source:
 //!

@@ -7,7 +7,7 @@
 //! - `sign(&SignRequest) -> Result<SignedRequest, Refusal>`: builds a request in that marketplace's
 //!   exact wire format, correctly signed, for `switchyard simulate` and for tests.
 //! - `normalize(&NativeEvent) -> Normalized`: maps the native event onto a cross-marketplace topic
-//!   (`shared/marketplaces.md`, Normalized topics), with the resource and status it is about.
+//!   (`docs/marketplaces.md`, Normalized topics), with the resource and status it is about.
 //!
 //! Everything here is pure: no I/O, no clock (the request carries `now`), no global state. Keys
 //! that live elsewhere (Amazon's signing certificates, eBay's public keys) are asked of a

@@ -1,4 +1,4 @@
-//! Shopify webhooks (`shared/marketplaces.md`, Shopify), where integrators forward orders.
+//! Shopify webhooks (`docs/marketplaces.md`, Shopify), where integrators forward orders.
 //!
 //! `X-Shopify-Hmac-Sha256` is base64 HMAC-SHA256 of the raw body keyed by the app's client
 //! secret; any of the source's secrets may have signed. Topic: `X-Shopify-Topic` (required);

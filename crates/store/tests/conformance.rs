@@ -1,6 +1,8 @@
-//! The conformance suite of the `Store` trait: every implementation must pass it. Each test gets
-//! fresh stores from `fresh_stores()`: a new SQLite file always, and a PostgreSQL store in a
-//! schema of its own (dropped afterwards) when `SWITCHYARD_TEST_POSTGRES_URL` is set.
+//! The conformance suite of the `Store` trait: every implementation must pass it. Each behaviour
+//! is an `async fn` taking a fresh store, run by `on_both_stores!` as `sqlite::NAME` on a new
+//! SQLite file and as `postgres::NAME` in a PostgreSQL schema of its own (dropped afterwards).
+//! The PostgreSQL ones are `#[ignore]`d, so `cargo test` lists them as ignored without a server;
+//! `bash .ci/run` runs them with `--include-ignored`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use switchyard_store::{
     StoreError,
 };
 
+/// A store a test runs on, with what must live as long as it: the SQLite file's directory, or
+/// the PostgreSQL schema (dropped when the test ends).
 struct Fresh {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
@@ -55,40 +59,84 @@ impl Drop for PgSchema {
     }
 }
 
-/// The PostgreSQL URL for tests, or `None` (and a note that those tests are skipped).
-fn postgres_url() -> Option<String> {
-    match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "SKIPPED: PostgreSQL store tests (set SWITCHYARD_TEST_POSTGRES_URL to run them)"
-            );
-            None
-        }
-    }
-}
-
-async fn fresh_stores() -> Vec<Fresh> {
+/// A new SQLite file.
+async fn sqlite_store() -> Fresh {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("switchyard.db")).expect("open sqlite");
-    let mut stores = vec![Fresh {
+    Fresh {
         store: Arc::new(store),
         _dir: Some(dir),
         _schema: None,
-    }];
-    if let Some(url) = postgres_url() {
-        let name = format!("sy_test_{}", Uuid::now_v7().simple());
-        let store = switchyard_store::PostgresStore::connect_in_schema(&url, &name, true)
-            .await
-            .expect("PostgreSQL store (is the server up?)");
-        stores.push(Fresh {
-            store: Arc::new(store),
-            _dir: None,
-            _schema: Some(PgSchema { url, name }),
-        });
     }
-    stores
 }
+
+/// A PostgreSQL store in a schema of its own; fails the test without a server to use.
+async fn postgres_store() -> Fresh {
+    let url = match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "this test needs PostgreSQL: set SWITCHYARD_TEST_POSTGRES_URL \
+             (for example postgres://postgres@127.0.0.1:5432/test)"
+        ),
+    };
+    let name = format!("sy_test_{}", Uuid::now_v7().simple());
+    let store = switchyard_store::PostgresStore::connect_in_schema(&url, &name, true)
+        .await
+        .expect("PostgreSQL store (is the server up?)");
+    Fresh {
+        store: Arc::new(store),
+        _dir: None,
+        _schema: Some(PgSchema { url, name }),
+    }
+}
+
+/// Runs each behaviour below on both stores: `sqlite::NAME` always, `postgres::NAME` marked
+/// ignored (it needs a server), which `bash .ci/run` includes.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fresh = super::sqlite_store().await;
+                    super::$name(fresh.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
+                async fn $name() {
+                    let fresh = super::postgres_store().await;
+                    super::$name(fresh.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    clients_are_created_once_and_read_back,
+    subscriptions_round_trip_filter_update_and_delete,
+    an_event_fans_out_to_matching_active_subscriptions_in_the_same_write,
+    due_deliveries_are_leased_once_and_move_on_after_each_attempt,
+    inactive_subscriptions_hold_their_deliveries_until_resumed,
+    released_leases_are_claimable_at_once,
+    retry_and_replay_make_deliveries_pending_again_under_the_same_id,
+    deliveries_page_by_key_newest_first,
+    sources_round_trip_and_are_listed_only_to_who_manages_all_their_partners,
+    rejections_are_listed_filtered_and_counted,
+    received_events_keep_raw_body_and_normalized_form_and_the_first_sighting_sets_the_topic,
+    ordered_subscriptions_get_one_delivery_at_a_time_per_resource,
+    claims_respect_max_in_flight_rate_limits_and_holds,
+    failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable,
+    retention_removes_only_what_is_old_and_done_while_writes_go_on,
+    console_views_page_logs_count_failures_outcomes_and_duplicates,
+    queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_ones,
+    order_facts_apply_all_or_nothing_and_are_read_back_per_partner,
+    a_subscriptions_envelope_round_trips,
+);
 
 fn t0() -> Timestamp {
     "2026-11-01T12:00:00Z".parse().unwrap()
@@ -166,458 +214,436 @@ fn created(outcome: InsertOutcome) -> (Uuid, u32) {
     }
 }
 
-#[tokio::test]
-async fn clients_are_created_once_and_read_back() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let client = Client {
-            id: "c1".into(),
-            name: "Acme".into(),
-            secret_hash: "ab".repeat(32),
-            partners: vec!["p1".into(), "p2".into()],
-            scopes: BTreeMap::from([("ITEM".into(), Access::FullAccess)]),
-            admin: false,
-            created_at: t0(),
-        };
-        store.create_client(client.clone()).await.unwrap();
-        assert_eq!(store.get_client("c1").await.unwrap(), Some(client.clone()));
-        assert!(matches!(
-            store.create_client(client).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert_eq!(store.get_client("nobody").await.unwrap(), None);
-    }
+async fn clients_are_created_once_and_read_back(store: Arc<dyn Store>) {
+    let client = Client {
+        id: "c1".into(),
+        name: "Acme".into(),
+        secret_hash: "ab".repeat(32),
+        partners: vec!["p1".into(), "p2".into()],
+        scopes: BTreeMap::from([("ITEM".into(), Access::FullAccess)]),
+        admin: false,
+        created_at: t0(),
+    };
+    store.create_client(client.clone()).await.unwrap();
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(client.clone()));
+    assert!(matches!(
+        store.create_client(client).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_client("nobody").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn subscriptions_round_trip_filter_update_and_delete() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let a = subscription("p1", &["PO_CREATED"]);
-        let mut b = subscription("p2", &["order.created", "order.updated"]);
-        b.status = SubscriptionStatus::Inactive;
+async fn subscriptions_round_trip_filter_update_and_delete(store: Arc<dyn Store>) {
+    let a = subscription("p1", &["PO_CREATED"]);
+    let mut b = subscription("p2", &["order.created", "order.updated"]);
+    b.status = SubscriptionStatus::Inactive;
+    store
+        .create_subscriptions(vec![a.clone(), b.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.get_subscription(a.id).await.unwrap(), Some(a.clone()));
+
+    let only_p2 = SubscriptionFilter {
+        partners: Some(vec!["p2".into()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_subscriptions(&only_p2).await.unwrap(),
+        vec![b.clone()]
+    );
+    let by_type = SubscriptionFilter {
+        event_type: Some("order.updated".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_subscriptions(&by_type).await.unwrap(),
+        vec![b.clone()]
+    );
+    let active = SubscriptionFilter {
+        status: Some(SubscriptionStatus::Active),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_subscriptions(&active).await.unwrap(),
+        vec![a.clone()]
+    );
+
+    // All or nothing: a batch holding an existing id creates none of its subscriptions.
+    let c = subscription("p1", &["PO_CREATED"]);
+    assert!(
         store
-            .create_subscriptions(vec![a.clone(), b.clone()])
+            .create_subscriptions(vec![c.clone(), a.clone()])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.get_subscription(c.id).await.unwrap(), None);
+
+    let mut changed = a.clone();
+    changed.event_url = "https://example.com/moved".into();
+    changed.event_types = vec!["ORDER_UPDATES".into()];
+    assert!(store.update_subscription(changed.clone()).await.unwrap());
+    assert_eq!(store.get_subscription(a.id).await.unwrap(), Some(changed));
+    let by_old_type = SubscriptionFilter {
+        event_type: Some("PO_CREATED".into()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_subscriptions(&by_old_type)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(store.delete_subscription(a.id, t0()).await.unwrap());
+    assert!(!store.delete_subscription(a.id, t0()).await.unwrap());
+    assert_eq!(store.get_subscription(a.id).await.unwrap(), None);
+    assert!(!store.update_subscription(a).await.unwrap());
+}
+
+async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write(
+    store: Arc<dyn Store>,
+) {
+    let by_type = subscription("p1", &["PO_CREATED"]);
+    let by_topic = subscription("p1", &["order.created"]);
+    let both = subscription("p1", &["PO_CREATED", "order.created"]);
+    let other_partner = subscription("p2", &["PO_CREATED"]);
+    let mut inactive = subscription("p1", &["PO_CREATED"]);
+    inactive.status = SubscriptionStatus::Inactive;
+    let mut other_version = subscription("p1", &["PO_CREATED"]);
+    other_version.event_version = "V2".into();
+    store
+        .create_subscriptions(vec![
+            by_type.clone(),
+            by_topic.clone(),
+            both.clone(),
+            other_partner,
+            inactive,
+            other_version,
+        ])
+        .await
+        .unwrap();
+
+    let e = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
+    let (event_id, fanned) = created(store.insert_event(e.clone(), None).await.unwrap());
+    assert_eq!(event_id, e.id);
+    assert_eq!(fanned, 3, "type, topic and both; once each");
+    assert_eq!(store.get_event(e.id).await.unwrap(), Some(e.clone()));
+
+    let deliveries = store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(e.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut subs: Vec<Uuid> = deliveries.iter().map(|d| d.subscription_id).collect();
+    subs.sort();
+    let mut expected = vec![by_type.id, by_topic.id, both.id];
+    expected.sort();
+    assert_eq!(subs, expected);
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending
+                && d.next_attempt_at == Some(t0())
+                && d.attempts == 0)
+    );
+
+    // The same dedup key again: the original comes back and nothing is written.
+    let again = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
+    assert_eq!(
+        store.insert_event(again.clone(), None).await.unwrap(),
+        InsertOutcome::Duplicate { event_id: e.id }
+    );
+    assert_eq!(store.get_event(again.id).await.unwrap(), None);
+    // Another origin may use the same key.
+    let mut elsewhere = event("p1", "PO_CREATED", None, Some("evt-1"));
+    elsewhere.origin = "source-x".into();
+    created(store.insert_event(elsewhere, None).await.unwrap());
+}
+
+async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt(store: Arc<dyn Store>) {
+    let sub = subscription("p1", &["PO_CREATED"]);
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    let e = event("p1", "PO_CREATED", None, None);
+    created(store.insert_event(e.clone(), None).await.unwrap());
+    assert_eq!(store.next_due_at().await.unwrap(), Some(t0()));
+
+    let lease = t0() + SignedDuration::from_secs(60);
+    assert!(
+        store
+            .claim_due(t0() - SignedDuration::from_secs(1), 10, lease, "n1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let c = &claimed[0];
+    assert_eq!(c.event, e);
+    assert_eq!(c.subscription, sub);
+    assert!(
+        store
+            .claim_due(t0(), 10, lease, "n2")
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    // The attempt fails: pending again, due at the retry time, attempt logged.
+    let retry_at = t0() + SignedDuration::from_mins(5);
+    store
+        .complete_attempt(
+            attempt(c.delivery.id, t0(), false),
+            DeliveryNext::RetryAt(retry_at),
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let (d, attempts) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.next_attempt_at, Some(retry_at));
+    assert_eq!(d.first_attempt_at, Some(t0()));
+    assert_eq!(d.last_status_code, Some(500));
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    assert!(
+        store
+            .claim_due(t0() + SignedDuration::from_mins(4), 10, lease, "n1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A lease that expires is taken over by another node; the old holder cannot finish it.
+    let claimed = store
+        .claim_due(retry_at, 10, retry_at + SignedDuration::from_secs(30), "n1")
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let later = retry_at + SignedDuration::from_secs(31);
+    let taken = store
+        .claim_due(later, 10, later + SignedDuration::from_secs(30), "n2")
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    store
+        .complete_attempt(
+            attempt(c.delivery.id, later, true),
+            DeliveryNext::Succeeded,
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let (d, _) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
+    assert_eq!(
+        d.status,
+        DeliveryStatus::Pending,
+        "n1 no longer holds the lease"
+    );
+    store
+        .complete_attempt(
+            attempt(c.delivery.id, later, true),
+            DeliveryNext::Succeeded,
+            "n2",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let (d, attempts) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(d.next_attempt_at, None);
+    assert_eq!(attempts.len(), 3, "every attempt is logged");
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+}
+
+async fn inactive_subscriptions_hold_their_deliveries_until_resumed(store: Arc<dyn Store>) {
+    let mut sub = subscription("p1", &["PO_CREATED"]);
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    created(
+        store
+            .insert_event(event("p1", "PO_CREATED", None, None), None)
+            .await
+            .unwrap(),
+    );
+    sub.status = SubscriptionStatus::Inactive;
+    store.update_subscription(sub.clone()).await.unwrap();
+    let later = t0() + SignedDuration::from_hours(1);
+    assert!(
+        store
+            .claim_due(later, 10, later, "n1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    // New events are not fanned out to it while INACTIVE.
+    let (_, fanned) = created(
+        store
+            .insert_event(event("p1", "PO_CREATED", None, None), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fanned, 0);
+    sub.status = SubscriptionStatus::Active;
+    store.update_subscription(sub).await.unwrap();
+    assert_eq!(
+        store
+            .claim_due(later, 10, later + SignedDuration::from_secs(60), "n1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn released_leases_are_claimable_at_once(store: Arc<dyn Store>) {
+    store
+        .create_subscriptions(vec![subscription("p1", &["PO_CREATED"])])
+        .await
+        .unwrap();
+    created(
+        store
+            .insert_event(event("p1", "PO_CREATED", None, None), None)
+            .await
+            .unwrap(),
+    );
+    let lease = t0() + SignedDuration::from_hours(1);
+    assert_eq!(
+        store.claim_due(t0(), 10, lease, "n1").await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.release_leases("n1").await.unwrap(), 1);
+    assert_eq!(
+        store.claim_due(t0(), 10, lease, "n2").await.unwrap().len(),
+        1
+    );
+}
+
+async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id(store: Arc<dyn Store>) {
+    let sub = subscription("p1", &["PO_CREATED"]);
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    let e = event("p1", "PO_CREATED", None, None);
+    created(store.insert_event(e.clone(), None).await.unwrap());
+    let claimed = store
+        .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
+        .await
+        .unwrap();
+    let id = claimed[0].delivery.id;
+    store
+        .complete_attempt(
+            attempt(id, t0(), false),
+            DeliveryNext::Failed,
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_delivery(id).await.unwrap().unwrap().0.status,
+        DeliveryStatus::Failed
+    );
+
+    let now = t0() + SignedDuration::from_hours(2);
+    let d = store.retry_delivery(id, now).await.unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at),
+        (DeliveryStatus::Pending, 0, Some(now))
+    );
+    assert!(
+        store
+            .retry_delivery(Uuid::now_v7(), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A subscription created after the event gets it through replay; the existing delivery
+    // is reused.
+    let late = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![late.clone()])
+        .await
+        .unwrap();
+    let n = store
+        .replay(late.id, t0(), t0() + SignedDuration::from_secs(1), now)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = store
+        .replay(sub.id, t0(), t0() + SignedDuration::from_secs(1), now)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let all = store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(e.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|d| d.id == id));
+    // Outside the window: nothing.
+    assert_eq!(
+        store
+            .replay(sub.id, now, now + SignedDuration::from_secs(1), now)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn deliveries_page_by_key_newest_first(store: Arc<dyn Store>) {
+    let sub = subscription("p1", &["PO_CREATED"]);
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    for _ in 0..25 {
+        created(
+            store
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_deliveries(&DeliveryFilter {
+                subscription_id: Some(sub.id),
+                before,
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .unwrap();
-        assert_eq!(store.get_subscription(a.id).await.unwrap(), Some(a.clone()));
-
-        let only_p2 = SubscriptionFilter {
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|d| d.id);
+        seen.extend(page.into_iter().map(|d| d.id));
+    }
+    assert_eq!(seen.len(), 25);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first, no repeats");
+    let other = store
+        .list_deliveries(&DeliveryFilter {
             partners: Some(vec!["p2".into()]),
+            limit: 10,
             ..Default::default()
-        };
-        assert_eq!(
-            store.list_subscriptions(&only_p2).await.unwrap(),
-            vec![b.clone()]
-        );
-        let by_type = SubscriptionFilter {
-            event_type: Some("order.updated".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            store.list_subscriptions(&by_type).await.unwrap(),
-            vec![b.clone()]
-        );
-        let active = SubscriptionFilter {
-            status: Some(SubscriptionStatus::Active),
-            ..Default::default()
-        };
-        assert_eq!(
-            store.list_subscriptions(&active).await.unwrap(),
-            vec![a.clone()]
-        );
-
-        // All or nothing: a batch holding an existing id creates none of its subscriptions.
-        let c = subscription("p1", &["PO_CREATED"]);
-        assert!(
-            store
-                .create_subscriptions(vec![c.clone(), a.clone()])
-                .await
-                .is_err()
-        );
-        assert_eq!(store.get_subscription(c.id).await.unwrap(), None);
-
-        let mut changed = a.clone();
-        changed.event_url = "https://example.com/moved".into();
-        changed.event_types = vec!["ORDER_UPDATES".into()];
-        assert!(store.update_subscription(changed.clone()).await.unwrap());
-        assert_eq!(store.get_subscription(a.id).await.unwrap(), Some(changed));
-        let by_old_type = SubscriptionFilter {
-            event_type: Some("PO_CREATED".into()),
-            ..Default::default()
-        };
-        assert!(
-            store
-                .list_subscriptions(&by_old_type)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-
-        assert!(store.delete_subscription(a.id, t0()).await.unwrap());
-        assert!(!store.delete_subscription(a.id, t0()).await.unwrap());
-        assert_eq!(store.get_subscription(a.id).await.unwrap(), None);
-        assert!(!store.update_subscription(a).await.unwrap());
-    }
-}
-
-#[tokio::test]
-async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let by_type = subscription("p1", &["PO_CREATED"]);
-        let by_topic = subscription("p1", &["order.created"]);
-        let both = subscription("p1", &["PO_CREATED", "order.created"]);
-        let other_partner = subscription("p2", &["PO_CREATED"]);
-        let mut inactive = subscription("p1", &["PO_CREATED"]);
-        inactive.status = SubscriptionStatus::Inactive;
-        let mut other_version = subscription("p1", &["PO_CREATED"]);
-        other_version.event_version = "V2".into();
-        store
-            .create_subscriptions(vec![
-                by_type.clone(),
-                by_topic.clone(),
-                both.clone(),
-                other_partner,
-                inactive,
-                other_version,
-            ])
-            .await
-            .unwrap();
-
-        let e = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
-        let (event_id, fanned) = created(store.insert_event(e.clone(), None).await.unwrap());
-        assert_eq!(event_id, e.id);
-        assert_eq!(fanned, 3, "type, topic and both; once each");
-        assert_eq!(store.get_event(e.id).await.unwrap(), Some(e.clone()));
-
-        let deliveries = store
-            .list_deliveries(&DeliveryFilter {
-                event_id: Some(e.id),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut subs: Vec<Uuid> = deliveries.iter().map(|d| d.subscription_id).collect();
-        subs.sort();
-        let mut expected = vec![by_type.id, by_topic.id, both.id];
-        expected.sort();
-        assert_eq!(subs, expected);
-        assert!(
-            deliveries
-                .iter()
-                .all(|d| d.status == DeliveryStatus::Pending
-                    && d.next_attempt_at == Some(t0())
-                    && d.attempts == 0)
-        );
-
-        // The same dedup key again: the original comes back and nothing is written.
-        let again = event("p1", "PO_CREATED", Some("order.created"), Some("evt-1"));
-        assert_eq!(
-            store.insert_event(again.clone(), None).await.unwrap(),
-            InsertOutcome::Duplicate { event_id: e.id }
-        );
-        assert_eq!(store.get_event(again.id).await.unwrap(), None);
-        // Another origin may use the same key.
-        let mut elsewhere = event("p1", "PO_CREATED", None, Some("evt-1"));
-        elsewhere.origin = "source-x".into();
-        created(store.insert_event(elsewhere, None).await.unwrap());
-    }
-}
-
-#[tokio::test]
-async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let sub = subscription("p1", &["PO_CREATED"]);
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        let e = event("p1", "PO_CREATED", None, None);
-        created(store.insert_event(e.clone(), None).await.unwrap());
-        assert_eq!(store.next_due_at().await.unwrap(), Some(t0()));
-
-        let lease = t0() + SignedDuration::from_secs(60);
-        assert!(
-            store
-                .claim_due(t0() - SignedDuration::from_secs(1), 10, lease, "n1")
-                .await
-                .unwrap()
-                .is_empty(),
-            "not due yet"
-        );
-        let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        let c = &claimed[0];
-        assert_eq!(c.event, e);
-        assert_eq!(c.subscription, sub);
-        assert!(
-            store
-                .claim_due(t0(), 10, lease, "n2")
-                .await
-                .unwrap()
-                .is_empty(),
-            "leased"
-        );
-
-        // The attempt fails: pending again, due at the retry time, attempt logged.
-        let retry_at = t0() + SignedDuration::from_mins(5);
-        store
-            .complete_attempt(
-                attempt(c.delivery.id, t0(), false),
-                DeliveryNext::RetryAt(retry_at),
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        let (d, attempts) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
-        assert_eq!(d.status, DeliveryStatus::Pending);
-        assert_eq!(d.attempts, 1);
-        assert_eq!(d.next_attempt_at, Some(retry_at));
-        assert_eq!(d.first_attempt_at, Some(t0()));
-        assert_eq!(d.last_status_code, Some(500));
-        assert_eq!(attempts.len(), 1);
-        assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
-        assert!(
-            store
-                .claim_due(t0() + SignedDuration::from_mins(4), 10, lease, "n1")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-
-        // A lease that expires is taken over by another node; the old holder cannot finish it.
-        let claimed = store
-            .claim_due(retry_at, 10, retry_at + SignedDuration::from_secs(30), "n1")
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 1);
-        let later = retry_at + SignedDuration::from_secs(31);
-        let taken = store
-            .claim_due(later, 10, later + SignedDuration::from_secs(30), "n2")
-            .await
-            .unwrap();
-        assert_eq!(taken.len(), 1);
-        store
-            .complete_attempt(
-                attempt(c.delivery.id, later, true),
-                DeliveryNext::Succeeded,
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        let (d, _) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
-        assert_eq!(
-            d.status,
-            DeliveryStatus::Pending,
-            "n1 no longer holds the lease"
-        );
-        store
-            .complete_attempt(
-                attempt(c.delivery.id, later, true),
-                DeliveryNext::Succeeded,
-                "n2",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        let (d, attempts) = store.get_delivery(c.delivery.id).await.unwrap().unwrap();
-        assert_eq!(d.status, DeliveryStatus::Succeeded);
-        assert_eq!(d.next_attempt_at, None);
-        assert_eq!(attempts.len(), 3, "every attempt is logged");
-        assert_eq!(store.next_due_at().await.unwrap(), None);
-    }
-}
-
-#[tokio::test]
-async fn inactive_subscriptions_hold_their_deliveries_until_resumed() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut sub = subscription("p1", &["PO_CREATED"]);
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        created(
-            store
-                .insert_event(event("p1", "PO_CREATED", None, None), None)
-                .await
-                .unwrap(),
-        );
-        sub.status = SubscriptionStatus::Inactive;
-        store.update_subscription(sub.clone()).await.unwrap();
-        let later = t0() + SignedDuration::from_hours(1);
-        assert!(
-            store
-                .claim_due(later, 10, later, "n1")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(store.next_due_at().await.unwrap(), None);
-        // New events are not fanned out to it while INACTIVE.
-        let (_, fanned) = created(
-            store
-                .insert_event(event("p1", "PO_CREATED", None, None), None)
-                .await
-                .unwrap(),
-        );
-        assert_eq!(fanned, 0);
-        sub.status = SubscriptionStatus::Active;
-        store.update_subscription(sub).await.unwrap();
-        assert_eq!(
-            store
-                .claim_due(later, 10, later + SignedDuration::from_secs(60), "n1")
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-    }
-}
-
-#[tokio::test]
-async fn released_leases_are_claimable_at_once() {
-    for Fresh { store, .. } in fresh_stores().await {
-        store
-            .create_subscriptions(vec![subscription("p1", &["PO_CREATED"])])
-            .await
-            .unwrap();
-        created(
-            store
-                .insert_event(event("p1", "PO_CREATED", None, None), None)
-                .await
-                .unwrap(),
-        );
-        let lease = t0() + SignedDuration::from_hours(1);
-        assert_eq!(
-            store.claim_due(t0(), 10, lease, "n1").await.unwrap().len(),
-            1
-        );
-        assert_eq!(store.release_leases("n1").await.unwrap(), 1);
-        assert_eq!(
-            store.claim_due(t0(), 10, lease, "n2").await.unwrap().len(),
-            1
-        );
-    }
-}
-
-#[tokio::test]
-async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let sub = subscription("p1", &["PO_CREATED"]);
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        let e = event("p1", "PO_CREATED", None, None);
-        created(store.insert_event(e.clone(), None).await.unwrap());
-        let claimed = store
-            .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
-            .await
-            .unwrap();
-        let id = claimed[0].delivery.id;
-        store
-            .complete_attempt(
-                attempt(id, t0(), false),
-                DeliveryNext::Failed,
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            store.get_delivery(id).await.unwrap().unwrap().0.status,
-            DeliveryStatus::Failed
-        );
-
-        let now = t0() + SignedDuration::from_hours(2);
-        let d = store.retry_delivery(id, now).await.unwrap().unwrap();
-        assert_eq!(
-            (d.status, d.attempts, d.next_attempt_at),
-            (DeliveryStatus::Pending, 0, Some(now))
-        );
-        assert!(
-            store
-                .retry_delivery(Uuid::now_v7(), now)
-                .await
-                .unwrap()
-                .is_none()
-        );
-
-        // A subscription created after the event gets it through replay; the existing delivery
-        // is reused.
-        let late = subscription("p1", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![late.clone()])
-            .await
-            .unwrap();
-        let n = store
-            .replay(late.id, t0(), t0() + SignedDuration::from_secs(1), now)
-            .await
-            .unwrap();
-        assert_eq!(n, 1);
-        let n = store
-            .replay(sub.id, t0(), t0() + SignedDuration::from_secs(1), now)
-            .await
-            .unwrap();
-        assert_eq!(n, 1);
-        let all = store
-            .list_deliveries(&DeliveryFilter {
-                event_id: Some(e.id),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 2);
-        assert!(all.iter().any(|d| d.id == id));
-        // Outside the window: nothing.
-        assert_eq!(
-            store
-                .replay(sub.id, now, now + SignedDuration::from_secs(1), now)
-                .await
-                .unwrap(),
-            0
-        );
-    }
-}
-
-#[tokio::test]
-async fn deliveries_page_by_key_newest_first() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let sub = subscription("p1", &["PO_CREATED"]);
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        for _ in 0..25 {
-            created(
-                store
-                    .insert_event(event("p1", "PO_CREATED", None, None), None)
-                    .await
-                    .unwrap(),
-            );
-        }
-        let mut seen = Vec::new();
-        let mut before = None;
-        loop {
-            let page = store
-                .list_deliveries(&DeliveryFilter {
-                    subscription_id: Some(sub.id),
-                    before,
-                    limit: 10,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            if page.is_empty() {
-                break;
-            }
-            before = page.last().map(|d| d.id);
-            seen.extend(page.into_iter().map(|d| d.id));
-        }
-        assert_eq!(seen.len(), 25);
-        let mut sorted = seen.clone();
-        sorted.sort_by(|a, b| b.cmp(a));
-        assert_eq!(seen, sorted, "newest first, no repeats");
-        let other = store
-            .list_deliveries(&DeliveryFilter {
-                partners: Some(vec!["p2".into()]),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(other.is_empty(), "partner filter applies");
-    }
+        })
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "partner filter applies");
 }
 
 /// Many concurrent writers: each is answered only after its write committed, and all of them
@@ -688,1119 +714,1092 @@ fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
     }
 }
 
-#[tokio::test]
-async fn sources_round_trip_and_are_listed_only_to_who_manages_all_their_partners() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let one = source(&["p1"]);
-        let two = source(&["p1", "p2"]);
-        store.create_source(one.clone()).await.unwrap();
-        store.create_source(two.clone()).await.unwrap();
-        assert_eq!(store.get_source(one.id).await.unwrap(), Some(one.clone()));
-        assert!(matches!(
-            store.create_source(one.clone()).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert_eq!(
-            store.list_sources(Some(vec!["p1".into()])).await.unwrap(),
-            vec![one.clone()]
-        );
-        assert_eq!(
-            store
-                .list_sources(Some(vec!["p1".into(), "p2".into()]))
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(store.list_sources(None).await.unwrap().len(), 2);
-        let mut changed = one.clone();
-        changed.name = "renamed".into();
-        changed.replay_window_secs = 60;
-        assert!(store.update_source(changed.clone()).await.unwrap());
-        assert_eq!(store.get_source(one.id).await.unwrap(), Some(changed));
-        assert!(store.delete_source(one.id).await.unwrap());
-        assert!(!store.delete_source(one.id).await.unwrap());
-        assert_eq!(store.get_source(one.id).await.unwrap(), None);
-    }
-}
-
-#[tokio::test]
-async fn rejections_are_listed_filtered_and_counted() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let reject = |source: &str, partners: &[&str], reason: &str, minutes: i64| {
-            switchyard_core::model::RejectionRecord {
-                id: Uuid::now_v7(),
-                source_id: source.into(),
-                partners: partners.iter().map(|p| p.to_string()).collect(),
-                reason: reason.into(),
-                status_code: 401,
-                message: "no".into(),
-                remote_addr: Some("127.0.0.1".into()),
-                body_sha256: "00".repeat(32),
-                body_size: 12,
-                received_at: t0() + SignedDuration::from_mins(minutes),
-            }
-        };
-        for r in [
-            reject("s1", &["p1"], "signature_mismatch", 0),
-            reject("s1", &["p1"], "signature_mismatch", 1),
-            reject("s1", &["p1"], "stale_timestamp", 2),
-            reject("s2", &["p2"], "signature_mismatch", 3),
-            reject("nope", &[], "unknown_source", 4),
-        ] {
-            store.insert_rejection(r).await.unwrap();
-        }
-        let all = store
-            .list_rejections(&switchyard_core::model::RejectionFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 5);
-        assert_eq!(all[0].reason, "unknown_source", "newest first");
-        let p1 = store
-            .list_rejections(&switchyard_core::model::RejectionFilter {
-                partners: Some(vec!["p1".into()]),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(p1.len(), 3);
-        let filtered = store
-            .list_rejections(&switchyard_core::model::RejectionFilter {
-                source_id: Some("s1".into()),
-                reason: Some("signature_mismatch".into()),
-                since: Some(t0() + SignedDuration::from_secs(30)),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(filtered.len(), 1);
-        let summary = store.rejection_summary(None, t0()).await.unwrap();
-        assert_eq!(
-            summary[0],
-            switchyard_store::RejectionCount {
-                source_id: "s1".into(),
-                reason: "signature_mismatch".into(),
-                count: 2
-            }
-        );
-        assert_eq!(summary.len(), 4);
-        let mine = store
-            .rejection_summary(Some(vec!["p2".into()]), t0())
-            .await
-            .unwrap();
-        assert_eq!(mine.len(), 1);
-    }
-}
-
-#[tokio::test]
-async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sighting_sets_the_topic() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let by_topic = subscription("p1", &["order.created"]);
+async fn sources_round_trip_and_are_listed_only_to_who_manages_all_their_partners(
+    store: Arc<dyn Store>,
+) {
+    let one = source(&["p1"]);
+    let two = source(&["p1", "p2"]);
+    store.create_source(one.clone()).await.unwrap();
+    store.create_source(two.clone()).await.unwrap();
+    assert_eq!(store.get_source(one.id).await.unwrap(), Some(one.clone()));
+    assert!(matches!(
+        store.create_source(one.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.list_sources(Some(vec!["p1".into()])).await.unwrap(),
+        vec![one.clone()]
+    );
+    assert_eq!(
         store
-            .create_subscriptions(vec![by_topic.clone()])
+            .list_sources(Some(vec!["p1".into(), "p2".into()]))
             .await
-            .unwrap();
-        let sighting = |status: &str| switchyard_core::model::ResourceSighting {
-            marketplace: "tiktok".into(),
-            partner_id: "p1".into(),
-            resource_kind: "order".into(),
-            resource_id: "O-1".into(),
-            status: Some(status.into()),
-            first_sighting_topic: Some("order.created".into()),
-        };
-        let received = |key: &str| {
-            let mut e = event("p1", "1", Some("order.updated"), Some(key));
-            e.origin = "source-tiktok".into();
-            e.raw_body = Some(b"{\"type\":1, \"raw\": true}".to_vec());
-            e.normalized = Some(
-                serde_json::json!({"marketplace": "tiktok", "resource": {"type": "order", "id": "O-1"}}),
-            );
-            e
-        };
-        let first = received("n-1");
-        let (_, fanned) = created(
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.list_sources(None).await.unwrap().len(), 2);
+    let mut changed = one.clone();
+    changed.name = "renamed".into();
+    changed.replay_window_secs = 60;
+    assert!(store.update_source(changed.clone()).await.unwrap());
+    assert_eq!(store.get_source(one.id).await.unwrap(), Some(changed));
+    assert!(store.delete_source(one.id).await.unwrap());
+    assert!(!store.delete_source(one.id).await.unwrap());
+    assert_eq!(store.get_source(one.id).await.unwrap(), None);
+}
+
+async fn rejections_are_listed_filtered_and_counted(store: Arc<dyn Store>) {
+    let reject = |source: &str, partners: &[&str], reason: &str, minutes: i64| {
+        switchyard_core::model::RejectionRecord {
+            id: Uuid::now_v7(),
+            source_id: source.into(),
+            partners: partners.iter().map(|p| p.to_string()).collect(),
+            reason: reason.into(),
+            status_code: 401,
+            message: "no".into(),
+            remote_addr: Some("127.0.0.1".into()),
+            body_sha256: "00".repeat(32),
+            body_size: 12,
+            received_at: t0() + SignedDuration::from_mins(minutes),
+        }
+    };
+    for r in [
+        reject("s1", &["p1"], "signature_mismatch", 0),
+        reject("s1", &["p1"], "signature_mismatch", 1),
+        reject("s1", &["p1"], "stale_timestamp", 2),
+        reject("s2", &["p2"], "signature_mismatch", 3),
+        reject("nope", &[], "unknown_source", 4),
+    ] {
+        store.insert_rejection(r).await.unwrap();
+    }
+    let all = store
+        .list_rejections(&switchyard_core::model::RejectionFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].reason, "unknown_source", "newest first");
+    let p1 = store
+        .list_rejections(&switchyard_core::model::RejectionFilter {
+            partners: Some(vec!["p1".into()]),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p1.len(), 3);
+    let filtered = store
+        .list_rejections(&switchyard_core::model::RejectionFilter {
+            source_id: Some("s1".into()),
+            reason: Some("signature_mismatch".into()),
+            since: Some(t0() + SignedDuration::from_secs(30)),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    let summary = store.rejection_summary(None, t0()).await.unwrap();
+    assert_eq!(
+        summary[0],
+        switchyard_store::RejectionCount {
+            source_id: "s1".into(),
+            reason: "signature_mismatch".into(),
+            count: 2
+        }
+    );
+    assert_eq!(summary.len(), 4);
+    let mine = store
+        .rejection_summary(Some(vec!["p2".into()]), t0())
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+}
+
+async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sighting_sets_the_topic(
+    store: Arc<dyn Store>,
+) {
+    let by_topic = subscription("p1", &["order.created"]);
+    store
+        .create_subscriptions(vec![by_topic.clone()])
+        .await
+        .unwrap();
+    let sighting = |status: &str| switchyard_core::model::ResourceSighting {
+        marketplace: "tiktok".into(),
+        partner_id: "p1".into(),
+        resource_kind: "order".into(),
+        resource_id: "O-1".into(),
+        status: Some(status.into()),
+        first_sighting_topic: Some("order.created".into()),
+    };
+    let received = |key: &str| {
+        let mut e = event("p1", "1", Some("order.updated"), Some(key));
+        e.origin = "source-tiktok".into();
+        e.raw_body = Some(b"{\"type\":1, \"raw\": true}".to_vec());
+        e.normalized = Some(
+            serde_json::json!({"marketplace": "tiktok", "resource": {"type": "order", "id": "O-1"}}),
+        );
+        e
+    };
+    let first = received("n-1");
+    let (_, fanned) = created(
+        store
+            .insert_event(first.clone(), Some(sighting("UNPAID")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fanned, 1, "first sighting: order.created");
+    let stored = store.get_event(first.id).await.unwrap().unwrap();
+    assert_eq!(stored.topic.as_deref(), Some("order.created"));
+    assert_eq!(stored.raw_body, first.raw_body);
+    assert_eq!(stored.normalized, first.normalized);
+
+    // A retry of the same notification changes nothing.
+    let retry = received("n-1");
+    assert!(matches!(
+        store
+            .insert_event(retry, Some(sighting("UNPAID")))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate { .. }
+    ));
+    // The next status change of the same order is an update.
+    let second = received("n-2");
+    let (_, fanned) = created(
+        store
+            .insert_event(second.clone(), Some(sighting("AWAITING_SHIPMENT")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fanned, 0);
+    assert_eq!(
+        store
+            .get_event(second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .topic
+            .as_deref(),
+        Some("order.updated")
+    );
+
+    let listed = store
+        .list_events(&switchyard_core::model::EventFilter {
+            marketplace: Some("tiktok".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![second.id, first.id]
+    );
+    let created_only = store
+        .list_events(&switchyard_core::model::EventFilter {
+            topic: Some("order.created".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created_only.len(), 1);
+    let other = store
+        .list_events(&switchyard_core::model::EventFilter {
+            partners: Some(vec!["p2".into()]),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}
+
+async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource(store: Arc<dyn Store>) {
+    let mut sub = subscription("p1", &["PO_CREATED"]);
+    sub.ordering = switchyard_core::model::Ordering::Resource;
+    let free = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![sub.clone(), free.clone()])
+        .await
+        .unwrap();
+    let on = |resource: &str| {
+        let mut e = event("p1", "PO_CREATED", None, None);
+        e.resource_key = Some(format!("order:{resource}"));
+        e
+    };
+    let (a1, a2, b1) = (on("A"), on("A"), on("B"));
+    for e in [&a1, &a2, &b1] {
+        created(store.insert_event(e.clone(), None).await.unwrap());
+    }
+    let lease = t0() + SignedDuration::from_secs(60);
+    let claimed = store.claim_due(t0(), 100, lease, "n1").await.unwrap();
+    let mine: Vec<Uuid> = claimed
+        .iter()
+        .filter(|c| c.subscription.id == sub.id)
+        .map(|c| c.event.id)
+        .collect();
+    assert_eq!(
+        mine,
+        vec![a1.id, b1.id],
+        "A's second waits behind its first; B flows"
+    );
+    assert_eq!(
+        claimed
+            .iter()
+            .filter(|c| c.subscription.id == free.id)
+            .count(),
+        3,
+        "unordered: all at once"
+    );
+    let first_a = claimed
+        .iter()
+        .find(|c| c.subscription.id == sub.id && c.event.id == a1.id)
+        .unwrap();
+
+    // A failed attempt that will be retried still holds A's queue.
+    let retry_at = t0() + SignedDuration::from_mins(5);
+    store
+        .complete_attempt(
+            attempt(first_a.delivery.id, t0(), false),
+            DeliveryNext::RetryAt(retry_at),
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due(t0(), 100, lease, "n1")
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.event.id != a2.id)
+    );
+    // When it finally fails for good, the next one goes.
+    let again = store
+        .claim_due(
+            retry_at,
+            100,
+            retry_at + SignedDuration::from_secs(60),
+            "n1",
+        )
+        .await
+        .unwrap();
+    let retried = again
+        .iter()
+        .find(|c| c.event.id == a1.id && c.subscription.id == sub.id)
+        .expect("A1 retried");
+    store
+        .complete_attempt(
+            attempt(retried.delivery.id, retry_at, false),
+            DeliveryNext::Failed,
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let next = store
+        .claim_due(
+            retry_at,
+            100,
+            retry_at + SignedDuration::from_secs(60),
+            "n1",
+        )
+        .await
+        .unwrap();
+    assert!(
+        next.iter()
+            .any(|c| c.event.id == a2.id && c.subscription.id == sub.id),
+        "A2 is released"
+    );
+}
+
+async fn claims_respect_max_in_flight_rate_limits_and_holds(store: Arc<dyn Store>) {
+    let mut capped = subscription("p1", &["PO_CREATED"]);
+    capped.max_in_flight = Some(2);
+    let mut limited = subscription("p1", &["PO_CREATED"]);
+    limited.rate_limit = Some(switchyard_core::model::RateLimit {
+        per_second: 10.0,
+        burst: 10.0,
+    });
+    let held = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![capped.clone(), limited.clone(), held.clone()])
+        .await
+        .unwrap();
+    for _ in 0..30 {
+        created(
             store
-                .insert_event(first.clone(), Some(sighting("UNPAID")))
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
                 .await
                 .unwrap(),
         );
-        assert_eq!(fanned, 1, "first sighting: order.created");
-        let stored = store.get_event(first.id).await.unwrap().unwrap();
-        assert_eq!(stored.topic.as_deref(), Some("order.created"));
-        assert_eq!(stored.raw_body, first.raw_body);
-        assert_eq!(stored.normalized, first.normalized);
+    }
+    store
+        .pace_subscription(held.id, t0() + SignedDuration::from_secs(60))
+        .await
+        .unwrap();
+    let count = |claimed: &[switchyard_store::ClaimedDelivery], sub: Uuid| {
+        claimed.iter().filter(|c| c.subscription.id == sub).count()
+    };
+    let lease = t0() + SignedDuration::from_secs(30);
+    let first = store.claim_due(t0(), 1000, lease, "n1").await.unwrap();
+    assert_eq!(count(&first, capped.id), 2, "two in flight at most");
+    assert_eq!(count(&first, limited.id), 10, "a full bucket");
+    assert_eq!(count(&first, held.id), 0, "held by a 429");
+    // Half a second later: five more tokens; the cap is still full.
+    let later = t0() + SignedDuration::from_millis(500);
+    let second = store.claim_due(later, 1000, lease, "n1").await.unwrap();
+    assert_eq!(
+        (count(&second, capped.id), count(&second, limited.id)),
+        (0, 5)
+    );
+    // One of the capped finishes: one more may go.
+    let done = first
+        .iter()
+        .find(|c| c.subscription.id == capped.id)
+        .unwrap();
+    store
+        .complete_attempt(
+            attempt(done.delivery.id, later, true),
+            DeliveryNext::Succeeded,
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let third = store.claim_due(later, 1000, lease, "n1").await.unwrap();
+    assert_eq!(count(&third, capped.id), 1);
+    // The hold ends.
+    let after = t0() + SignedDuration::from_secs(61);
+    let fourth = store
+        .claim_due(after, 1000, after + SignedDuration::from_secs(30), "n1")
+        .await
+        .unwrap();
+    assert_eq!(count(&fourth, held.id), 30);
+}
 
-        // A retry of the same notification changes nothing.
-        let retry = received("n-1");
-        assert!(matches!(
+async fn failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable(store: Arc<dyn Store>) {
+    let mut sub = subscription("p1", &["PO_CREATED"]);
+    sub.breaker = switchyard_core::model::Breaker {
+        failure_threshold: 3,
+        probe_interval_seconds: 60,
+    };
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    for _ in 0..10 {
+        created(
             store
-                .insert_event(retry, Some(sighting("UNPAID")))
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
                 .await
                 .unwrap(),
-            InsertOutcome::Duplicate { .. }
-        ));
-        // The next status change of the same order is an update.
-        let second = received("n-2");
-        let (_, fanned) = created(
-            store
-                .insert_event(second.clone(), Some(sighting("AWAITING_SHIPMENT")))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(fanned, 0);
-        assert_eq!(
-            store
-                .get_event(second.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .topic
-                .as_deref(),
-            Some("order.updated")
-        );
-
-        let listed = store
-            .list_events(&switchyard_core::model::EventFilter {
-                marketplace: Some("tiktok".into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            listed.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![second.id, first.id]
-        );
-        let created_only = store
-            .list_events(&switchyard_core::model::EventFilter {
-                topic: Some("order.created".into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(created_only.len(), 1);
-        let other = store
-            .list_events(&switchyard_core::model::EventFilter {
-                partners: Some(vec!["p2".into()]),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(other.is_empty());
-    }
-}
-
-#[tokio::test]
-async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut sub = subscription("p1", &["PO_CREATED"]);
-        sub.ordering = switchyard_core::model::Ordering::Resource;
-        let free = subscription("p1", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![sub.clone(), free.clone()])
-            .await
-            .unwrap();
-        let on = |resource: &str| {
-            let mut e = event("p1", "PO_CREATED", None, None);
-            e.resource_key = Some(format!("order:{resource}"));
-            e
-        };
-        let (a1, a2, b1) = (on("A"), on("A"), on("B"));
-        for e in [&a1, &a2, &b1] {
-            created(store.insert_event(e.clone(), None).await.unwrap());
-        }
-        let lease = t0() + SignedDuration::from_secs(60);
-        let claimed = store.claim_due(t0(), 100, lease, "n1").await.unwrap();
-        let mine: Vec<Uuid> = claimed
-            .iter()
-            .filter(|c| c.subscription.id == sub.id)
-            .map(|c| c.event.id)
-            .collect();
-        assert_eq!(
-            mine,
-            vec![a1.id, b1.id],
-            "A's second waits behind its first; B flows"
-        );
-        assert_eq!(
-            claimed
-                .iter()
-                .filter(|c| c.subscription.id == free.id)
-                .count(),
-            3,
-            "unordered: all at once"
-        );
-        let first_a = claimed
-            .iter()
-            .find(|c| c.subscription.id == sub.id && c.event.id == a1.id)
-            .unwrap();
-
-        // A failed attempt that will be retried still holds A's queue.
-        let retry_at = t0() + SignedDuration::from_mins(5);
-        store
-            .complete_attempt(
-                attempt(first_a.delivery.id, t0(), false),
-                DeliveryNext::RetryAt(retry_at),
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        assert!(
-            store
-                .claim_due(t0(), 100, lease, "n1")
-                .await
-                .unwrap()
-                .iter()
-                .all(|c| c.event.id != a2.id)
-        );
-        // When it finally fails for good, the next one goes.
-        let again = store
-            .claim_due(
-                retry_at,
-                100,
-                retry_at + SignedDuration::from_secs(60),
-                "n1",
-            )
-            .await
-            .unwrap();
-        let retried = again
-            .iter()
-            .find(|c| c.event.id == a1.id && c.subscription.id == sub.id)
-            .expect("A1 retried");
-        store
-            .complete_attempt(
-                attempt(retried.delivery.id, retry_at, false),
-                DeliveryNext::Failed,
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        let next = store
-            .claim_due(
-                retry_at,
-                100,
-                retry_at + SignedDuration::from_secs(60),
-                "n1",
-            )
-            .await
-            .unwrap();
-        assert!(
-            next.iter()
-                .any(|c| c.event.id == a2.id && c.subscription.id == sub.id),
-            "A2 is released"
         );
     }
-}
-
-#[tokio::test]
-async fn claims_respect_max_in_flight_rate_limits_and_holds() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut capped = subscription("p1", &["PO_CREATED"]);
-        capped.max_in_flight = Some(2);
-        let mut limited = subscription("p1", &["PO_CREATED"]);
-        limited.rate_limit = Some(switchyard_core::model::RateLimit {
-            per_second: 10.0,
-            burst: 10.0,
-        });
-        let held = subscription("p1", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![capped.clone(), limited.clone(), held.clone()])
-            .await
-            .unwrap();
-        for _ in 0..30 {
-            created(
-                store
-                    .insert_event(event("p1", "PO_CREATED", None, None), None)
-                    .await
-                    .unwrap(),
-            );
-        }
-        store
-            .pace_subscription(held.id, t0() + SignedDuration::from_secs(60))
-            .await
-            .unwrap();
-        let count = |claimed: &[switchyard_store::ClaimedDelivery], sub: Uuid| {
-            claimed.iter().filter(|c| c.subscription.id == sub).count()
-        };
-        let lease = t0() + SignedDuration::from_secs(30);
-        let first = store.claim_due(t0(), 1000, lease, "n1").await.unwrap();
-        assert_eq!(count(&first, capped.id), 2, "two in flight at most");
-        assert_eq!(count(&first, limited.id), 10, "a full bucket");
-        assert_eq!(count(&first, held.id), 0, "held by a 429");
-        // Half a second later: five more tokens; the cap is still full.
-        let later = t0() + SignedDuration::from_millis(500);
-        let second = store.claim_due(later, 1000, lease, "n1").await.unwrap();
-        assert_eq!(
-            (count(&second, capped.id), count(&second, limited.id)),
-            (0, 5)
-        );
-        // One of the capped finishes: one more may go.
-        let done = first
-            .iter()
-            .find(|c| c.subscription.id == capped.id)
-            .unwrap();
-        store
-            .complete_attempt(
-                attempt(done.delivery.id, later, true),
-                DeliveryNext::Succeeded,
-                "n1",
-                FailurePolicy::lenient(t0()),
-            )
-            .await
-            .unwrap();
-        let third = store.claim_due(later, 1000, lease, "n1").await.unwrap();
-        assert_eq!(count(&third, capped.id), 1);
-        // The hold ends.
-        let after = t0() + SignedDuration::from_secs(61);
-        let fourth = store
-            .claim_due(after, 1000, after + SignedDuration::from_secs(30), "n1")
-            .await
-            .unwrap();
-        assert_eq!(count(&fourth, held.id), 30);
-    }
-}
-
-#[tokio::test]
-async fn failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut sub = subscription("p1", &["PO_CREATED"]);
-        sub.breaker = switchyard_core::model::Breaker {
-            failure_threshold: 3,
-            probe_interval_seconds: 60,
-        };
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        for _ in 0..10 {
-            created(
-                store
-                    .insert_event(event("p1", "PO_CREATED", None, None), None)
-                    .await
-                    .unwrap(),
-            );
-        }
-        let lease = |at: Timestamp| at + SignedDuration::from_secs(30);
-        let reopen = t0() + SignedDuration::from_secs(60);
-        // Three failures in a row open the breaker.
-        let claimed = store.claim_due(t0(), 3, lease(t0()), "n1").await.unwrap();
-        assert_eq!(claimed.len(), 3);
-        for c in &claimed {
-            let effects = store
-                .complete_attempt(
-                    attempt(c.delivery.id, t0(), false),
-                    DeliveryNext::RetryAt(t0()),
-                    "n1",
-                    FailurePolicy::lenient(reopen),
-                )
-                .await
-                .unwrap();
-            assert_eq!(effects, switchyard_store::AttemptEffects::default());
-        }
-        assert!(
-            store
-                .claim_due(t0(), 100, lease(t0()), "n1")
-                .await
-                .unwrap()
-                .is_empty(),
-            "open: nothing goes"
-        );
-        // At the probe time, one delivery only.
-        let probe = store
-            .claim_due(reopen, 100, lease(reopen), "n1")
-            .await
-            .unwrap();
-        assert_eq!(probe.len(), 1);
-        assert!(
-            store
-                .claim_due(reopen, 100, lease(reopen), "n1")
-                .await
-                .unwrap()
-                .is_empty(),
-            "one probe at a time"
-        );
-        // The probe succeeds: recovered, and the backlog flows again.
+    let lease = |at: Timestamp| at + SignedDuration::from_secs(30);
+    let reopen = t0() + SignedDuration::from_secs(60);
+    // Three failures in a row open the breaker.
+    let claimed = store.claim_due(t0(), 3, lease(t0()), "n1").await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    for c in &claimed {
         let effects = store
             .complete_attempt(
-                attempt(probe[0].delivery.id, reopen, true),
-                DeliveryNext::Succeeded,
+                attempt(c.delivery.id, t0(), false),
+                DeliveryNext::RetryAt(t0()),
                 "n1",
                 FailurePolicy::lenient(reopen),
             )
             .await
             .unwrap();
-        assert!(effects.recovered);
-        assert_eq!(
-            store
-                .claim_due(reopen, 100, lease(reopen), "n1")
-                .await
-                .unwrap()
-                .len(),
-            9
-        );
-
-        // A 410 disables at once, with its reason.
-        let gone_sub = subscription("p2", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![gone_sub.clone()])
-            .await
-            .unwrap();
-        created(
-            store
-                .insert_event(event("p2", "PO_CREATED", None, None), None)
-                .await
-                .unwrap(),
-        );
-        let c = store
-            .claim_due(reopen, 100, lease(reopen), "n2")
-            .await
-            .unwrap();
-        let gone = FailurePolicy {
-            gone: true,
-            ..FailurePolicy::lenient(reopen)
-        };
-        let effects = store
-            .complete_attempt(
-                attempt(c[0].delivery.id, reopen, false),
-                DeliveryNext::Failed,
-                "n2",
-                gone,
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            effects.disabled.as_deref(),
-            Some("the endpoint answered 410 Gone")
-        );
-        let stored = store.get_subscription(gone_sub.id).await.unwrap().unwrap();
-        assert_eq!(stored.status, SubscriptionStatus::Inactive);
-        assert_eq!(
-            stored.disabled_reason.as_deref(),
-            Some("the endpoint answered 410 Gone")
-        );
-
-        // A streak older than the policy's limit disables too.
-        let slow = subscription("p3", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![slow.clone()])
-            .await
-            .unwrap();
-        created(
-            store
-                .insert_event(event("p3", "PO_CREATED", None, None), None)
-                .await
-                .unwrap(),
-        );
-        let c = store
-            .claim_due(reopen, 100, lease(reopen), "n3")
-            .await
-            .unwrap();
-        let not_yet = FailurePolicy {
-            disable_if_failing_since: reopen - SignedDuration::from_secs(1),
-            ..FailurePolicy::lenient(reopen)
-        };
-        let effects = store
-            .complete_attempt(
-                attempt(c[0].delivery.id, reopen, false),
-                DeliveryNext::RetryAt(reopen),
-                "n3",
-                not_yet,
-            )
-            .await
-            .unwrap();
-        assert_eq!(effects.disabled, None, "the streak just began");
-        let later = reopen + SignedDuration::from_hours(1);
-        let c = store
-            .claim_due(later, 100, lease(later), "n3")
-            .await
-            .unwrap();
-        let c: Vec<_> = c
-            .into_iter()
-            .filter(|c| c.subscription.id == slow.id)
-            .collect();
-        let too_long = FailurePolicy {
-            disable_if_failing_since: later - SignedDuration::from_mins(30),
-            ..FailurePolicy::lenient(later)
-        };
-        let effects = store
-            .complete_attempt(
-                attempt(c[0].delivery.id, later, false),
-                DeliveryNext::RetryAt(later),
-                "n3",
-                too_long,
-            )
-            .await
-            .unwrap();
-        assert!(
-            effects
-                .disabled
-                .unwrap()
-                .starts_with("failing continuously since")
-        );
+        assert_eq!(effects, switchyard_store::AttemptEffects::default());
     }
+    assert!(
+        store
+            .claim_due(t0(), 100, lease(t0()), "n1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "open: nothing goes"
+    );
+    // At the probe time, one delivery only.
+    let probe = store
+        .claim_due(reopen, 100, lease(reopen), "n1")
+        .await
+        .unwrap();
+    assert_eq!(probe.len(), 1);
+    assert!(
+        store
+            .claim_due(reopen, 100, lease(reopen), "n1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "one probe at a time"
+    );
+    // The probe succeeds: recovered, and the backlog flows again.
+    let effects = store
+        .complete_attempt(
+            attempt(probe[0].delivery.id, reopen, true),
+            DeliveryNext::Succeeded,
+            "n1",
+            FailurePolicy::lenient(reopen),
+        )
+        .await
+        .unwrap();
+    assert!(effects.recovered);
+    assert_eq!(
+        store
+            .claim_due(reopen, 100, lease(reopen), "n1")
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+
+    // A 410 disables at once, with its reason.
+    let gone_sub = subscription("p2", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![gone_sub.clone()])
+        .await
+        .unwrap();
+    created(
+        store
+            .insert_event(event("p2", "PO_CREATED", None, None), None)
+            .await
+            .unwrap(),
+    );
+    let c = store
+        .claim_due(reopen, 100, lease(reopen), "n2")
+        .await
+        .unwrap();
+    let gone = FailurePolicy {
+        gone: true,
+        ..FailurePolicy::lenient(reopen)
+    };
+    let effects = store
+        .complete_attempt(
+            attempt(c[0].delivery.id, reopen, false),
+            DeliveryNext::Failed,
+            "n2",
+            gone,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        effects.disabled.as_deref(),
+        Some("the endpoint answered 410 Gone")
+    );
+    let stored = store.get_subscription(gone_sub.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, SubscriptionStatus::Inactive);
+    assert_eq!(
+        stored.disabled_reason.as_deref(),
+        Some("the endpoint answered 410 Gone")
+    );
+
+    // A streak older than the policy's limit disables too.
+    let slow = subscription("p3", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![slow.clone()])
+        .await
+        .unwrap();
+    created(
+        store
+            .insert_event(event("p3", "PO_CREATED", None, None), None)
+            .await
+            .unwrap(),
+    );
+    let c = store
+        .claim_due(reopen, 100, lease(reopen), "n3")
+        .await
+        .unwrap();
+    let not_yet = FailurePolicy {
+        disable_if_failing_since: reopen - SignedDuration::from_secs(1),
+        ..FailurePolicy::lenient(reopen)
+    };
+    let effects = store
+        .complete_attempt(
+            attempt(c[0].delivery.id, reopen, false),
+            DeliveryNext::RetryAt(reopen),
+            "n3",
+            not_yet,
+        )
+        .await
+        .unwrap();
+    assert_eq!(effects.disabled, None, "the streak just began");
+    let later = reopen + SignedDuration::from_hours(1);
+    let c = store
+        .claim_due(later, 100, lease(later), "n3")
+        .await
+        .unwrap();
+    let c: Vec<_> = c
+        .into_iter()
+        .filter(|c| c.subscription.id == slow.id)
+        .collect();
+    let too_long = FailurePolicy {
+        disable_if_failing_since: later - SignedDuration::from_mins(30),
+        ..FailurePolicy::lenient(later)
+    };
+    let effects = store
+        .complete_attempt(
+            attempt(c[0].delivery.id, later, false),
+            DeliveryNext::RetryAt(later),
+            "n3",
+            too_long,
+        )
+        .await
+        .unwrap();
+    assert!(
+        effects
+            .disabled
+            .unwrap()
+            .starts_with("failing continuously since")
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_removes_only_what_is_old_and_done_while_writes_go_on() {
-    for Fresh { store, .. } in fresh_stores().await {
-        store
-            .create_subscriptions(vec![subscription("p1", &["PO_CREATED"])])
-            .await
-            .unwrap();
-        let old = t0() - SignedDuration::from_hours(24 * 40);
-        let at = |when: Timestamp| {
-            let mut e = event("p1", "PO_CREATED", None, None);
-            e.received_at = when;
-            e
-        };
-        // Old and delivered; old but still pending; recent.
-        let (done, pending, recent) = (at(old), at(old), at(t0()));
-        for e in [&done, &pending, &recent] {
-            created(store.insert_event(e.clone(), None).await.unwrap());
-        }
-        let claimed = store
-            .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
-            .await
-            .unwrap();
-        for c in claimed.iter().filter(|c| c.event.id != pending.id) {
-            store
-                .complete_attempt(
-                    attempt(c.delivery.id, old, true),
-                    DeliveryNext::Succeeded,
-                    "n1",
-                    FailurePolicy::lenient(t0()),
-                )
-                .await
-                .unwrap();
-        }
-        store.release_leases("n1").await.unwrap();
-        store
-            .insert_rejection(switchyard_core::model::RejectionRecord {
-                id: Uuid::now_v7(),
-                source_id: "s".into(),
-                partners: vec![],
-                reason: "signature_mismatch".into(),
-                status_code: 401,
-                message: "x".into(),
-                remote_addr: None,
-                body_sha256: "0".repeat(64),
-                body_size: 1,
-                received_at: old,
-            })
-            .await
-            .unwrap();
-        // Traffic goes on while retention runs in batches of one.
-        let writer = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for _ in 0..50 {
-                    created(
-                        store
-                            .insert_event(event("p1", "PO_CREATED", None, None), None)
-                            .await
-                            .unwrap(),
-                    );
-                }
-            })
-        };
-        let before = t0() - SignedDuration::from_hours(24 * 30);
-        let mut total = switchyard_store::PurgeCounts::default();
-        loop {
-            let batch = store.purge_before(before, 1).await.unwrap();
-            if batch.total() == 0 {
-                break;
-            }
-            total.events += batch.events;
-            total.deliveries += batch.deliveries;
-            total.attempts += batch.attempts;
-            total.rejections += batch.rejections;
-        }
-        writer.await.unwrap();
-        assert_eq!(
-            (
-                total.events,
-                total.deliveries,
-                total.attempts,
-                total.rejections
-            ),
-            (1, 1, 2, 1)
-        );
-        assert_eq!(store.get_event(done.id).await.unwrap(), None);
-        assert!(
-            store.get_event(pending.id).await.unwrap().is_some(),
-            "a pending delivery keeps its event"
-        );
-        assert!(store.get_event(recent.id).await.unwrap().is_some());
-        let all = store
-            .list_events(&switchyard_core::model::EventFilter {
-                limit: 1000,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 52, "the concurrent writes all landed");
+async fn retention_removes_only_what_is_old_and_done_while_writes_go_on(store: Arc<dyn Store>) {
+    store
+        .create_subscriptions(vec![subscription("p1", &["PO_CREATED"])])
+        .await
+        .unwrap();
+    let old = t0() - SignedDuration::from_hours(24 * 40);
+    let at = |when: Timestamp| {
+        let mut e = event("p1", "PO_CREATED", None, None);
+        e.received_at = when;
+        e
+    };
+    // Old and delivered; old but still pending; recent.
+    let (done, pending, recent) = (at(old), at(old), at(t0()));
+    for e in [&done, &pending, &recent] {
+        created(store.insert_event(e.clone(), None).await.unwrap());
     }
-}
-
-/// What the console reads: callback logs paged by time, failures bucketed per tenant, outcomes,
-/// a source's accepted/duplicate/refused counts, search by resource, and the console switch.
-#[tokio::test]
-async fn console_views_page_logs_count_failures_outcomes_and_duplicates() {
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut sub = subscription("p1", &["PO_CREATED"]);
-        sub.breaker.failure_threshold = 100;
-        let other = subscription("p2", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![sub.clone(), other.clone()])
-            .await
-            .unwrap();
-        let source = Uuid::now_v7();
-        let mut first = None;
-        for i in 0..5 {
-            let mut e = event("p1", "PO_CREATED", None, Some(&format!("k{i}")));
-            e.origin = source.to_string();
-            e.resource_key = Some(format!("order:PO-{i}"));
-            e.received_at = t0() + SignedDuration::from_mins(i);
-            let (id, _) = created(store.insert_event(e, None).await.unwrap());
-            first.get_or_insert(id);
-        }
-        let mut dup = event("p1", "PO_CREATED", None, Some("k0"));
-        dup.origin = source.to_string();
-        assert_eq!(
-            store.insert_event(dup, None).await.unwrap(),
-            InsertOutcome::Duplicate {
-                event_id: first.unwrap()
-            }
-        );
-        created(
-            store
-                .insert_event(event("p2", "PO_CREATED", None, Some("x")), None)
-                .await
-                .unwrap(),
-        );
-
-        // Every delivery fails once, then succeeds: 12 attempts, 6 of them failures.
-        let now = t0() + SignedDuration::from_hours(1);
-        let lease = SignedDuration::from_secs(60);
-        let claimed = store.claim_due(now, 100, now + lease, "n1").await.unwrap();
-        assert_eq!(claimed.len(), 6);
-        for (i, c) in claimed
-            .iter()
-            .filter(|c| c.subscription.id == sub.id)
-            .chain(claimed.iter().filter(|c| c.subscription.id != sub.id))
-            .enumerate()
-        {
-            let at = now + SignedDuration::from_secs(i as i64);
-            store
-                .complete_attempt(
-                    attempt(c.delivery.id, at, false),
-                    DeliveryNext::RetryAt(now),
-                    "n1",
-                    FailurePolicy::lenient(now),
-                )
-                .await
-                .unwrap();
-        }
-        let later = now + SignedDuration::from_mins(10);
-        let claimed = store
-            .claim_due(later, 100, later + lease, "n1")
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 6);
-        for (i, c) in claimed.iter().enumerate() {
-            let at = later + SignedDuration::from_secs(i as i64);
-            store
-                .complete_attempt(
-                    attempt(c.delivery.id, at, true),
-                    DeliveryNext::Succeeded,
-                    "n1",
-                    FailurePolicy::lenient(later),
-                )
-                .await
-                .unwrap();
-        }
-
-        // The callback log: newest first, paged without repeats, filtered by outcome and time.
-        let mut seen = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .list_attempts(&AttemptFilter {
-                    subscription_id: sub.id,
-                    succeeded: None,
-                    since: None,
-                    until: None,
-                    after,
-                    limit: 3,
-                })
-                .await
-                .unwrap();
-            if page.is_empty() {
-                break;
-            }
-            after = page.last().map(|l| l.attempt.id);
-            seen.extend(page);
-        }
-        assert_eq!(seen.len(), 10, "five deliveries, two attempts each");
-        assert!(
-            seen.windows(2)
-                .all(|w| w[0].attempt.attempted_at >= w[1].attempt.attempted_at),
-            "newest first"
-        );
-        assert!(
-            seen.iter()
-                .all(|l| l.subscription_id == sub.id && l.event_type == "PO_CREATED")
-        );
-        let failed = store
-            .list_attempts(&AttemptFilter {
-                subscription_id: sub.id,
-                succeeded: Some(false),
-                since: Some(now),
-                until: Some(now + SignedDuration::from_secs(3)),
-                after: None,
-                limit: 100,
-            })
-            .await
-            .unwrap();
-        assert_eq!(failed.len(), 3, "failures in [now, now+3s)");
-        assert!(failed.iter().all(|l| !l.attempt.succeeded));
-
-        // Failures and outcomes, per tenant and bucket.
-        let mut rejection = switchyard_core::model::RejectionRecord {
-            id: Uuid::now_v7(),
-            source_id: source.to_string(),
-            partners: vec!["p1".into()],
-            reason: "signature_mismatch".into(),
-            status_code: 401,
-            message: "no".into(),
-            remote_addr: None,
-            body_sha256: "00".repeat(32),
-            body_size: 1,
-            received_at: now,
-        };
-        store.insert_rejection(rejection.clone()).await.unwrap();
-        rejection.id = Uuid::now_v7();
-        rejection.source_id = "elsewhere".into();
-        rejection.partners = vec!["p2".into()];
-        store.insert_rejection(rejection).await.unwrap();
-        let outcome = OutcomeRecord {
-            id: Uuid::now_v7(),
-            event_id: first.unwrap(),
-            partner_id: "p1".into(),
-            client_id: "client-a".into(),
-            status: "failed".into(),
-            reason: Some("inventory_mismatch".into()),
-            message: Some("SKU-1 has 0 on hand".into()),
-            reported_at: later,
-        };
-        store.insert_outcome(outcome.clone()).await.unwrap();
-        let listed = store
-            .list_outcomes(&OutcomeFilter {
-                event_id: first,
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(listed, vec![outcome]);
-
-        let all = store.failure_report(None, t0(), 3600).await.unwrap();
-        let total = |rows: &[switchyard_store::BucketCount]| rows.iter().map(|b| b.count).sum();
-        let sum: u64 = total(&all.attempt_failures);
-        assert_eq!(sum, 6);
-        assert!(all.attempt_failures.iter().all(|b| b.reason == "HTTP 500"));
-        assert_eq!(all.rejections.len(), 2);
-        let p1 = store
-            .failure_report(Some(vec!["p1".into()]), t0(), 3600)
-            .await
-            .unwrap();
-        let sum: u64 = total(&p1.attempt_failures);
-        assert_eq!(sum, 5, "p2's failure is not p1's");
-        assert!(
-            p1.attempt_failures
-                .iter()
-                .all(|b| b.key == sub.id.to_string())
-        );
-        assert_eq!(p1.rejections.len(), 1);
-        assert_eq!(p1.rejections[0].key, source.to_string());
-        assert_eq!(
-            p1.outcomes
-                .iter()
-                .map(|b| (b.reason.as_str(), b.count))
-                .collect::<Vec<_>>(),
-            vec![("inventory_mismatch", 1)]
-        );
-        let bucket = p1.rejections[0].bucket;
-        assert_eq!(bucket.as_second() % 3600, 0, "bucketed on the hour");
-        let p2 = store
-            .failure_report(Some(vec!["p2".into()]), t0(), 3600)
-            .await
-            .unwrap();
-        assert!(p2.outcomes.is_empty());
-
-        // The source's counts, and search by resource and time.
-        assert_eq!(
-            store.source_stats(source).await.unwrap(),
-            SourceStats {
-                accepted: 5,
-                duplicates: 1,
-                refused: 1
-            }
-        );
-        let by_resource = store
-            .list_events(&EventFilter {
-                resource_keys: Some(vec!["order:PO-1".into(), "item:PO-1".into()]),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_resource.len(), 1);
-        let early = store
-            .list_events(&EventFilter {
-                partner_id: Some("p1".into()),
-                since: Some(t0() + SignedDuration::from_mins(1)),
-                until: Some(t0() + SignedDuration::from_mins(3)),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(early.len(), 2, "minutes 1 and 2");
-
-        // The console switch.
-        assert!(store.console_disabled_partners().await.unwrap().is_empty());
-        store.set_console_enabled("p1", false).await.unwrap();
-        store.set_console_enabled("p2", false).await.unwrap();
-        store.set_console_enabled("p2", true).await.unwrap();
-        assert_eq!(store.console_disabled_partners().await.unwrap(), vec!["p1"]);
-    }
-}
-
-#[tokio::test]
-async fn queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_ones() {
-    for Fresh { store, .. } in fresh_stores().await {
-        assert_eq!(
-            store.queue_depth(t0()).await.unwrap(),
-            QueueDepth::default(),
-            "nothing pending"
-        );
-        let sub = subscription("p1", &["PO_CREATED"]);
-        let mut paused = subscription("p2", &["PO_CREATED"]);
-        store
-            .create_subscriptions(vec![sub.clone(), paused.clone()])
-            .await
-            .unwrap();
-        let at = |mins: i64| t0() + SignedDuration::from_mins(mins);
-        let insert = |partner: &'static str, received: Timestamp| {
-            let store = store.clone();
-            async move {
-                let mut e = event(partner, "PO_CREATED", None, None);
-                e.received_at = received;
-                created(store.insert_event(e.clone(), None).await.unwrap());
-                e.id
-            }
-        };
-        // The paused subscription's delivery is the oldest of all.
-        insert("p2", at(-10)).await;
-        paused.status = SubscriptionStatus::Inactive;
-        assert!(store.update_subscription(paused.clone()).await.unwrap());
-        let done = insert("p1", at(-5)).await;
-        let leased = insert("p1", at(-2)).await;
-        let retried = insert("p1", at(-1)).await;
-        insert("p1", t0()).await;
-
-        // One at a time, oldest first: one succeeds, one stays leased, one waits for a retry.
-        let claim = |owner: &'static str| {
-            let store = store.clone();
-            async move {
-                let claimed = store.claim_due(t0(), 1, at(1), owner).await.unwrap();
-                assert_eq!(claimed.len(), 1);
-                claimed[0].clone()
-            }
-        };
-        let first = claim("n1").await;
-        assert_eq!(first.event.id, done);
+    let claimed = store
+        .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
+        .await
+        .unwrap();
+    for c in claimed.iter().filter(|c| c.event.id != pending.id) {
         store
             .complete_attempt(
-                attempt(first.delivery.id, t0(), true),
+                attempt(c.delivery.id, old, true),
                 DeliveryNext::Succeeded,
                 "n1",
                 FailurePolicy::lenient(t0()),
             )
             .await
             .unwrap();
-        assert_eq!(claim("n1").await.event.id, leased);
-        let third = claim("n2").await;
-        assert_eq!(third.event.id, retried);
+    }
+    store.release_leases("n1").await.unwrap();
+    store
+        .insert_rejection(switchyard_core::model::RejectionRecord {
+            id: Uuid::now_v7(),
+            source_id: "s".into(),
+            partners: vec![],
+            reason: "signature_mismatch".into(),
+            status_code: 401,
+            message: "x".into(),
+            remote_addr: None,
+            body_sha256: "0".repeat(64),
+            body_size: 1,
+            received_at: old,
+        })
+        .await
+        .unwrap();
+    // Traffic goes on while retention runs in batches of one.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                created(
+                    store
+                        .insert_event(event("p1", "PO_CREATED", None, None), None)
+                        .await
+                        .unwrap(),
+                );
+            }
+        })
+    };
+    let before = t0() - SignedDuration::from_hours(24 * 30);
+    let mut total = switchyard_store::PurgeCounts::default();
+    loop {
+        let batch = store.purge_before(before, 1).await.unwrap();
+        if batch.total() == 0 {
+            break;
+        }
+        total.events += batch.events;
+        total.deliveries += batch.deliveries;
+        total.attempts += batch.attempts;
+        total.rejections += batch.rejections;
+    }
+    writer.await.unwrap();
+    assert_eq!(
+        (
+            total.events,
+            total.deliveries,
+            total.attempts,
+            total.rejections
+        ),
+        (1, 1, 2, 1)
+    );
+    assert_eq!(store.get_event(done.id).await.unwrap(), None);
+    assert!(
+        store.get_event(pending.id).await.unwrap().is_some(),
+        "a pending delivery keeps its event"
+    );
+    assert!(store.get_event(recent.id).await.unwrap().is_some());
+    let all = store
+        .list_events(&switchyard_core::model::EventFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 52, "the concurrent writes all landed");
+}
+
+/// What the console reads: callback logs paged by time, failures bucketed per tenant, outcomes,
+/// a source's accepted/duplicate/refused counts, search by resource, and the console switch.
+async fn console_views_page_logs_count_failures_outcomes_and_duplicates(store: Arc<dyn Store>) {
+    let mut sub = subscription("p1", &["PO_CREATED"]);
+    sub.breaker.failure_threshold = 100;
+    let other = subscription("p2", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![sub.clone(), other.clone()])
+        .await
+        .unwrap();
+    let source = Uuid::now_v7();
+    let mut first = None;
+    for i in 0..5 {
+        let mut e = event("p1", "PO_CREATED", None, Some(&format!("k{i}")));
+        e.origin = source.to_string();
+        e.resource_key = Some(format!("order:PO-{i}"));
+        e.received_at = t0() + SignedDuration::from_mins(i);
+        let (id, _) = created(store.insert_event(e, None).await.unwrap());
+        first.get_or_insert(id);
+    }
+    let mut dup = event("p1", "PO_CREATED", None, Some("k0"));
+    dup.origin = source.to_string();
+    assert_eq!(
+        store.insert_event(dup, None).await.unwrap(),
+        InsertOutcome::Duplicate {
+            event_id: first.unwrap()
+        }
+    );
+    created(
+        store
+            .insert_event(event("p2", "PO_CREATED", None, Some("x")), None)
+            .await
+            .unwrap(),
+    );
+
+    // Every delivery fails once, then succeeds: 12 attempts, 6 of them failures.
+    let now = t0() + SignedDuration::from_hours(1);
+    let lease = SignedDuration::from_secs(60);
+    let claimed = store.claim_due(now, 100, now + lease, "n1").await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    for (i, c) in claimed
+        .iter()
+        .filter(|c| c.subscription.id == sub.id)
+        .chain(claimed.iter().filter(|c| c.subscription.id != sub.id))
+        .enumerate()
+    {
+        let at = now + SignedDuration::from_secs(i as i64);
         store
             .complete_attempt(
-                attempt(third.delivery.id, t0(), false),
-                DeliveryNext::RetryAt(at(5)),
-                "n2",
-                FailurePolicy::lenient(t0()),
+                attempt(c.delivery.id, at, false),
+                DeliveryNext::RetryAt(now),
+                "n1",
+                FailurePolicy::lenient(now),
             )
             .await
             .unwrap();
-
-        // Due: the paused one (counted, but not aged) and the newest; the leased one is not.
-        assert_eq!(
-            store.queue_depth(t0()).await.unwrap(),
-            QueueDepth {
-                due: 2,
-                scheduled: 1,
-                leased: 1,
-                oldest_due_at: Some(t0()),
-            }
-        );
-        // The lease ran out at +1 min: that delivery is due again, and the oldest.
-        assert_eq!(
-            store.queue_depth(at(2)).await.unwrap(),
-            QueueDepth {
-                due: 3,
-                scheduled: 1,
-                leased: 0,
-                oldest_due_at: Some(at(-2)),
-            }
-        );
-        // The retry time passed.
-        assert_eq!(
-            store.queue_depth(at(10)).await.unwrap(),
-            QueueDepth {
-                due: 4,
-                scheduled: 0,
-                leased: 0,
-                oldest_due_at: Some(at(-2)),
-            }
-        );
-        // Resumed, the paused subscription's backlog is aged too.
-        paused.status = SubscriptionStatus::Active;
-        assert!(store.update_subscription(paused).await.unwrap());
-        assert_eq!(
-            store.queue_depth(at(10)).await.unwrap().oldest_due_at,
-            Some(at(-10))
-        );
     }
+    let later = now + SignedDuration::from_mins(10);
+    let claimed = store
+        .claim_due(later, 100, later + lease, "n1")
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6);
+    for (i, c) in claimed.iter().enumerate() {
+        let at = later + SignedDuration::from_secs(i as i64);
+        store
+            .complete_attempt(
+                attempt(c.delivery.id, at, true),
+                DeliveryNext::Succeeded,
+                "n1",
+                FailurePolicy::lenient(later),
+            )
+            .await
+            .unwrap();
+    }
+
+    // The callback log: newest first, paged without repeats, filtered by outcome and time.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_attempts(&AttemptFilter {
+                subscription_id: sub.id,
+                succeeded: None,
+                since: None,
+                until: None,
+                after,
+                limit: 3,
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|l| l.attempt.id);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 10, "five deliveries, two attempts each");
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].attempt.attempted_at >= w[1].attempt.attempted_at),
+        "newest first"
+    );
+    assert!(
+        seen.iter()
+            .all(|l| l.subscription_id == sub.id && l.event_type == "PO_CREATED")
+    );
+    let failed = store
+        .list_attempts(&AttemptFilter {
+            subscription_id: sub.id,
+            succeeded: Some(false),
+            since: Some(now),
+            until: Some(now + SignedDuration::from_secs(3)),
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 3, "failures in [now, now+3s)");
+    assert!(failed.iter().all(|l| !l.attempt.succeeded));
+
+    // Failures and outcomes, per tenant and bucket.
+    let mut rejection = switchyard_core::model::RejectionRecord {
+        id: Uuid::now_v7(),
+        source_id: source.to_string(),
+        partners: vec!["p1".into()],
+        reason: "signature_mismatch".into(),
+        status_code: 401,
+        message: "no".into(),
+        remote_addr: None,
+        body_sha256: "00".repeat(32),
+        body_size: 1,
+        received_at: now,
+    };
+    store.insert_rejection(rejection.clone()).await.unwrap();
+    rejection.id = Uuid::now_v7();
+    rejection.source_id = "elsewhere".into();
+    rejection.partners = vec!["p2".into()];
+    store.insert_rejection(rejection).await.unwrap();
+    let outcome = OutcomeRecord {
+        id: Uuid::now_v7(),
+        event_id: first.unwrap(),
+        partner_id: "p1".into(),
+        client_id: "client-a".into(),
+        status: "failed".into(),
+        reason: Some("inventory_mismatch".into()),
+        message: Some("SKU-1 has 0 on hand".into()),
+        reported_at: later,
+    };
+    store.insert_outcome(outcome.clone()).await.unwrap();
+    let listed = store
+        .list_outcomes(&OutcomeFilter {
+            event_id: first,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![outcome]);
+
+    let all = store.failure_report(None, t0(), 3600).await.unwrap();
+    let total = |rows: &[switchyard_store::BucketCount]| rows.iter().map(|b| b.count).sum();
+    let sum: u64 = total(&all.attempt_failures);
+    assert_eq!(sum, 6);
+    assert!(all.attempt_failures.iter().all(|b| b.reason == "HTTP 500"));
+    assert_eq!(all.rejections.len(), 2);
+    let p1 = store
+        .failure_report(Some(vec!["p1".into()]), t0(), 3600)
+        .await
+        .unwrap();
+    let sum: u64 = total(&p1.attempt_failures);
+    assert_eq!(sum, 5, "p2's failure is not p1's");
+    assert!(
+        p1.attempt_failures
+            .iter()
+            .all(|b| b.key == sub.id.to_string())
+    );
+    assert_eq!(p1.rejections.len(), 1);
+    assert_eq!(p1.rejections[0].key, source.to_string());
+    assert_eq!(
+        p1.outcomes
+            .iter()
+            .map(|b| (b.reason.as_str(), b.count))
+            .collect::<Vec<_>>(),
+        vec![("inventory_mismatch", 1)]
+    );
+    let bucket = p1.rejections[0].bucket;
+    assert_eq!(bucket.as_second() % 3600, 0, "bucketed on the hour");
+    let p2 = store
+        .failure_report(Some(vec!["p2".into()]), t0(), 3600)
+        .await
+        .unwrap();
+    assert!(p2.outcomes.is_empty());
+
+    // The source's counts, and search by resource and time.
+    assert_eq!(
+        store.source_stats(source).await.unwrap(),
+        SourceStats {
+            accepted: 5,
+            duplicates: 1,
+            refused: 1
+        }
+    );
+    let by_resource = store
+        .list_events(&EventFilter {
+            resource_keys: Some(vec!["order:PO-1".into(), "item:PO-1".into()]),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_resource.len(), 1);
+    let early = store
+        .list_events(&EventFilter {
+            partner_id: Some("p1".into()),
+            since: Some(t0() + SignedDuration::from_mins(1)),
+            until: Some(t0() + SignedDuration::from_mins(3)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(early.len(), 2, "minutes 1 and 2");
+
+    // The console switch.
+    assert!(store.console_disabled_partners().await.unwrap().is_empty());
+    store.set_console_enabled("p1", false).await.unwrap();
+    store.set_console_enabled("p2", false).await.unwrap();
+    store.set_console_enabled("p2", true).await.unwrap();
+    assert_eq!(store.console_disabled_partners().await.unwrap(), vec!["p1"]);
+}
+
+async fn queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_ones(
+    store: Arc<dyn Store>,
+) {
+    assert_eq!(
+        store.queue_depth(t0()).await.unwrap(),
+        QueueDepth::default(),
+        "nothing pending"
+    );
+    let sub = subscription("p1", &["PO_CREATED"]);
+    let mut paused = subscription("p2", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![sub.clone(), paused.clone()])
+        .await
+        .unwrap();
+    let at = |mins: i64| t0() + SignedDuration::from_mins(mins);
+    let insert = |partner: &'static str, received: Timestamp| {
+        let store = store.clone();
+        async move {
+            let mut e = event(partner, "PO_CREATED", None, None);
+            e.received_at = received;
+            created(store.insert_event(e.clone(), None).await.unwrap());
+            e.id
+        }
+    };
+    // The paused subscription's delivery is the oldest of all.
+    insert("p2", at(-10)).await;
+    paused.status = SubscriptionStatus::Inactive;
+    assert!(store.update_subscription(paused.clone()).await.unwrap());
+    let done = insert("p1", at(-5)).await;
+    let leased = insert("p1", at(-2)).await;
+    let retried = insert("p1", at(-1)).await;
+    insert("p1", t0()).await;
+
+    // One at a time, oldest first: one succeeds, one stays leased, one waits for a retry.
+    let claim = |owner: &'static str| {
+        let store = store.clone();
+        async move {
+            let claimed = store.claim_due(t0(), 1, at(1), owner).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            claimed[0].clone()
+        }
+    };
+    let first = claim("n1").await;
+    assert_eq!(first.event.id, done);
+    store
+        .complete_attempt(
+            attempt(first.delivery.id, t0(), true),
+            DeliveryNext::Succeeded,
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim("n1").await.event.id, leased);
+    let third = claim("n2").await;
+    assert_eq!(third.event.id, retried);
+    store
+        .complete_attempt(
+            attempt(third.delivery.id, t0(), false),
+            DeliveryNext::RetryAt(at(5)),
+            "n2",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+
+    // Due: the paused one (counted, but not aged) and the newest; the leased one is not.
+    assert_eq!(
+        store.queue_depth(t0()).await.unwrap(),
+        QueueDepth {
+            due: 2,
+            scheduled: 1,
+            leased: 1,
+            oldest_due_at: Some(t0()),
+        }
+    );
+    // The lease ran out at +1 min: that delivery is due again, and the oldest.
+    assert_eq!(
+        store.queue_depth(at(2)).await.unwrap(),
+        QueueDepth {
+            due: 3,
+            scheduled: 1,
+            leased: 0,
+            oldest_due_at: Some(at(-2)),
+        }
+    );
+    // The retry time passed.
+    assert_eq!(
+        store.queue_depth(at(10)).await.unwrap(),
+        QueueDepth {
+            due: 4,
+            scheduled: 0,
+            leased: 0,
+            oldest_due_at: Some(at(-2)),
+        }
+    );
+    // Resumed, the paused subscription's backlog is aged too.
+    paused.status = SubscriptionStatus::Active;
+    assert!(store.update_subscription(paused).await.unwrap());
+    assert_eq!(
+        store.queue_depth(at(10)).await.unwrap().oldest_due_at,
+        Some(at(-10))
+    );
 }
 
 /// Order facts: changes apply in one transaction or not at all, and are read back per partner.
-#[tokio::test]
-async fn order_facts_apply_all_or_nothing_and_are_read_back_per_partner() {
+async fn order_facts_apply_all_or_nothing_and_are_read_back_per_partner(store: Arc<dyn Store>) {
     use switchyard_core::performance::OrderFact;
     use switchyard_store::{OrderChange, OrderUpdate};
-    for Fresh { store, .. } in fresh_stores().await {
-        let shipped = |po: &str| OrderFact::Shipped {
-            po_number: po.into(),
-            marketplace: "walmart".into(),
-            carrier: "UPS".into(),
-            tracking_number: "1Z999AA10123456784".into(),
-            shipped_at: t0(),
-        };
-        let update = |po: &str, fact: OrderFact| OrderUpdate {
-            marketplace: "walmart".into(),
-            po_number: po.into(),
-            change: OrderChange::Fact(fact),
-        };
-        let normalized = serde_json::json!({
-            "marketplace": "walmart",
-            "resource": {"type": "order", "id": "PO-1"},
-            "status": "Created",
-            "occurredAt": t0(),
-        });
+    let shipped = |po: &str| OrderFact::Shipped {
+        po_number: po.into(),
+        marketplace: "walmart".into(),
+        carrier: "UPS".into(),
+        tracking_number: "1Z999AA10123456784".into(),
+        shipped_at: t0(),
+    };
+    let update = |po: &str, fact: OrderFact| OrderUpdate {
+        marketplace: "walmart".into(),
+        po_number: po.into(),
+        change: OrderChange::Fact(fact),
+    };
+    let normalized = serde_json::json!({
+        "marketplace": "walmart",
+        "resource": {"type": "order", "id": "PO-1"},
+        "status": "Created",
+        "occurredAt": t0(),
+    });
+    store
+        .update_orders(
+            "p1",
+            vec![
+                OrderUpdate {
+                    marketplace: "walmart".into(),
+                    po_number: "PO-1".into(),
+                    change: OrderChange::Normalized(normalized),
+                },
+                update("PO-1", shipped("PO-1")),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    // The second change names another order than its key: the whole batch is refused.
+    let refused = store
+        .update_orders(
+            "p1",
+            vec![
+                update("PO-2", shipped("PO-2")),
+                update("PO-3", shipped("PO-9")),
+            ],
+            t0(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid { .. })),
+        "{refused:?}"
+    );
+    let orders = store
+        .partner_orders("p1", t0() - SignedDuration::from_hours(1))
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1, "PO-2 was rolled back with its batch");
+    let po1 = &orders[0];
+    assert_eq!(po1.po_number, "PO-1");
+    assert_eq!(
+        po1.shipment
+            .as_ref()
+            .and_then(|s| s.tracking_number.as_deref()),
+        Some("1Z999AA10123456784")
+    );
+    assert!(
+        po1.ordered_at.is_some(),
+        "the normalized event dated the order"
+    );
+    assert!(
         store
-            .update_orders(
-                "p1",
-                vec![
-                    OrderUpdate {
-                        marketplace: "walmart".into(),
-                        po_number: "PO-1".into(),
-                        change: OrderChange::Normalized(normalized),
-                    },
-                    update("PO-1", shipped("PO-1")),
-                ],
-                t0(),
-            )
+            .partner_orders("p2", t0() - SignedDuration::from_hours(1))
             .await
-            .unwrap();
-        // The second change names another order than its key: the whole batch is refused.
-        let refused = store
-            .update_orders(
-                "p1",
-                vec![
-                    update("PO-2", shipped("PO-2")),
-                    update("PO-3", shipped("PO-9")),
-                ],
-                t0(),
-            )
-            .await;
-        assert!(
-            matches!(refused, Err(StoreError::Invalid { .. })),
-            "{refused:?}"
-        );
-        let orders = store
-            .partner_orders("p1", t0() - SignedDuration::from_hours(1))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .partner_orders("p1", t0() + SignedDuration::from_hours(1))
             .await
-            .unwrap();
-        assert_eq!(orders.len(), 1, "PO-2 was rolled back with its batch");
-        let po1 = &orders[0];
-        assert_eq!(po1.po_number, "PO-1");
-        assert_eq!(
-            po1.shipment
-                .as_ref()
-                .and_then(|s| s.tracking_number.as_deref()),
-            Some("1Z999AA10123456784")
-        );
-        assert!(
-            po1.ordered_at.is_some(),
-            "the normalized event dated the order"
-        );
-        assert!(
-            store
-                .partner_orders("p2", t0() - SignedDuration::from_hours(1))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .partner_orders("p1", t0() + SignedDuration::from_hours(1))
-                .await
-                .unwrap()
-                .is_empty(),
-            "only orders changed since the time asked"
-        );
-    }
+            .unwrap()
+            .is_empty(),
+        "only orders changed since the time asked"
+    );
 }
 
-#[tokio::test]
-async fn a_subscriptions_envelope_round_trips() {
+async fn a_subscriptions_envelope_round_trips(store: Arc<dyn Store>) {
     use switchyard_core::model::Envelope;
-    for Fresh { store, .. } in fresh_stores().await {
-        let mut sub = subscription("p1", &["onOrderCreated", "order.created"]);
-        sub.envelope = Envelope::Sellercenter;
-        store.create_subscriptions(vec![sub.clone()]).await.unwrap();
-        let read = store.get_subscription(sub.id).await.unwrap().unwrap();
-        assert_eq!(read.envelope, Envelope::Sellercenter);
-        let mut changed = read.clone();
-        changed.envelope = Envelope::Normalized;
-        assert!(store.update_subscription(changed).await.unwrap());
-        let read = store.get_subscription(sub.id).await.unwrap().unwrap();
-        assert_eq!(read.envelope, Envelope::Normalized);
-        // A normalized topic fans out to it like any other type.
-        let (_, deliveries) = created(
-            store
-                .insert_event(
-                    event("p1", "ORDER_X", Some("order.created"), Some("k1")),
-                    None,
-                )
-                .await
-                .unwrap(),
-        );
-        assert_eq!(deliveries, 1);
-    }
+    let mut sub = subscription("p1", &["onOrderCreated", "order.created"]);
+    sub.envelope = Envelope::Sellercenter;
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    let read = store.get_subscription(sub.id).await.unwrap().unwrap();
+    assert_eq!(read.envelope, Envelope::Sellercenter);
+    let mut changed = read.clone();
+    changed.envelope = Envelope::Normalized;
+    assert!(store.update_subscription(changed).await.unwrap());
+    let read = store.get_subscription(sub.id).await.unwrap().unwrap();
+    assert_eq!(read.envelope, Envelope::Normalized);
+    // A normalized topic fans out to it like any other type.
+    let (_, deliveries) = created(
+        store
+            .insert_event(
+                event("p1", "ORDER_X", Some("order.created"), Some("k1")),
+                None,
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(deliveries, 1);
 }

@@ -111,6 +111,10 @@ struct Simulate {
     /// Sign with a time an hour ago: the receiver must refuse it as a replay.
     #[arg(long)]
     stale: bool,
+    /// Sign as of this instant (RFC 3339, e.g. 2026-11-25T15:00:00Z) instead of now: for a
+    /// receiver whose clock is not the machine's (a test's, a replayed capture's).
+    #[arg(long, value_name = "INSTANT")]
+    at: Option<jiff::Timestamp>,
     /// Send the same request twice: the receiver must count it once.
     #[arg(long)]
     duplicate: bool,
@@ -265,7 +269,7 @@ async fn simulate(s: Simulate) -> Result<(), String> {
             .ok_or_else(|| format!("--option {option:?}: use KEY=VALUE"))?;
         options.insert(k.to_string(), serde_json::Value::String(v.to_string()));
     }
-    let now = jiff::Timestamp::now();
+    let now = s.at.unwrap_or_else(jiff::Timestamp::now);
     let signed_at = if s.stale {
         now - jiff::SignedDuration::from_hours(1)
     } else {

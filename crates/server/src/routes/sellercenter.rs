@@ -1,6 +1,6 @@
 //! SellerCenter's API dialect (`GET|POST /sellercenter?Action=…`): `CreateWebhook`,
 //! `GetWebhooks`, `DeleteWebhook` and `GetWebhookEntities`, signed the SellerCenter way
-//! (`shared/marketplaces.md`), answered in its `SuccessResponse` / `ErrorResponse` shapes as JSON
+//! (`docs/marketplaces.md`), answered in its `SuccessResponse` / `ErrorResponse` shapes as JSON
 //! or XML.
 //!
 //! `UserID` is a Switchyard client id; the user's API key is derived from the hub's master key
@@ -487,13 +487,11 @@ async fn delete_webhook(
 mod tests {
     use super::*;
 
-    /// The worked example of SellerCenter's documentation (`shared/vectors/sellercenter_request.json`).
+    /// The worked example of SellerCenter's documentation (`tests/vectors/sellercenter_request.json`).
     #[test]
     fn the_public_vector_signs_to_its_signature() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/vectors/sellercenter_request.json");
-        let text = std::fs::read_to_string(&path).expect("the shared vector file");
-        let vector: Value = serde_json::from_str(&text).expect("JSON");
+        let text = include_str!("../../../../tests/vectors/sellercenter_request.json");
+        let vector: Value = serde_json::from_str(text).expect("JSON");
         let params: BTreeMap<String, String> = vector["params"]
             .as_object()
             .expect("params")

@@ -1,6 +1,6 @@
 //! Walmart Marketplace's `/v3/webhooks` API: event types, subscriptions, test notifications.
 //!
-//! Shapes follow Walmart's (`shared/marketplaces.md`): answers say `events`, requests may also say
+//! Shapes follow Walmart's (`docs/marketplaces.md`): answers say `events`, requests may also say
 //! `event` or `eventTypes`. Listing event types and subscriptions needs no scope; creating or
 //! changing a subscription needs a scope other than `no_access` on its resource (`seeds/001_*`).
 

@@ -125,17 +125,18 @@ fn workspace_root() -> PathBuf {
 /// dashboard. Screenshots go to `SWITCHYARD_SCREENSHOTS` (e.g. `docs/screenshots`), else a
 /// temporary directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and `npm ci` in tests/browser; bash .ci/run installs both and runs it"]
 async fn a_user_session_in_headless_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let script_dir = workspace_root().join("tests/browser");
-    if !std::path::Path::new(&chromium).exists()
-        || !script_dir.join("node_modules/playwright-core").exists()
-    {
-        eprintln!(
-            "SKIPPED: browser test (needs {chromium} and `npm ci` in tests/browser; .ci/run installs both)"
-        );
-        return;
-    }
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "this test needs Chromium at {chromium} (or CHROMIUM=path)"
+    );
+    assert!(
+        script_dir.join("node_modules/playwright-core").exists(),
+        "this test needs playwright-core: run `npm ci` in tests/browser"
+    );
     let app = spawn_app().await;
     app.partner_client(
         "console-user",

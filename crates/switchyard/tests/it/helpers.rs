@@ -31,6 +31,11 @@ pub struct TestApp {
     stop: watch::Sender<bool>,
 }
 
+/// Where every test hub's clock starts, never the real now, so that no test depends on the day
+/// it runs: Wednesday 2026-11-25, 07:00 Pacific, a whole second (the store keeps milliseconds).
+/// A test that needs another instant sets the clock itself (`app.clock.set`).
+pub const START: Timestamp = Timestamp::constant(1_795_618_800, 0);
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -51,10 +56,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     settings.public_url = base.clone();
     configure(&mut settings);
-    // Real "now", so Standard Webhooks timestamps pass receivers' tolerance checks; on a whole
-    // millisecond, the precision the store keeps.
-    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).expect("in range");
-    let clock = ManualClock::new(now);
+    let clock = ManualClock::new(START);
     let hub = Hub::build(&settings, Arc::new(clock.clone()))
         .await
         .expect("hub builds");
@@ -378,14 +380,41 @@ async fn token(
     }))
 }
 
-/// Runs a python3 script with arguments; `None` when python3 is not on the machine.
-pub fn python(script: &str, args: &[&str]) -> Option<std::process::Output> {
-    std::process::Command::new("python3")
+/// Runs a python3 script, which must succeed; panics when python3 is missing, so that a test
+/// that asks for it (such tests are `#[ignore = "needs python3 …"]`, run by `bash .ci/run`)
+/// never passes without it.
+pub fn python(script: &str, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(script)
         .args(args)
         .output()
-        .ok()
+        .unwrap_or_else(|e| panic!("this test needs python3 on PATH ({e})"));
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A Python prelude that makes the PyPI `standardwebhooks` package judge timestamps at `now`
+/// (a test's clock) instead of the machine's clock; everything after it is the package's own
+/// code. It ends by importing `Webhook`.
+pub fn standardwebhooks_at(now: Timestamp) -> String {
+    format!(
+        r#"
+import datetime as _dt
+import standardwebhooks.webhooks as _webhooks
+class _FixedDatetime(_dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return _dt.datetime.fromtimestamp({}, tz or _dt.timezone.utc)
+_webhooks.datetime = _FixedDatetime
+from standardwebhooks.webhooks import Webhook
+"#,
+        now.as_second()
+    )
 }
 
 /// Polls `check` until it yields a value, for at most thirty seconds of real time.

@@ -416,6 +416,8 @@ async fn simulate_sends_signed_webhooks_that_the_hub_accepts_dedups_and_refuses_
     let (_, url) = source(&app, &token, json!({
         "kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "sim-secret"}],
     })).await;
+    // The hub's clock is the test's, not the machine's: sign as of it.
+    let at = switchyard_core::Clock::now(&app.clock).to_string();
     let simulate = move |extra: &[&str]| {
         let mut args = vec![
             "simulate",
@@ -429,6 +431,8 @@ async fn simulate_sends_signed_webhooks_that_the_hub_accepts_dedups_and_refuses_
             "sim-secret",
             "--option",
             "keyVersion=1",
+            "--at",
+            &at,
         ];
         args.extend_from_slice(extra);
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))

@@ -1,6 +1,7 @@
 //! The OpenAPI document against the running hub: schemathesis (PyPI) calls every documented
 //! operation with generated input, as a non-admin client, and no answer may be a 5xx or differ
-//! from the document. Without schemathesis the test says SKIPPED.
+//! from the document. It needs python3 with schemathesis: `#[ignore]`d, so `cargo test` lists it
+//! as ignored; `bash .ci/run` installs schemathesis and runs it.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,11 +25,12 @@ fn schemathesis_installed() -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3 with PyPI schemathesis; bash .ci/run installs and runs it"]
 async fn openapi_schemathesis_finds_no_server_error_and_no_answer_unlike_the_document() {
-    if !schemathesis_installed() {
-        println!("SKIPPED: schemathesis not installed (pip install schemathesis)");
-        return;
-    }
+    assert!(
+        schemathesis_installed(),
+        "this test needs python3 with schemathesis (pip install schemathesis)"
+    );
     // Test notifications go to generated `eventUrl`s: not to this machine's services, and not
     // waited on for long.
     let app = spawn_app_with(|s| {

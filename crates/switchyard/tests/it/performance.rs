@@ -29,9 +29,21 @@ fn alarm<'a>(payload: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|a| a["alarmType"] == name)
 }
 
+/// The notification types of what the sink got, in order.
+fn types_received(sink: &Sink) -> Vec<String> {
+    sink.hooks()
+        .iter()
+        .map(|h| h.json()["payload"]["notificationType"].to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn alarms_are_sent_at_6am_pacific_once_per_run_and_once_after_an_outage() {
     let app = spawn_app_with(|s| s.performance_interval = Duration::from_millis(50)).await;
+    // Tuesday 2026-11-24, 04:00 Pacific: the first run is that day's, and the three-day outage
+    // below ends on Friday, before Monday's REPORT (the week's outage after it crosses one).
+    app.clock
+        .set("2026-11-24T12:00:00Z".parse().expect("instant"));
     let sink = Sink::start().await;
     let token = app
         .partner_client(
@@ -120,7 +132,12 @@ async fn alarms_are_sent_at_6am_pacific_once_per_run_and_once_after_an_outage() 
     assert_eq!(sink.hook_count(), 1, "one run, one notification");
 
     // Down for three days: the missed runs come as one, the latest.
-    app.clock.set(run + SignedDuration::from_hours(24 * 3 + 1));
+    let friday = run + SignedDuration::from_hours(24 * 3 + 1);
+    assert_eq!(
+        friday.to_zoned(pacific().clone()).weekday(),
+        jiff::civil::Weekday::Friday
+    );
+    app.clock.set(friday);
     app.advance(SignedDuration::ZERO);
     wait_for("the catch-up run", || async {
         (sink.hook_count() == 2).then_some(())
@@ -134,6 +151,20 @@ async fn alarms_are_sent_at_6am_pacific_once_per_run_and_once_after_an_outage() 
         late["orderCount"], 2,
         "both unshipped orders are late by then"
     );
+    assert_eq!(types_received(&sink), [r#""ALARMS""#, r#""ALARMS""#]);
+
+    // Down for a week, across Monday 5:00 AM PT: one ALARMS for the missed days and the one
+    // REPORT of that Monday, each once.
+    app.clock.set(friday + SignedDuration::from_hours(24 * 7));
+    app.advance(SignedDuration::ZERO);
+    wait_for("the catch-up runs of the week", || async {
+        (sink.hook_count() == 4).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut caught_up = types_received(&sink)[2..].to_vec();
+    caught_up.sort();
+    assert_eq!(caught_up, [r#""ALARMS""#, r#""REPORT""#]);
 
     // The preview computes what the scheduler sent, without sending.
     let token = app.token("seller-app", "seller-app-secret").await;
@@ -146,7 +177,7 @@ async fn alarms_are_sent_at_6am_pacific_once_per_run_and_once_after_an_outage() 
         .await;
     assert_eq!(preview.status, 200, "{}", preview.body);
     assert_eq!(preview.body["payload"], *payload);
-    assert_eq!(sink.hook_count(), 2, "a preview sends nothing");
+    assert_eq!(sink.hook_count(), 4, "a preview sends nothing");
     let health = app
         .get(&format!("/api/v1/subscriptions/{sub}/health"), &token)
         .await;

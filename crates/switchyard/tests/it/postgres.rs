@@ -1,7 +1,9 @@
 //! Several `serve` processes on one PostgreSQL database share the deliveries: every (event,
 //! subscription) pair is delivered, none twice while no node dies; after a SIGKILL, duplicates
 //! only for what was in flight, under the same `webhook-id`; and cut database connections lose
-//! no acknowledged event. Skipped (with a note) when `SWITCHYARD_TEST_POSTGRES_URL` is unset.
+//! no acknowledged event. Each needs a PostgreSQL server: they are `#[ignore]`d, so `cargo test`
+//! lists them as ignored, and `bash .ci/run` runs them (with `--include-ignored`, after starting
+//! the server); included without `SWITCHYARD_TEST_POSTGRES_URL`, they fail.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -15,15 +17,14 @@ use crate::helpers::*;
 
 const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-fn postgres_url() -> Option<String> {
+/// The PostgreSQL server's URL; a test that asks for it fails without one.
+fn postgres_url() -> String {
     match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "SKIPPED: multi-node PostgreSQL tests (set SWITCHYARD_TEST_POSTGRES_URL to run them)"
-            );
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "this test needs PostgreSQL: set SWITCHYARD_TEST_POSTGRES_URL \
+             (for example postgres://postgres@127.0.0.1:5432/test)"
+        ),
     }
 }
 
@@ -266,10 +267,9 @@ const EVENTS: usize = 5_000;
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn two_nodes_on_postgres_deliver_every_pair_exactly_once() {
-    let Some(base_url) = postgres_url() else {
-        return;
-    };
+    let base_url = postgres_url();
     let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
@@ -298,10 +298,9 @@ async fn two_nodes_on_postgres_deliver_every_pair_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn a_node_killed_mid_run_loses_nothing_and_duplicates_keep_their_webhook_id() {
-    let Some(base_url) = postgres_url() else {
-        return;
-    };
+    let base_url = postgres_url();
     let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
@@ -342,10 +341,9 @@ async fn a_node_killed_mid_run_loses_nothing_and_duplicates_keep_their_webhook_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn cut_database_connections_lose_no_acknowledged_event() {
-    let Some(base_url) = postgres_url() else {
-        return;
-    };
+    let base_url = postgres_url();
     let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let sink = Sink::start().await;
@@ -436,10 +434,9 @@ impl Proxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn readyz_fails_while_the_database_is_down_and_nothing_acknowledged_is_lost() {
-    let Some(base_url) = postgres_url() else {
-        return;
-    };
+    let base_url = postgres_url();
     let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
     let config: tokio_postgres::Config = base_url.parse().unwrap();
@@ -452,10 +449,7 @@ async fn readyz_fails_while_the_database_is_down_and_nothing_acknowledged_is_los
                 .next()
                 .unwrap()
         }
-        _ => {
-            eprintln!("SKIPPED: the outage test needs a TCP PostgreSQL URL");
-            return;
-        }
+        _ => panic!("the outage test needs a TCP PostgreSQL URL (host:port), not a socket path"),
     };
     let proxy = Proxy::start(target).await;
     let proxied = schema.url().replacen(
