@@ -54,7 +54,11 @@ const CHANNEL: &str = "switchyard_due";
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Database(e.to_string())
+        // The server's own message ("relation … does not exist"), not only "db error".
+        match e.as_db_error() {
+            Some(db) => StoreError::Database(format!("{e}: {}", db.message())),
+            None => StoreError::Database(e.to_string()),
+        }
     }
 }
 

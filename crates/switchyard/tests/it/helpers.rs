@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use switchyard_core::ManualClock;
 use switchyard_core::model::{Access, Client};
 use switchyard_core::secrets::hash_client_secret;
+use switchyard_marketplaces::{Kind, SignRequest, SignedRequest};
 use switchyard_server::{AppState, Hub, Settings};
 
 pub const ADMIN_ID: &str = "admin";
@@ -41,7 +42,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), configure).await
+}
+
+/// A hub on a data directory that may already hold a database (an upgrade's fixture, a
+/// restart).
+pub async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings::new(
         dir.path().to_path_buf(),
         b"test master key 0123456789".to_vec(),
@@ -415,6 +424,58 @@ from standardwebhooks.webhooks import Webhook
 "#,
         now.as_second()
     )
+}
+
+// ---- Sources and signed webhooks ----
+
+/// Creates a source; returns (id, ingest URL).
+pub async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
+    let answer = app.post("/api/v1/sources", token, body).await;
+    assert_eq!(answer.status, 201, "source created: {}", answer.body);
+    (
+        answer.body["sourceId"].as_str().unwrap().to_string(),
+        answer.body["ingestUrl"].as_str().unwrap().to_string(),
+    )
+}
+
+pub fn sign(
+    kind: Kind,
+    secret: &str,
+    options: Value,
+    event_type: &str,
+    order: &str,
+    event_id: &str,
+    now: Timestamp,
+) -> SignedRequest {
+    kind.sign(&SignRequest {
+        event_type: event_type.into(),
+        secret: secret.into(),
+        options,
+        endpoint_url: String::new(),
+        partner_id: "seller-1".into(),
+        resource_id: order.into(),
+        event_id: event_id.into(),
+        now,
+    })
+    .unwrap_or_else(|e| panic!("{kind:?} signs: {e}"))
+}
+
+pub async fn send(app: &TestApp, url: &str, signed: &SignedRequest) -> Answer {
+    let method: reqwest::Method = signed.method.parse().unwrap();
+    let mut request = app
+        .http
+        .request(method, format!("{url}{}", signed.url_suffix))
+        .body(signed.body.clone());
+    for (name, value) in &signed.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
 }
 
 /// Polls `check` until it yields a value, for at most thirty seconds of real time.

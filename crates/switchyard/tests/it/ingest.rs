@@ -8,56 +8,6 @@ use switchyard_marketplaces::{Kind, SignRequest, SignedRequest};
 
 use crate::helpers::*;
 
-/// Creates a source; returns (id, ingest URL).
-pub(crate) async fn source(app: &TestApp, token: &str, body: Value) -> (String, String) {
-    let answer = app.post("/api/v1/sources", token, body).await;
-    assert_eq!(answer.status, 201, "source created: {}", answer.body);
-    (
-        answer.body["sourceId"].as_str().unwrap().to_string(),
-        answer.body["ingestUrl"].as_str().unwrap().to_string(),
-    )
-}
-
-pub(crate) fn sign(
-    kind: Kind,
-    secret: &str,
-    options: Value,
-    event_type: &str,
-    order: &str,
-    event_id: &str,
-    now: Timestamp,
-) -> SignedRequest {
-    kind.sign(&SignRequest {
-        event_type: event_type.into(),
-        secret: secret.into(),
-        options,
-        endpoint_url: String::new(),
-        partner_id: "seller-1".into(),
-        resource_id: order.into(),
-        event_id: event_id.into(),
-        now,
-    })
-    .unwrap_or_else(|e| panic!("{kind:?} signs: {e}"))
-}
-
-pub(crate) async fn send(app: &TestApp, url: &str, signed: &SignedRequest) -> Answer {
-    let method: reqwest::Method = signed.method.parse().unwrap();
-    let mut request = app
-        .http
-        .request(method, format!("{url}{}", signed.url_suffix))
-        .body(signed.body.clone());
-    for (name, value) in &signed.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.expect("sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
 fn now_of(app: &TestApp) -> Timestamp {
     use switchyard_core::Clock;
     app.clock.now()

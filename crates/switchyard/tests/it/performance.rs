@@ -13,7 +13,6 @@ use switchyard_marketplaces::Kind;
 use switchyard_server::performance::{RunsDone, run_due};
 
 use crate::helpers::*;
-use crate::ingest::{send, sign, source};
 
 fn pt_date(t: Timestamp, days: i64) -> String {
     let date = t.to_zoned(pacific().clone()).date();

@@ -71,7 +71,7 @@ impl Caller<'_> {
 
 /// A new TikTok order, received through the source at `url`.
 async fn tiktok_order(app: &TestApp, url: &str, order: &str) {
-    let signed = crate::ingest::sign(
+    let signed = sign(
         switchyard_marketplaces::Kind::Tiktok,
         "tiktok-app-secret",
         json!({"appKey": "app-key", "orderStatus": "AWAITING_SHIPMENT"}),
@@ -80,7 +80,7 @@ async fn tiktok_order(app: &TestApp, url: &str, order: &str) {
         &format!("evt-{order}"),
         app.clock.now(),
     );
-    assert_eq!(crate::ingest::send(app, url, &signed).await.status, 200);
+    assert_eq!(send(app, url, &signed).await.status, 200);
 }
 
 /// SellerCenter's signing, as its documentation states it: the parameters sorted by name, each
@@ -225,7 +225,7 @@ async fn sellercenter_webhooks_are_managed_with_signed_calls_and_get_sellercente
         )
         .await;
     assert_eq!(published.status, 202, "{}", published.body);
-    let (_, tiktok_url) = crate::ingest::source(
+    let (_, tiktok_url) = source(
         &app,
         &app.admin_token().await,
         json!({"kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret", "options": {"appKey": "app-key"}}),
