@@ -85,6 +85,14 @@ impl Kind {
         }
     }
 
+    /// Whether this marketplace's first news of an order may be a status change, so that the
+    /// first sighting of an order decides its topic (`order.created`): Amazon's `ORDER_CHANGE`
+    /// and TikTok Shop's order status updates. Only these need the resource registry on the
+    /// ack path.
+    pub fn first_sighting_decides_topic(self) -> bool {
+        matches!(self, Kind::AmazonSns | Kind::Tiktok)
+    }
+
     /// Verifies a request for a source of this kind.
     pub fn verify(
         self,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use switchyard_core::model::{EventRecord, SubscriptionFilter, SubscriptionStatus};
 use switchyard_core::performance::{self, OrderFacts};
 use switchyard_core::schedule::{PerformanceKind, PerformanceSchedule, run_key};
-use switchyard_store::{InsertOutcome, OrderChange, OrderUpdate, StoreError};
+use switchyard_store::{InsertOutcome, StoreError};
 
 use crate::AppState;
 
@@ -61,12 +61,13 @@ pub fn compute(
     }
 }
 
-/// The orders a run for `as_of` looks at.
+/// The orders a run for `as_of` looks at, with every event received so far derived into them.
 pub async fn orders_for(
     state: &AppState,
     partner_id: &str,
     as_of: Timestamp,
 ) -> Result<Vec<OrderFacts>, StoreError> {
+    state.store.derive_pending().await?;
     state
         .store
         .partner_orders(partner_id, as_of - ORDER_HORIZON)
@@ -173,19 +174,6 @@ async fn publish(
         }
         InsertOutcome::Duplicate { .. } => Ok(false),
     }
-}
-
-/// The order-facts change a received normalized event makes, if it is about an order; stored
-/// with the event, in its transaction.
-pub fn order_update_of(normalized: &Value) -> Option<OrderUpdate> {
-    if normalized["resource"]["type"] != "order" {
-        return None;
-    }
-    Some(OrderUpdate {
-        marketplace: normalized["marketplace"].as_str()?.to_string(),
-        po_number: normalized["resource"]["id"].as_str()?.to_string(),
-        change: OrderChange::Normalized(normalized.clone()),
-    })
 }
 
 /// Runs [`run_due`] every `interval` until shutdown.

@@ -1,12 +1,18 @@
 //! Durable state behind one trait. `Store` is what the server and the delivery engine call; the
 //! SQLite implementation here is the default, and a PostgreSQL one implements the same trait.
 //!
-//! Two promises every implementation keeps:
+//! Three promises every implementation keeps:
 //! - An event and its deliveries are written in one transaction ([`Store::insert_event`]), and
 //!   the call returns only after that transaction is durable: an acknowledged event always has
 //!   its deliveries.
 //! - Concurrent writes are batched into one transaction (group commit), so durability costs one
 //!   sync per batch, not per request.
+//! - What is not needed to acknowledge an event (order facts, the resource search) is derived
+//!   from a durable record after the ack, in transactions that record their progress: never
+//!   lost by a crash, never applied twice, caught up on start ([`derive`]).
+//!
+//! The rules both backends apply (failure streaks, first sightings, pacing) are pure functions
+//! in [`rules`] and [`pacing`]; each backend keeps only its SQL.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -18,9 +24,12 @@ use switchyard_core::model::{
     ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
 };
 
+pub(crate) mod derive;
 pub mod pacing;
 pub mod postgres;
+pub mod rules;
 pub mod sqlite;
+pub(crate) mod stored;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -318,26 +327,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an event unless its (origin, dedup key) was seen, and in the same transaction
     /// creates a pending delivery, due at once, for every ACTIVE subscription of its partner that
-    /// names its event type or topic at its version. With a `sighting`, the resource registry is
-    /// updated in the same transaction, and a resource never seen before takes the sighting's
-    /// `first_sighting_topic` as the event's topic.
+    /// names its event type or topic at its version. With a `sighting` (passed for marketplaces
+    /// whose first news of an order may be a status change), the resource registry is updated in
+    /// the same transaction, and a resource never seen before takes the sighting's
+    /// `first_sighting_topic` as the event's topic. What the event changes in its order's facts
+    /// is derived after the ack ([`Store::derive_pending`]).
     async fn insert_event(
         &self,
         event: EventRecord,
         sighting: Option<ResourceSighting>,
-    ) -> Result<InsertOutcome, StoreError> {
-        self.insert_event_with_order(event, sighting, None).await
-    }
-    /// [`Store::insert_event`], and when the event is new, in the same transaction, the change
-    /// it makes to its partner's order facts (`order`): a received order event and the facts
-    /// derived from it are kept together. A change that does not apply is logged and left out;
-    /// it never costs the event its acknowledgement.
-    async fn insert_event_with_order(
-        &self,
-        event: EventRecord,
-        sighting: Option<ResourceSighting>,
-        order: Option<OrderUpdate>,
     ) -> Result<InsertOutcome, StoreError>;
+    /// Derives at once what the store's deriver would derive from the events stored so far
+    /// (order facts, the resource search), rather than within a few milliseconds; returns how
+    /// many events it took. For readers that need every event derived (a performance run, a
+    /// test).
+    async fn derive_pending(&self) -> Result<usize, StoreError>;
     async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError>;
     /// Events matching the filter, newest first.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError>;

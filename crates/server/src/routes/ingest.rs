@@ -474,15 +474,19 @@ async fn store_event(
         "nativeEventId": native.native_event_id,
         "native": native.payload,
     });
-    let sighting = normalized.resource.as_ref().map(|r| ResourceSighting {
-        marketplace: kind.marketplace().into(),
-        partner_id: partner.clone(),
-        resource_kind: r.kind.clone(),
-        resource_id: r.id.clone(),
-        status: normalized.status.clone(),
-        first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
-    });
-    let order = crate::performance::order_update_of(&normalized_json);
+    // The registry of resources seen matters only where a first sighting decides the topic.
+    let sighting = normalized
+        .resource
+        .as_ref()
+        .filter(|_| kind.first_sighting_decides_topic())
+        .map(|r| ResourceSighting {
+            marketplace: kind.marketplace().into(),
+            partner_id: partner.clone(),
+            resource_kind: r.kind.clone(),
+            resource_id: r.id.clone(),
+            status: normalized.status.clone(),
+            first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
+        });
     let event = EventRecord {
         id,
         origin: source.id.to_string(),
@@ -506,11 +510,7 @@ async fn store_event(
             .map(|r| format!("{}:{}", r.kind, r.id)),
         headers,
     };
-    match state
-        .store
-        .insert_event_with_order(event, sighting, order)
-        .await
-    {
+    match state.store.insert_event(event, sighting).await {
         Ok(InsertOutcome::Created {
             event_id,
             deliveries,

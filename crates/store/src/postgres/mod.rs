@@ -767,12 +767,12 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn insert_event_with_order(
+    async fn insert_event(
         &self,
         mut e: EventRecord,
         sighting: Option<ResourceSighting>,
-        order: Option<OrderUpdate>,
     ) -> Result<InsertOutcome, StoreError> {
+        let order = e.normalized.as_ref().and_then(crate::derive::order_update);
         self.write(move |client| Box::pin(async move {
             if let Some(key) = &e.dedup_key {
                 // Two writers (connections or nodes) storing the same event queue up here, so
@@ -884,6 +884,10 @@ impl Store for PostgresStore {
             Ok(InsertOutcome::Created { event_id: e.id, deliveries: subscription_ids.len() as u32 })
         }))
         .await
+    }
+
+    async fn derive_pending(&self) -> Result<usize, StoreError> {
+        Ok(0)
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {

@@ -11,19 +11,18 @@ use switchyard_core::model::{
 };
 
 use crate::StoreError;
+use crate::stored::StoredEvent;
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(StoreError::Corrupt(what.to_string())))
 }
 
 fn uuid(row: &Row, idx: &str) -> rusqlite::Result<Uuid> {
-    let text: String = row.get(idx)?;
-    Uuid::parse_str(&text).map_err(|e| corrupt(format!("{idx}: {e}")))
+    row.get(idx)
 }
 
 fn uuid_at(row: &Row, idx: usize) -> rusqlite::Result<Uuid> {
-    let text: String = row.get(idx)?;
-    Uuid::parse_str(&text).map_err(|e| corrupt(format!("column {idx}: {e}")))
+    row.get(idx)
 }
 
 fn json_at<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> rusqlite::Result<T> {
@@ -40,18 +39,11 @@ fn time(row: &Row, idx: &str) -> rusqlite::Result<jiff::Timestamp> {
     Ok(from_millis(row.get(idx)?))
 }
 
-fn opt_time(row: &Row, idx: &str) -> rusqlite::Result<Option<jiff::Timestamp>> {
-    Ok(row.get::<_, Option<i64>>(idx)?.map(from_millis))
-}
-
 pub(crate) fn ms(t: jiff::Timestamp) -> i64 {
     to_millis(t)
 }
 
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
-    // Serializing our own plain records cannot fail.
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
+pub(crate) use crate::stored::json_text as to_json;
 
 pub(crate) const CLIENT_COLUMNS: &str =
     "id, name, secret_hash, partners, scopes, admin, created_at";
@@ -130,17 +122,18 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body, e.resource_key, e.headers";
+    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers";
 
-/// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the raw body nor the
-/// received headers, so they are not read (`raw_body` is `None`, `headers` empty).
+/// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
+/// the raw body, which is read only when it is the payload.
 pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
     e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
-    e.payload, e.normalized, NULL, e.resource_key, NULL";
+    e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
+    e.marketplace, e.resource_key, NULL";
 
-/// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
-pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
-    Ok(EventRecord {
+/// Reads an event's stored form whose columns (in `EVENT_COLUMNS` order) start at `at`.
+pub(crate) fn stored_event_at(row: &Row, at: usize) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
         id: uuid_at(row, at)?,
         origin: row.get(at + 1)?,
         dedup_key: row.get(at + 2)?,
@@ -149,24 +142,27 @@ pub(crate) fn event_at(row: &Row, at: usize) -> rusqlite::Result<EventRecord> {
         event_version: row.get(at + 5)?,
         topic: row.get(at + 6)?,
         public_event_id: row.get(at + 7)?,
-        occurred_at: from_millis(row.get(at + 8)?),
-        received_at: from_millis(row.get(at + 9)?),
-        payload: json_at(row, at + 10)?,
-        normalized: match row.get::<_, Option<String>>(at + 11)? {
-            Some(text) => Some(serde_json::from_str(&text).map_err(corrupt)?),
-            None => None,
-        },
-        raw_body: row.get(at + 12)?,
-        resource_key: row.get(at + 13)?,
-        headers: match row.get::<_, Option<String>>(at + 14)? {
-            Some(text) => serde_json::from_str(&text).map_err(corrupt)?,
-            None => Default::default(),
-        },
+        occurred_at: row.get(at + 8)?,
+        received_at: row.get(at + 9)?,
+        payload: row.get(at + 10)?,
+        raw_body: row.get(at + 11)?,
+        normalized: row.get(at + 12)?,
+        native_elided: row.get(at + 13)?,
+        marketplace: row.get(at + 14)?,
+        resource_key: row.get(at + 15)?,
+        headers: row.get(at + 16)?,
     })
 }
 
+/// Reads an event whose columns (in `EVENT_COLUMNS` order) start at `at`.
+pub(crate) fn event_at(row: &Row, at: usize, with_body: bool) -> rusqlite::Result<EventRecord> {
+    stored_event_at(row, at)?
+        .into_record(with_body)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
-    event_at(row, 0)
+    event_at(row, 0, true)
 }
 
 /// Number of columns in `DELIVERY_COLUMNS`, where a joined row's event columns start.
@@ -208,27 +204,33 @@ pub(crate) fn rejection(row: &Row) -> rusqlite::Result<RejectionRecord> {
     })
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, d.partner_id, \
+/// A delivery's columns; its partner is its event's, so every query that reads these joins
+/// `events e`.
+pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, e.partner_id, \
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 
+/// Reads a delivery whose columns (in `DELIVERY_COLUMNS` order) start at column 0.
 pub(crate) fn delivery(row: &Row) -> rusqlite::Result<DeliveryRecord> {
-    let status: String = row.get("status")?;
+    let status: String = row.get(4)?;
+    let at = |i: usize| -> rusqlite::Result<Option<jiff::Timestamp>> {
+        Ok(row.get::<_, Option<i64>>(i)?.map(from_millis))
+    };
     Ok(DeliveryRecord {
-        id: uuid(row, "id")?,
-        event_id: uuid(row, "event_id")?,
-        subscription_id: uuid(row, "subscription_id")?,
-        partner_id: row.get("partner_id")?,
+        id: uuid_at(row, 0)?,
+        event_id: uuid_at(row, 1)?,
+        subscription_id: uuid_at(row, 2)?,
+        partner_id: row.get(3)?,
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| corrupt(format!("delivery status {status:?}")))?,
-        attempts: row.get("attempts")?,
-        next_attempt_at: opt_time(row, "next_attempt_at")?,
-        first_attempt_at: opt_time(row, "first_attempt_at")?,
-        last_attempt_at: opt_time(row, "last_attempt_at")?,
-        last_status_code: row.get("last_status_code")?,
-        last_error: row.get("last_error")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
+        attempts: row.get(5)?,
+        next_attempt_at: at(6)?,
+        first_attempt_at: at(7)?,
+        last_attempt_at: at(8)?,
+        last_status_code: row.get(9)?,
+        last_error: row.get(10)?,
+        created_at: from_millis(row.get(11)?),
+        updated_at: from_millis(row.get(12)?),
     })
 }
 

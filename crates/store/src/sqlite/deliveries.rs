@@ -1,0 +1,725 @@
+//! Deliveries: claims (a read, and leases in memory), recording attempts (the one write of
+//! the delivery path), retries, replays, the due queue, and retention.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use switchyard_core::clock::from_millis;
+use switchyard_core::model::{
+    AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStatus, SubscriptionRecord,
+};
+
+use super::leases::Lease;
+use super::rows::{
+    self, ATTEMPT_COLUMNS, CLAIMED_EVENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, ms,
+    to_json,
+};
+use super::{Shared, hex_ids, placeholders};
+use crate::rules::{self, Streak};
+use crate::{
+    AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, PurgeCounts, QueueDepth,
+    StoreError, SubscriptionState, pacing,
+};
+
+/// Recording one attempt, as the writer runs it.
+pub(super) struct AttemptOp {
+    pub attempt: AttemptRecord,
+    pub next: DeliveryNext,
+    pub owner: String,
+    pub policy: FailurePolicy,
+    pub reply: oneshot::Sender<Result<AttemptEffects, StoreError>>,
+}
+
+/// What recording an attempt did.
+pub(super) struct Completed {
+    pub effects: AttemptEffects,
+    /// The lease to free once the transaction committed.
+    pub release: Option<Uuid>,
+}
+
+/// Writes the attempt row, and when `owner` still holds the lease, moves the delivery on and
+/// keeps its subscription's failure streak (`rules::after_attempt`).
+pub(super) fn complete(
+    conn: &Connection,
+    shared: &Shared,
+    op: &AttemptOp,
+) -> Result<Completed, StoreError> {
+    let a = &op.attempt;
+    conn.prepare_cached(
+        "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+            status_code, latency_ms, error_class, error_message, response_excerpt)
+         SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+         FROM deliveries WHERE id = ?2",
+    )?
+    .execute(params![
+        a.id,
+        a.delivery_id,
+        ms(a.attempted_at),
+        a.succeeded,
+        a.status_code,
+        a.latency_ms as i64,
+        a.error_class,
+        a.error_message,
+        a.response_excerpt,
+    ])?;
+    // Only the lease holder moves the delivery on: a worker whose lease expired and was taken
+    // over must not overwrite the newer holder's outcome.
+    let holds = shared
+        .leases
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .holds(&a.delivery_id, &op.owner);
+    if !holds {
+        return Ok(Completed {
+            effects: AttemptEffects::default(),
+            release: None,
+        });
+    }
+    let (status, next_at) = match op.next {
+        DeliveryNext::Succeeded => (DeliveryStatus::Succeeded, None),
+        DeliveryNext::RetryAt(at) => (DeliveryStatus::Pending, Some(ms(at))),
+        DeliveryNext::Failed => (DeliveryStatus::Failed, None),
+    };
+    let last_error = match (&a.error_class, &a.error_message) {
+        (Some(class), Some(msg)) => Some(format!("{class}: {msg}")),
+        (Some(class), None) => Some(class.clone()),
+        _ => None,
+    };
+    let moved: Option<Uuid> = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1,
+                next_attempt_at = ?3, first_attempt_at = COALESCE(first_attempt_at, ?4),
+                last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, updated_at = ?4
+             WHERE id = ?1 AND status = 'pending'
+             RETURNING subscription_id",
+        )?
+        .query_row(
+            params![
+                a.delivery_id,
+                status.as_str(),
+                next_at,
+                ms(a.attempted_at),
+                a.status_code,
+                last_error,
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let effects = match moved {
+        Some(subscription) => streak(conn, shared, subscription, a, &op.policy)?,
+        None => AttemptEffects::default(),
+    };
+    Ok(Completed {
+        effects,
+        release: Some(a.delivery_id),
+    })
+}
+
+/// Keeps a subscription's failure streak after an attempt.
+fn streak(
+    conn: &Connection,
+    shared: &Shared,
+    subscription: Uuid,
+    a: &AttemptRecord,
+    policy: &FailurePolicy,
+) -> Result<AttemptEffects, StoreError> {
+    let current: Option<Streak> = conn
+        .prepare_cached(
+            "SELECT consecutive_failures, failing_since, breaker_until, breaker_threshold,
+                status = 'ACTIVE'
+             FROM subscriptions WHERE id = ?1",
+        )?
+        .query_row([subscription], |r| {
+            Ok(Streak {
+                consecutive_failures: r.get::<_, i64>(0)?.clamp(0, u32::MAX as i64) as u32,
+                failing_since: r.get::<_, Option<i64>>(1)?.map(from_millis),
+                breaker_until: r.get::<_, Option<i64>>(2)?.map(from_millis),
+                threshold: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
+                active: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(AttemptEffects::default());
+    };
+    let verdict = rules::after_attempt(&current, a.succeeded, a.attempted_at, policy);
+    if verdict.changed {
+        conn.prepare_cached(
+            "UPDATE subscriptions SET consecutive_failures = ?2, failing_since = ?3,
+                breaker_until = ?4
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            subscription,
+            verdict.streak.consecutive_failures,
+            verdict.streak.failing_since.map(ms),
+            verdict.streak.breaker_until.map(ms),
+        ])?;
+    }
+    if let Some(reason) = &verdict.disable {
+        conn.prepare_cached(
+            "UPDATE subscriptions SET status = 'INACTIVE', disabled_reason = ?2
+             WHERE id = ?1 AND status = 'ACTIVE'",
+        )?
+        .execute(params![subscription, reason])?;
+        shared.clear_fanout();
+    }
+    Ok(verdict.effects)
+}
+
+/// A claim's due candidates (`?1` now, `?2` how many): pending, of an ACTIVE subscription
+/// that is neither paced nor broken, and under per-resource ordering the oldest pending
+/// delivery of its resource. The last column says whether the subscription has a pace to keep
+/// (a cap, a rate or a failure streak at its breaker's threshold). Leased ones are skipped as
+/// they stream by.
+///
+/// `LIMIT ?2 + 0`, here and in every statement of this store: SQLite plans with the value bound
+/// to a bare `LIMIT ?`, so each new binding re-prepares the statement (about 1% of the delivery
+/// path's CPU); an expression is not looked into.
+pub(super) const CLAIM_CANDIDATES_SQL: &str = "SELECT d.id, d.subscription_id,
+        s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
+            OR s.consecutive_failures >= s.breaker_threshold
+     FROM deliveries d
+     JOIN subscriptions s ON s.id = d.subscription_id
+     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+       AND s.status = 'ACTIVE'
+       AND (s.paced_until IS NULL OR s.paced_until <= ?1)
+       AND (s.breaker_until IS NULL OR s.breaker_until <= ?1)
+       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
+            OR NOT EXISTS (SELECT 1 FROM deliveries p
+                WHERE p.subscription_id = d.subscription_id
+                  AND p.resource_key = d.resource_key
+                  AND p.status = 'pending' AND p.id < d.id))
+     ORDER BY d.next_attempt_at
+     LIMIT ?2 + 0";
+
+/// What a claim has to write: the token buckets it spent and the probes it let through.
+#[derive(Debug, Default)]
+pub(super) struct PaceWrites {
+    pub spent: Vec<(Uuid, f64)>,
+    pub probes: Vec<Uuid>,
+}
+
+impl PaceWrites {
+    pub fn is_empty(&self) -> bool {
+        self.spent.is_empty() && self.probes.is_empty()
+    }
+}
+
+/// Leases up to `limit` due deliveries to `owner` until `lease_until` and reads what their
+/// attempts need. Runs on a reader; what pacing spent is returned for the writer.
+pub(super) fn claim(
+    conn: &Connection,
+    shared: &Shared,
+    now: Timestamp,
+    limit: u32,
+    lease_until: Timestamp,
+    owner: &str,
+) -> Result<(Vec<ClaimedDelivery>, PaceWrites), StoreError> {
+    let now_ms = ms(now);
+    let mut leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    let mut paced: Vec<Uuid> = Vec::new();
+    let mut candidates: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut unpaced = 0;
+    // Leased deliveries are among the earliest due: read past them.
+    let scan = i64::from(limit) * 4 + leases.count(now_ms) as i64;
+    let mut statement = conn.prepare_cached(CLAIM_CANDIDATES_SQL)?;
+    let mut stream = statement.query(params![now_ms, scan])?;
+    // The rows stream from the due index: stop once `limit` deliveries of unpaced
+    // subscriptions are in hand, since the selection takes every one of those and would stop
+    // there too.
+    while unpaced < limit
+        && let Some(r) = stream.next()?
+    {
+        let d: Uuid = r.get(0)?;
+        if leases.alive(&d, now_ms).is_some() {
+            continue;
+        }
+        let s: Uuid = r.get(1)?;
+        if r.get::<_, bool>(2)? {
+            paced.push(s);
+        } else {
+            unpaced += 1;
+        }
+        candidates.push((d, s));
+    }
+    drop(stream);
+    drop(statement);
+    paced.sort();
+    paced.dedup();
+    let paces: Vec<pacing::Pace> = if paced.is_empty() {
+        Vec::new()
+    } else {
+        conn.prepare_cached(
+            "SELECT s.max_in_flight, s.rate_per_sec, s.rate_burst, s.rate_tokens,
+                s.rate_updated_at, s.consecutive_failures >= s.breaker_threshold, s.id
+             FROM subscriptions s WHERE s.id IN (SELECT unhex(value) FROM json_each(?1))",
+        )?
+        .query_map([hex_ids(&paced)], |r| {
+            let id: Uuid = r.get(6)?;
+            Ok(pacing::Pace {
+                subscription_id: id,
+                max_in_flight: r
+                    .get::<_, Option<i64>>(0)?
+                    .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                rate_per_sec: r.get(1)?,
+                burst: r.get::<_, Option<f64>>(2)?.unwrap_or(1.0),
+                tokens: r.get(3)?,
+                updated_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+                probe_only: r.get(5)?,
+                in_flight: leases.in_flight(&id, now_ms),
+            })
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let selection = pacing::select(now, &candidates, &paces, limit as usize);
+    if selection.deliveries.is_empty() {
+        return Ok((Vec::new(), PaceWrites::default()));
+    }
+    let subscription_of: HashMap<Uuid, Uuid> = candidates.iter().copied().collect();
+    for id in &selection.deliveries {
+        leases.take(
+            *id,
+            Lease {
+                owner: owner.to_string(),
+                subscription: subscription_of[id],
+                hold_ms: ms(lease_until) - now_ms,
+                expires: None,
+            },
+        );
+    }
+    drop(leases);
+    let claimed = read_claimed(conn, &selection.deliveries)?;
+    Ok((
+        claimed,
+        PaceWrites {
+            spent: selection.spent,
+            probes: selection.probes,
+        },
+    ))
+}
+
+/// The claimed deliveries with their events (one query) and subscriptions (each read once).
+fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut found: HashMap<Uuid, (DeliveryRecord, switchyard_core::model::EventRecord)> = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS}, {CLAIMED_EVENT_COLUMNS}
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.id IN (SELECT unhex(value) FROM json_each(?1))"
+        ))?
+        .query_map([hex_ids(ids)], |row| {
+            let delivery = rows::delivery(row)?;
+            Ok((
+                delivery.id,
+                (delivery, rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut subscriptions: HashMap<Uuid, SubscriptionRecord> = HashMap::new();
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        // Gone since the claim (its subscription deleted, say): nothing to attempt.
+        let Some((delivery, event)) = found.remove(id) else {
+            continue;
+        };
+        let subscription = match subscriptions.get(&delivery.subscription_id) {
+            Some(s) => s.clone(),
+            None => match super::subscriptions::select(conn, delivery.subscription_id)? {
+                Some(s) => {
+                    subscriptions.insert(s.id, s.clone());
+                    s
+                }
+                None => continue,
+            },
+        };
+        claimed.push(ClaimedDelivery {
+            delivery,
+            event,
+            subscription,
+        });
+    }
+    Ok(claimed)
+}
+
+/// Writes what a claim's pacing spent.
+pub(super) fn write_pace(
+    conn: &Connection,
+    writes: &PaceWrites,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<(), StoreError> {
+    for (sub, tokens) in &writes.spent {
+        conn.prepare_cached(
+            "UPDATE subscriptions SET rate_tokens = ?2, rate_updated_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![sub, tokens, ms(now)])?;
+    }
+    for sub in &writes.probes {
+        conn.prepare_cached("UPDATE subscriptions SET breaker_until = ?2 WHERE id = ?1")?
+            .execute(params![sub, ms(lease_until)])?;
+    }
+    Ok(())
+}
+
+pub(super) fn pace_subscription(
+    conn: &Connection,
+    id: Uuid,
+    until: Timestamp,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE subscriptions SET paced_until = MAX(COALESCE(paced_until, 0), ?2) WHERE id = ?1",
+        params![id, ms(until)],
+    )?;
+    Ok(())
+}
+
+/// The first `?1` pending deliveries by due time, with what says whether they can be claimed.
+pub(super) const DUE_WINDOW_SQL: &str = "SELECT d.id, d.next_attempt_at, s.paced_until,
+        s.status = 'ACTIVE'
+     FROM (SELECT id, next_attempt_at, subscription_id FROM deliveries
+           WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ?1 + 0) d
+     JOIN subscriptions s ON s.id = d.subscription_id
+     ORDER BY d.next_attempt_at";
+
+pub(super) fn next_due_at(
+    conn: &Connection,
+    shared: &Shared,
+) -> Result<Option<Timestamp>, StoreError> {
+    let rows: Vec<(Uuid, i64, Option<i64>, bool)> = conn
+        .prepare_cached(DUE_WINDOW_SQL)?
+        .query_map([crate::DUE_WINDOW], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    let window: Vec<crate::DueRow> = rows
+        .into_iter()
+        .map(|(id, next_attempt_at, paced_until, active)| crate::DueRow {
+            next_attempt_at,
+            locked_until: leases.expiry(&id),
+            paced_until,
+            active,
+        })
+        .collect();
+    Ok(crate::earliest_claimable(&window))
+}
+
+/// Pending deliveries due now and due later; both walk only the partial index of pending rows.
+pub(super) const QUEUE_DEPTH_SQL: &str = "SELECT
+        COUNT(*) FILTER (WHERE d.next_attempt_at <= ?1),
+        COUNT(*) FILTER (WHERE d.next_attempt_at > ?1)
+     FROM deliveries d WHERE d.status = 'pending'";
+
+/// Due deliveries of ACTIVE subscriptions, earliest first: the first one not leased is the
+/// oldest waiting for a worker.
+const OLDEST_DUE_SQL: &str = "SELECT o.id, o.next_attempt_at FROM deliveries o
+       JOIN subscriptions s ON s.id = o.subscription_id
+      WHERE o.status = 'pending' AND o.next_attempt_at <= ?1 AND s.status = 'ACTIVE'
+      ORDER BY o.next_attempt_at LIMIT ?2 + 0";
+
+pub(super) fn queue_depth(
+    conn: &Connection,
+    shared: &Shared,
+    now: Timestamp,
+) -> Result<QueueDepth, StoreError> {
+    let now_ms = ms(now);
+    let (due, scheduled): (i64, i64) = conn
+        .prepare_cached(QUEUE_DEPTH_SQL)?
+        .query_row([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    let leased = leases.count(now_ms);
+    let mut oldest = None;
+    let mut statement = conn.prepare_cached(OLDEST_DUE_SQL)?;
+    let mut stream = statement.query(params![now_ms, leased as i64 + 1])?;
+    while let Some(r) = stream.next()? {
+        let id: Uuid = r.get(0)?;
+        if leases.alive(&id, now_ms).is_none() {
+            oldest = Some(from_millis(r.get(1)?));
+            break;
+        }
+    }
+    Ok(QueueDepth {
+        // A leased delivery was due when it was claimed and is pending until its attempt is
+        // recorded: counted as leased, not due.
+        due: (due.max(0) as u64).saturating_sub(leased),
+        scheduled: scheduled.max(0) as u64,
+        leased,
+        oldest_due_at: oldest,
+    })
+}
+
+pub(super) fn select(conn: &Connection, id: Uuid) -> Result<Option<DeliveryRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.id = ?1"
+        ))?
+        .query_row([id], rows::delivery)
+        .optional()?)
+}
+
+pub(super) fn list(
+    conn: &Connection,
+    filter: &DeliveryFilter,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    use rusqlite::types::Value;
+    let mut sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE 1 = 1"
+    );
+    let mut args: Vec<Value> = Vec::new();
+    let blob = |id: Uuid| Value::Blob(id.as_bytes().to_vec());
+    if let Some(partners) = &filter.partners {
+        sql += &format!(" AND e.partner_id IN ({})", placeholders(partners.len()));
+        args.extend(partners.iter().map(|p| Value::Text(p.clone())));
+    }
+    if let Some(id) = filter.subscription_id {
+        sql += " AND d.subscription_id = ?";
+        args.push(blob(id));
+    }
+    if let Some(id) = filter.event_id {
+        sql += " AND d.event_id = ?";
+        args.push(blob(id));
+    }
+    if let Some(status) = filter.status {
+        sql += " AND d.status = ?";
+        args.push(Value::Text(status.as_str().to_string()));
+    }
+    if let Some(before) = filter.before {
+        sql += " AND d.id < ?";
+        args.push(blob(before));
+    }
+    sql += &format!(" ORDER BY d.id DESC LIMIT {}", filter.limit.clamp(1, 1000));
+    let mut stmt = conn.prepare(&sql)?;
+    let found = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), rows::delivery)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(found)
+}
+
+pub(super) fn get(
+    conn: &Connection,
+    id: Uuid,
+) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+    let Some(delivery) = select(conn, id)? else {
+        return Ok(None);
+    };
+    let attempts = conn
+        .prepare_cached(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.delivery_id = ?1
+             ORDER BY a.attempted_at, a.id"
+        ))?
+        .query_map([id], rows::attempt)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((delivery, attempts)))
+}
+
+/// Makes a delivery pending and due at `now` with a fresh retry cycle; an attempt in flight
+/// for it will not move it on (its lease is gone).
+pub(super) fn retry(
+    conn: &Connection,
+    shared: &Shared,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<Option<DeliveryRecord>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,
+            next_attempt_at = ?2, updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![id, ms(now)])?;
+    shared
+        .leases
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .release(id);
+    select(conn, id)
+}
+
+pub(super) fn replay(
+    conn: &Connection,
+    shared: &Shared,
+    subscription_id: Uuid,
+    since: Timestamp,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let Some(sub) = super::subscriptions::select(conn, subscription_id)? else {
+        return Ok(0);
+    };
+    let ordered = sub.ordering == switchyard_core::model::Ordering::Resource;
+    let types = to_json(&sub.event_types);
+    let events: Vec<(Uuid, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT e.id, e.resource_key FROM events e
+             WHERE e.received_at >= ?2 AND e.received_at < ?3 AND e.partner_id = ?1
+               AND e.event_version = ?4
+               AND (e.event_type IN (SELECT value FROM json_each(?5))
+                    OR e.topic IN (SELECT value FROM json_each(?5)))
+             ORDER BY e.seq",
+        )?
+        .query_map(
+            params![
+                sub.partner_id,
+                ms(since),
+                ms(until),
+                sub.event_version,
+                types
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
+            next_attempt_at, created_at, updated_at, resource_key)
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4, ?5)
+         ON CONFLICT (event_id, subscription_id) DO UPDATE SET status = 'pending',
+            attempts = 0, first_attempt_at = NULL, next_attempt_at = ?4, updated_at = ?4
+         RETURNING id",
+    )?;
+    let mut replayed = Vec::with_capacity(events.len());
+    for (event_id, resource_key) in &events {
+        let id: Uuid = upsert.query_row(
+            params![
+                Uuid::now_v7(),
+                event_id,
+                subscription_id,
+                ms(now),
+                resource_key.as_deref().filter(|_| ordered),
+            ],
+            |r| r.get(0),
+        )?;
+        replayed.push(id);
+    }
+    let mut leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    for id in replayed {
+        leases.release(id);
+    }
+    Ok(events.len() as u64)
+}
+
+/// Deletes one batch of what is older than `before` (see `Store::purge_before`). Each table is
+/// walked from its oldest rows, in the order they were written, and the walk stops at the first
+/// row that is not old, so a batch costs the same however much is kept.
+pub(super) fn purge(
+    conn: &Connection,
+    before: Timestamp,
+    batch: u32,
+) -> Result<PurgeCounts, StoreError> {
+    let before = ms(before);
+    let oldest = |sql: &str| -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64, i64)> = conn
+            .prepare_cached(sql)?
+            .query_map([batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .take_while(|(_, at)| *at < before)
+            .map(|(rowid, _)| rowid)
+            .collect())
+    };
+    let delete = |table: &str, rowids: &[i64]| -> Result<u64, StoreError> {
+        let mut statement =
+            conn.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))?;
+        for rowid in rowids {
+            statement.execute([rowid])?;
+        }
+        Ok(rowids.len() as u64)
+    };
+    let attempts = delete(
+        "attempts",
+        &oldest("SELECT rowid, attempted_at FROM attempts ORDER BY rowid LIMIT ?1 + 0")?,
+    )?;
+    let rejections = delete(
+        "rejections",
+        &oldest("SELECT rowid, received_at FROM rejections ORDER BY received_at LIMIT ?1 + 0")?,
+    )?;
+    // Not counted: duplicate sightings and outcomes are small notes about events.
+    delete(
+        "duplicates",
+        &oldest("SELECT rowid, received_at FROM duplicates ORDER BY received_at LIMIT ?1 + 0")?,
+    )?;
+    delete(
+        "outcomes",
+        &oldest("SELECT rowid, reported_at FROM outcomes ORDER BY reported_at LIMIT ?1 + 0")?,
+    )?;
+    let events: Vec<(i64, Uuid, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT e.seq, e.id, e.resource_key FROM events e WHERE e.received_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.event_id = e.id AND d.status = 'pending')
+             ORDER BY e.received_at LIMIT ?2 + 0",
+        )?
+        .query_map(params![before, batch], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut deliveries = 0;
+    for (seq, id, resource_key) in &events {
+        deliveries += conn
+            .prepare_cached("DELETE FROM deliveries WHERE event_id = ?1")?
+            .execute([id])? as u64;
+        if let Some(key) = resource_key {
+            conn.prepare_cached(
+                "DELETE FROM event_resources WHERE resource_key = ?1 AND seq = ?2",
+            )?
+            .execute(params![key, seq])?;
+        }
+        conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?
+            .execute([seq])?;
+    }
+    Ok(PurgeCounts {
+        events: events.len() as u64,
+        deliveries,
+        attempts,
+        rejections,
+    })
+}
+
+pub(super) fn subscription_state(
+    conn: &Connection,
+    id: Uuid,
+) -> Result<SubscriptionState, StoreError> {
+    let state = conn
+        .prepare_cached(
+            "SELECT s.consecutive_failures, s.failing_since, s.breaker_until, s.paced_until,
+                (SELECT COUNT(*) FROM deliveries d
+                  WHERE d.subscription_id = s.id AND d.status = 'pending'),
+                (SELECT MIN(d.created_at) FROM deliveries d
+                  WHERE d.subscription_id = s.id AND d.status = 'pending')
+             FROM subscriptions s WHERE s.id = ?1",
+        )?
+        .query_row([id], |r| {
+            let t = |v: Option<i64>| v.map(from_millis);
+            Ok(SubscriptionState {
+                consecutive_failures: r.get::<_, i64>(0)?.clamp(0, u32::MAX as i64) as u32,
+                failing_since: t(r.get(1)?),
+                breaker_until: t(r.get(2)?),
+                paced_until: t(r.get(3)?),
+                pending: r.get::<_, i64>(4)?.max(0) as u64,
+                oldest_pending_at: t(r.get(5)?),
+            })
+        })
+        .optional()?;
+    Ok(state.unwrap_or_default())
+}
+
+pub(super) fn attempts_since(
+    conn: &Connection,
+    subscription_id: Uuid,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Vec<AttemptRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts a
+             WHERE a.subscription_id = ?1 AND a.attempted_at >= ?2
+             ORDER BY a.attempted_at, a.id LIMIT ?3 + 0"
+        ))?
+        .query_map(params![subscription_id, ms(since), limit], rows::attempt)?
+        .collect::<Result<Vec<_>, _>>()?)
+}

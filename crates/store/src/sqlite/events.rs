@@ -1,0 +1,258 @@
+//! Events: the ack path (dedup, the event, its deliveries), and reading events back.
+//!
+//! What storing an event writes, and nothing more: the event row (its body once) with its id,
+//! dedup, partner, topic and time index entries; one delivery row per subscription with its
+//! own four; a duplicate sighting when it is one; and the resource registry for the
+//! marketplaces whose first news of an order is a status change (the server passes a sighting
+//! only for those). Order facts and the resource search are derived after the ack
+//! (`orders::derive`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use switchyard_core::model::{EventFilter, EventRecord, ResourceSighting};
+
+use super::rows::{self, EVENT_COLUMNS};
+use super::{Shared, placeholders};
+use crate::stored::StoredEvent;
+use crate::{InsertOutcome, StoreError, rules};
+
+/// Storing one event, as the writer runs it.
+pub(super) struct EventOp {
+    pub event: StoredEvent,
+    pub sighting: Option<ResourceSighting>,
+    pub reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
+
+/// A subscription an event fans out to.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    subscription: Uuid,
+    /// Ordered by resource: its deliveries carry the event's resource key.
+    ordered: bool,
+}
+
+/// What fan-out is matched on: partner, event type, topic, version.
+type FanoutKey = (String, String, String, String);
+
+/// The ACTIVE subscriptions each kind of event fans out to. Only the writer thread reads and
+/// fills it; every write that can change which subscriptions match (create, update, delete,
+/// disable) clears it, and it is never older than [`FANOUT_TTL`] (a tool writing to the file
+/// beside the serving process).
+#[derive(Debug, Default)]
+pub(super) struct FanoutCache {
+    filled_at: Option<Instant>,
+    targets: HashMap<FanoutKey, Vec<Target>>,
+}
+
+const FANOUT_TTL: Duration = Duration::from_secs(5);
+
+impl FanoutCache {
+    pub fn clear(&mut self) {
+        self.targets.clear();
+        self.filled_at = None;
+    }
+}
+
+fn fanout(
+    conn: &Connection,
+    shared: &Shared,
+    e: &StoredEvent,
+    topic: &str,
+) -> Result<Vec<Target>, StoreError> {
+    let key = (
+        e.partner_id.clone(),
+        e.event_type.clone(),
+        topic.to_string(),
+        e.event_version.clone(),
+    );
+    let mut cache = shared.fanout.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.filled_at.is_some_and(|at| at.elapsed() > FANOUT_TTL) {
+        cache.clear();
+    }
+    if let Some(targets) = cache.targets.get(&key) {
+        return Ok(targets.clone());
+    }
+    let targets: Vec<Target> = conn
+        .prepare_cached(
+            "SELECT DISTINCT s.id, s.ordering = 'resource' FROM subscription_event_types t
+             JOIN subscriptions s ON s.id = t.subscription_id
+             WHERE t.partner_id = ?1 AND t.event_type IN (?2, ?3)
+               AND s.status = 'ACTIVE' AND s.event_version = ?4",
+        )?
+        .query_map(params![key.0, key.1, key.2, key.3], |r| {
+            Ok(Target {
+                subscription: r.get(0)?,
+                ordered: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    cache.filled_at.get_or_insert_with(Instant::now);
+    cache.targets.insert(key, targets.clone());
+    Ok(targets)
+}
+
+/// Stores an event unless its (origin, dedup key) was seen, with a pending delivery, due at
+/// once, for every subscription it fans out to.
+pub(super) fn insert(
+    conn: &Connection,
+    shared: &Shared,
+    op: &EventOp,
+) -> Result<InsertOutcome, StoreError> {
+    let e = &op.event;
+    if let Some(key) = &e.dedup_key {
+        let existing: Option<Uuid> = conn
+            .prepare_cached("SELECT id FROM events WHERE origin = ?1 AND dedup_key = ?2")?
+            .query_row(params![e.origin, key], |r| r.get(0))
+            .optional()?;
+        if let Some(event_id) = existing {
+            // Counted per source for the console; insert-only, so nothing contends.
+            conn.prepare_cached(
+                "INSERT INTO duplicates (origin, event_id, received_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![e.origin, event_id, e.received_at])?;
+            return Ok(InsertOutcome::Duplicate { event_id });
+        }
+    }
+    let mut topic = e.topic.clone();
+    if let Some(s) = &op.sighting {
+        let key = params![s.marketplace, s.partner_id, s.resource_kind, s.resource_id];
+        let seen = conn
+            .prepare_cached(
+                "SELECT 1 FROM resource_registry WHERE marketplace = ?1 AND partner_id = ?2
+                 AND resource_kind = ?3 AND resource_id = ?4",
+            )?
+            .exists(key)?;
+        topic = rules::topic_of(topic, Some(s), seen);
+        conn.prepare_cached(
+            "INSERT INTO resource_registry (marketplace, partner_id, resource_kind,
+                resource_id, status, first_seen_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT DO UPDATE SET status = COALESCE(excluded.status, status),
+                last_seen_at = excluded.last_seen_at",
+        )?
+        .execute(params![
+            s.marketplace,
+            s.partner_id,
+            s.resource_kind,
+            s.resource_id,
+            s.status,
+            e.received_at,
+        ])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
+            topic, public_event_id, occurred_at, received_at, payload, raw_body, normalized,
+            native_elided, marketplace, resource_key, headers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        e.id,
+        e.origin,
+        e.dedup_key,
+        e.partner_id,
+        e.event_type,
+        e.event_version,
+        topic,
+        e.public_event_id,
+        e.occurred_at,
+        e.received_at,
+        e.payload,
+        e.raw_body,
+        e.normalized,
+        e.native_elided,
+        e.marketplace,
+        e.resource_key,
+        e.headers,
+    ])?;
+    let targets = fanout(conn, shared, e, topic.as_deref().unwrap_or_default())?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
+            next_attempt_at, created_at, updated_at, resource_key)
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4, ?5)",
+    )?;
+    for t in &targets {
+        insert.execute(params![
+            Uuid::now_v7(),
+            e.id,
+            t.subscription,
+            e.received_at,
+            if t.ordered {
+                e.resource_key.as_deref()
+            } else {
+                None
+            },
+        ])?;
+    }
+    Ok(InsertOutcome::Created {
+        event_id: e.id,
+        deliveries: targets.len() as u32,
+    })
+}
+
+pub(super) fn get(conn: &Connection, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = ?1"
+        ))?
+        .query_row([id], rows::event)
+        .optional()?)
+}
+
+/// Events matching the filter, newest (last stored) first. A resource search reads the derived
+/// `event_resources`, and the events not derived yet directly.
+pub(super) fn list(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+    use rusqlite::types::Value;
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    let text = |s: &str| Value::Text(s.to_string());
+    if let Some(partners) = &f.partners {
+        sql += &format!(" AND e.partner_id IN ({})", placeholders(partners.len()));
+        args.extend(partners.iter().map(|p| text(p)));
+    }
+    for (column, value) in [
+        ("e.topic", &f.topic),
+        ("e.marketplace", &f.marketplace),
+        ("e.partner_id", &f.partner_id),
+    ] {
+        if let Some(v) = value {
+            sql += &format!(" AND {column} = ?");
+            args.push(text(v));
+        }
+    }
+    if let Some(keys) = &f.resource_keys {
+        let marks = placeholders(keys.len());
+        sql += &format!(
+            " AND (e.seq IN (SELECT r.seq FROM event_resources r WHERE r.resource_key IN ({marks}))
+                OR (e.seq > (SELECT last_seq FROM derive_state) AND e.resource_key IN ({marks})))"
+        );
+        args.extend(keys.iter().map(|k| text(k)));
+        args.extend(keys.iter().map(|k| text(k)));
+    }
+    if let Some(since) = f.since {
+        sql += " AND e.received_at >= ?";
+        args.push(Value::Integer(rows::ms(since)));
+    }
+    if let Some(until) = f.until {
+        sql += " AND e.received_at < ?";
+        args.push(Value::Integer(rows::ms(until)));
+    }
+    if let Some(before) = f.before {
+        // Keyset paging in log order (`seq`), which every index of events ends with; a cursor
+        // whose event was purged meanwhile pages from the first event stored after it.
+        sql += " AND e.seq < COALESCE((SELECT b.seq FROM events b WHERE b.id = ?),
+                    (SELECT MIN(c.seq) FROM events c WHERE c.id > ?), 0)";
+        args.push(Value::Blob(before.as_bytes().to_vec()));
+        args.push(Value::Blob(before.as_bytes().to_vec()));
+    }
+    sql += &format!(" ORDER BY e.seq DESC LIMIT {}", f.limit.clamp(1, 1000));
+    let mut stmt = conn.prepare(&sql)?;
+    let found = stmt
+        .query_map(params_from_iter(args.iter()), rows::event)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(found)
+}
