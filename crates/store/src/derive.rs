@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::{OrderChange, OrderUpdate};
 
 /// Events one derive transaction takes at most.
-pub(crate) const DERIVE_BATCH: usize = 500;
+pub(crate) const DERIVE_BATCH: usize = 64;
 
 /// How long the deriver waits after being woken, so that one transaction takes what a burst of
 /// events brought rather than one each.
