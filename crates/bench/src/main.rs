@@ -6,7 +6,7 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle [--quick]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle [--quick] [--postgres]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
 //! `--out DIR` puts the JSON elsewhere; `--backlog N` and `--drain N` size the backlog scenario.
@@ -34,12 +34,14 @@ pub struct Options {
     pub data: Option<PathBuf>,
     pub backlog: Option<u64>,
     pub drain: Option<u64>,
+    /// A single scenario on PostgreSQL (`SWITCHYARD_TEST_POSTGRES_URL`) instead of SQLite.
+    pub postgres: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|console \
-         [--quick] [--out DIR] [--backlog N] [--drain N] [--events N] [--fanout N] [--requests N] [--data DIR]"
+         [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--events N] [--fanout N] [--requests N] [--data DIR]"
     );
     std::process::exit(2)
 }
@@ -54,12 +56,18 @@ fn parse(args: &[String]) -> Options {
         quick: false,
         backlog: None,
         drain: None,
+        postgres: false,
     };
     let mut i = 0;
     while i < args.len() {
         let value = |i: usize| args.get(i + 1).cloned().unwrap_or_else(|| usage());
         let number = |i: usize| value(i).parse::<u64>().unwrap_or_else(|_| usage());
         match args[i].as_str() {
+            "--postgres" => {
+                o.postgres = true;
+                i += 1;
+                continue;
+            }
             "--quick" => {
                 o.quick = true;
                 o.events = 2_000;
@@ -103,7 +111,17 @@ async fn main() {
     if let Some(n) = o.drain {
         sizes.drain = n;
     }
-    let sqlite = Backend::Sqlite;
+    let sqlite = if o.postgres {
+        match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Backend::Postgres(url),
+            _ => {
+                eprintln!("--postgres needs SWITCHYARD_TEST_POSTGRES_URL");
+                std::process::exit(2)
+            }
+        }
+    } else {
+        Backend::Sqlite
+    };
     let started = Instant::now();
     let rows = match command {
         "all" => scenarios::all(sizes).await,

@@ -6,9 +6,13 @@
 //! records its progress in the same transaction, so a crash loses nothing and nothing is applied
 //! twice. It catches up on start.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
-use crate::{OrderChange, OrderUpdate};
+use switchyard_core::performance::OrderFacts;
+
+use crate::{OrderChange, OrderUpdate, StoreError};
 
 /// Events one derive transaction takes at most.
 pub(crate) const DERIVE_BATCH: usize = 64;
@@ -34,6 +38,82 @@ pub(crate) fn order_update(normalized: &Value) -> Option<OrderUpdate> {
         },
         change: OrderChange::Normalized(normalized.clone()),
     })
+}
+
+/// An event the deriver takes, as either store reads it.
+pub(crate) struct PendingEvent {
+    /// Names the event in errors (its id or log position).
+    pub label: String,
+    pub partner_id: String,
+    pub received_at: i64,
+    pub normalized: Option<String>,
+    pub native_elided: bool,
+    pub payload: Option<String>,
+    /// Read only when it is the payload the normalized form refers to.
+    pub raw_body: Option<Vec<u8>>,
+}
+
+impl PendingEvent {
+    /// The order-facts change of the event, with its normalized form whole (the payload
+    /// put back as its `native`); `None` for an event not about an order.
+    fn order_update(&self) -> Result<Option<OrderUpdate>, StoreError> {
+        let Some(text) = &self.normalized else {
+            return Ok(None);
+        };
+        let corrupt =
+            |e: serde_json::Error| StoreError::Corrupt(format!("event {}: {e}", self.label));
+        let mut normalized: Value = serde_json::from_str(text).map_err(corrupt)?;
+        if normalized["resource"]["type"] != "order" {
+            return Ok(None);
+        }
+        if self.native_elided {
+            let native = match (&self.payload, &self.raw_body) {
+                (Some(text), _) => serde_json::from_str(text).map_err(corrupt)?,
+                (None, Some(raw)) => serde_json::from_slice(raw).map_err(corrupt)?,
+                (None, None) => Value::Null,
+            };
+            if let Some(map) = normalized.as_object_mut() {
+                map.insert("native".into(), native);
+            }
+        }
+        Ok(order_update(&normalized))
+    }
+}
+
+/// (partner, marketplace, order number).
+pub(crate) type OrderKey = (String, String, String);
+
+/// The order changes of a batch of events, by order, each order's in the events' order, with
+/// the time of its last event.
+pub(crate) fn orders_of(
+    pending: &[PendingEvent],
+) -> Result<BTreeMap<OrderKey, (Vec<OrderUpdate>, i64)>, StoreError> {
+    let mut orders: BTreeMap<OrderKey, (Vec<OrderUpdate>, i64)> = BTreeMap::new();
+    for p in pending {
+        if let Some(update) = p.order_update()? {
+            let entry = orders
+                .entry((
+                    p.partner_id.clone(),
+                    update.marketplace.clone(),
+                    update.po_number.clone(),
+                ))
+                .or_default();
+            entry.0.push(update);
+            entry.1 = p.received_at;
+        }
+    }
+    Ok(orders)
+}
+
+/// Applies an order's changes in order; one that does not apply is left out, never the others.
+pub(crate) fn apply_changes(facts: &mut OrderFacts, changes: &[OrderUpdate]) {
+    for change in changes {
+        let before = facts.clone();
+        if let Err(e) = change.change.apply(facts) {
+            tracing::warn!(error = %e, order = %change.po_number, "order facts of an event left out");
+            *facts = before;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use switchyard_core::model::{
 };
 
 use crate::StoreError;
+use crate::stored::StoredEvent;
 
 type R<T> = Result<T, StoreError>;
 
@@ -21,8 +22,7 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> R<T
 }
 
 fn uuid(row: &Row, i: usize) -> R<Uuid> {
-    let text: String = get(row, i)?;
-    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    get(row, i)
 }
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {
@@ -109,10 +109,17 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.normalized, e.raw_body, e.resource_key, e.headers";
+    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers";
 
-pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
-    Ok(EventRecord {
+/// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
+/// the raw body, which is read only when it is the payload.
+pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
+    e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
+    e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
+    e.marketplace, e.resource_key, NULL::text";
+
+pub(crate) fn stored_event_at(row: &Row, at: usize) -> R<StoredEvent> {
+    Ok(StoredEvent {
         id: uuid(row, at)?,
         origin: get(row, at + 1)?,
         dedup_key: get(row, at + 2)?,
@@ -121,31 +128,29 @@ pub(crate) fn event_at(row: &Row, at: usize) -> R<EventRecord> {
         event_version: get(row, at + 5)?,
         topic: get(row, at + 6)?,
         public_event_id: get(row, at + 7)?,
-        occurred_at: time(row, at + 8)?,
-        received_at: time(row, at + 9)?,
-        payload: json(row, at + 10)?,
-        normalized: match get::<Option<String>>(row, at + 11)? {
-            Some(text) => {
-                Some(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-            }
-            None => None,
-        },
-        raw_body: get(row, at + 12)?,
-        resource_key: get(row, at + 13)?,
-        headers: match get::<Option<String>>(row, at + 14)? {
-            Some(text) => {
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            }
-            None => Default::default(),
-        },
+        occurred_at: get(row, at + 8)?,
+        received_at: get(row, at + 9)?,
+        payload: get(row, at + 10)?,
+        raw_body: get(row, at + 11)?,
+        normalized: get(row, at + 12)?,
+        native_elided: get(row, at + 13)?,
+        marketplace: get(row, at + 14)?,
+        resource_key: get(row, at + 15)?,
+        headers: get(row, at + 16)?,
     })
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, d.partner_id, \
+pub(crate) fn event_at(row: &Row, at: usize, with_body: bool) -> R<EventRecord> {
+    stored_event_at(row, at)?.into_record(with_body)
+}
+
+/// A delivery's columns; its partner is its event's, so every query that reads these joins
+/// `events e`.
+pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, e.partner_id, \
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-pub(crate) const EVENT_COLUMN_COUNT: usize = 15;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 17;
 
 pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
     let status: String = get(row, 4)?;

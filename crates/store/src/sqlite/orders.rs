@@ -1,8 +1,6 @@
 //! Order facts (for seller performance notifications) and the deriver, which brings them and
 //! the resource search up to date with the event log after the ack (see `crate::derive`).
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -97,44 +95,6 @@ pub(super) fn partner_orders(
         .collect()
 }
 
-/// One event the deriver takes.
-struct Pending {
-    seq: i64,
-    partner_id: String,
-    received_at: i64,
-    resource_key: Option<String>,
-    normalized: Option<String>,
-    native_elided: bool,
-    payload: Option<String>,
-    raw_body: Option<Vec<u8>>,
-}
-
-impl Pending {
-    /// The full normalized form of an order event, or `None` for any other event.
-    fn order_normalized(&self) -> Result<Option<serde_json::Value>, StoreError> {
-        let Some(text) = &self.normalized else {
-            return Ok(None);
-        };
-        let corrupt =
-            |e: serde_json::Error| StoreError::Corrupt(format!("event {}: {e}", self.seq));
-        let mut normalized: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
-        if normalized["resource"]["type"] != "order" {
-            return Ok(None);
-        }
-        if self.native_elided {
-            let native = match (&self.payload, &self.raw_body) {
-                (Some(text), _) => serde_json::from_str(text).map_err(corrupt)?,
-                (None, Some(raw)) => serde_json::from_slice(raw).map_err(corrupt)?,
-                (None, None) => serde_json::Value::Null,
-            };
-            if let Some(map) = normalized.as_object_mut() {
-                map.insert("native".into(), native);
-            }
-        }
-        Ok(Some(normalized))
-    }
-}
-
 /// Derives from up to `limit` events stored after the cursor: their resource search entries
 /// and their order facts (each order read and written once, its changes applied in the log's
 /// order; a change that does not apply is left out, never the others). Moves the cursor in the
@@ -143,65 +103,49 @@ pub(super) fn derive(conn: &Connection, limit: usize) -> Result<usize, StoreErro
     let cursor: i64 = conn
         .prepare_cached("SELECT last_seq FROM derive_state WHERE id = 1")?
         .query_row([], |r| r.get(0))?;
-    let pending: Vec<Pending> = conn
+    let rows: Vec<(i64, Option<String>, derive::PendingEvent)> = conn
         .prepare_cached(
             "SELECT seq, partner_id, received_at, resource_key, normalized, native_elided,
                 payload, CASE WHEN payload IS NULL AND native_elided THEN raw_body END
              FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2 + 0",
         )?
         .query_map(params![cursor, limit as i64], |r| {
-            Ok(Pending {
-                seq: r.get(0)?,
-                partner_id: r.get(1)?,
-                received_at: r.get(2)?,
-                resource_key: r.get(3)?,
-                normalized: r.get(4)?,
-                native_elided: r.get(5)?,
-                payload: r.get(6)?,
-                raw_body: r.get(7)?,
-            })
+            let seq: i64 = r.get(0)?;
+            Ok((
+                seq,
+                r.get(3)?,
+                derive::PendingEvent {
+                    label: format!("#{seq}"),
+                    partner_id: r.get(1)?,
+                    received_at: r.get(2)?,
+                    normalized: r.get(4)?,
+                    native_elided: r.get(5)?,
+                    payload: r.get(6)?,
+                    raw_body: r.get(7)?,
+                },
+            ))
         })?
         .collect::<Result<_, _>>()?;
-    let Some(last) = pending.last().map(|p| p.seq) else {
+    let Some(last) = rows.last().map(|r| r.0) else {
         return Ok(0);
     };
     let mut resources = conn.prepare_cached(
         "INSERT OR IGNORE INTO event_resources (resource_key, seq) VALUES (?1, ?2)",
     )?;
-    // (partner, marketplace, order) -> its changes in log order, and the last one's time.
-    let mut orders: BTreeMap<(String, String, String), (Vec<OrderUpdate>, i64)> = BTreeMap::new();
-    for p in &pending {
-        if let Some(key) = &p.resource_key {
-            resources.execute(params![key, p.seq])?;
-        }
-        let Some(normalized) = p.order_normalized()? else {
-            continue;
-        };
-        if let Some(update) = derive::order_update(&normalized) {
-            let entry = orders
-                .entry((
-                    p.partner_id.clone(),
-                    update.marketplace.clone(),
-                    update.po_number.clone(),
-                ))
-                .or_default();
-            entry.0.push(update);
-            entry.1 = p.received_at;
+    for (seq, key, _) in &rows {
+        if let Some(key) = key {
+            resources.execute(params![key, seq])?;
         }
     }
     drop(resources);
-    for ((partner, marketplace, po), (changes, at)) in &orders {
-        let mut facts = read_facts(conn, partner, marketplace, po)?;
-        for change in changes {
-            let before = facts.clone();
-            if let Err(e) = change.change.apply(&mut facts) {
-                tracing::warn!(error = %e, order = %po, "order facts of an event left out");
-                facts = before;
-            }
-        }
-        write_facts(conn, partner, marketplace, po, &facts, *at)?;
+    let taken = rows.len();
+    let pending: Vec<derive::PendingEvent> = rows.into_iter().map(|r| r.2).collect();
+    for ((partner, marketplace, po), (changes, at)) in derive::orders_of(&pending)? {
+        let mut facts = read_facts(conn, &partner, &marketplace, &po)?;
+        derive::apply_changes(&mut facts, &changes);
+        write_facts(conn, &partner, &marketplace, &po, &facts, at)?;
     }
     conn.prepare_cached("UPDATE derive_state SET last_seq = ?1 WHERE id = 1")?
         .execute([last])?;
-    Ok(pending.len())
+    Ok(taken)
 }

@@ -1,0 +1,463 @@
+//! Events: the ack path, set-wise (a batch's events in one statement per table), and reading
+//! events back.
+//!
+//! A batch of events costs three round trips however many it holds: the registry of first
+//! sightings (only when some event has a sighting); the events themselves, deduplicated by the
+//! unique index (`ON CONFLICT DO NOTHING`, so concurrent writers and nodes storing the same event
+//! get one event and one duplicate), sent together with the fan-out lookup; then their
+//! deliveries, registry entries, derive-queue entries and duplicate sightings, sent together.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use switchyard_core::clock::to_millis as ms;
+use switchyard_core::model::{EventFilter, EventRecord, ResourceSighting};
+
+use super::rows::{self, EVENT_COLUMNS};
+use super::{Conn, Sql, execute, query};
+use crate::stored::StoredEvent;
+use crate::{InsertOutcome, StoreError, rules};
+
+/// Storing one event, as the writers run it.
+pub(super) struct EventOp {
+    pub event: StoredEvent,
+    pub sighting: Option<ResourceSighting>,
+    pub reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
+
+type RegistryKey = (String, String, String, String);
+
+fn registry_key(s: &ResourceSighting) -> RegistryKey {
+    (
+        s.marketplace.clone(),
+        s.partner_id.clone(),
+        s.resource_kind.clone(),
+        s.resource_id.clone(),
+    )
+}
+
+/// Stores a batch of events (see the module's comment); the outcomes are in the ops' order.
+pub(super) async fn insert_batch(
+    conn: &Conn,
+    ops: &[&EventOp],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let n = ops.len();
+    // A later event of the batch with the same (origin, dedup key) is a duplicate of the first.
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut duplicate_of: Vec<Option<usize>> = vec![None; n];
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(key) = &op.event.dedup_key {
+            match first_of.entry((op.event.origin.as_str(), key.as_str())) {
+                std::collections::hash_map::Entry::Occupied(e) => duplicate_of[i] = Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+    }
+    let fresh: Vec<usize> = (0..n).filter(|i| duplicate_of[*i].is_none()).collect();
+
+    // First sightings decide topics, before anything is written.
+    let mut topics: Vec<Option<String>> = ops.iter().map(|o| o.event.topic.clone()).collect();
+    let sighted: Vec<(usize, &ResourceSighting)> = fresh
+        .iter()
+        .filter_map(|&i| ops[i].sighting.as_ref().map(|s| (i, s)))
+        .collect();
+    if !sighted.is_empty() {
+        let column = |f: fn(&ResourceSighting) -> &String| -> Vec<&str> {
+            sighted.iter().map(|(_, s)| f(s).as_str()).collect()
+        };
+        let found = query(
+            conn,
+            "SELECT r.marketplace, r.partner_id, r.resource_kind, r.resource_id
+             FROM resource_registry r
+             WHERE (r.marketplace, r.partner_id, r.resource_kind, r.resource_id) IN
+                   (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))",
+            &[
+                &column(|s| &s.marketplace),
+                &column(|s| &s.partner_id),
+                &column(|s| &s.resource_kind),
+                &column(|s| &s.resource_id),
+            ],
+        )
+        .await?;
+        let mut seen: HashSet<RegistryKey> = found
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        for (i, s) in &sighted {
+            let seen_before = !seen.insert(registry_key(s));
+            topics[*i] = rules::topic_of(topics[*i].take(), Some(s), seen_before);
+        }
+    }
+
+    // The events, and (independent of which are new) the subscriptions they would fan out to.
+    let fresh_ops: Vec<&StoredEvent> = fresh.iter().map(|&i| &ops[i].event).collect();
+    let fresh_topics: Vec<Option<&str>> = fresh.iter().map(|&i| topics[i].as_deref()).collect();
+    let insert = insert_events(conn, &fresh_ops, &fresh_topics);
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for (e, topic) in fresh_ops.iter().zip(&fresh_topics) {
+        pairs.push((&e.partner_id, &e.event_type));
+        if let Some(t) = topic {
+            pairs.push((&e.partner_id, t));
+        }
+    }
+    pairs.sort();
+    pairs.dedup();
+    let lookup = fanout(conn, &pairs);
+    let (created, targets) = tokio::try_join!(insert, lookup)?;
+
+    // Outcomes, and what to write for them.
+    let mut outcomes: Vec<Option<InsertOutcome>> = vec![None; n];
+    let mut deliveries = DeliveryRows::default();
+    let mut registry: HashMap<RegistryKey, (Option<String>, i64)> = HashMap::new();
+    let mut derive: Vec<Uuid> = Vec::new();
+    let mut existing_needed: Vec<usize> = Vec::new();
+    for (&i, topic) in fresh.iter().zip(&fresh_topics) {
+        let e = &ops[i].event;
+        if !created.contains(&e.id) {
+            existing_needed.push(i);
+            continue;
+        }
+        let mut count = 0;
+        let mut chosen: HashSet<Uuid> = HashSet::new();
+        for t in &targets {
+            let matches = t.partner_id == e.partner_id
+                && t.event_version == e.event_version
+                && (t.event_type == e.event_type || Some(t.event_type.as_str()) == *topic);
+            if matches && chosen.insert(t.subscription) {
+                deliveries.push(e, t);
+                count += 1;
+            }
+        }
+        outcomes[i] = Some(InsertOutcome::Created {
+            event_id: e.id,
+            deliveries: count,
+        });
+        derive.push(e.id);
+        if let Some(s) = &ops[i].sighting {
+            let entry = registry
+                .entry(registry_key(s))
+                .or_insert((None, e.received_at));
+            if s.status.is_some() {
+                entry.0 = s.status.clone();
+            }
+            entry.1 = entry.1.max(e.received_at);
+        }
+    }
+    // Duplicates of events stored before (or by another writer meanwhile): their ids.
+    let mut existing: HashMap<(String, String), Uuid> = HashMap::new();
+    if !existing_needed.is_empty() {
+        let origins: Vec<&str> = existing_needed
+            .iter()
+            .map(|&i| ops[i].event.origin.as_str())
+            .collect();
+        let keys: Vec<&str> = existing_needed
+            .iter()
+            .map(|&i| ops[i].event.dedup_key.as_deref().unwrap_or_default())
+            .collect();
+        for r in query(
+            conn,
+            "SELECT e.origin, e.dedup_key, e.id FROM events e
+             WHERE (e.origin, e.dedup_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&origins, &keys],
+        )
+        .await?
+        {
+            existing.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+        }
+    }
+    let mut duplicates: (Vec<&str>, Vec<Uuid>, Vec<i64>) = Default::default();
+    for i in 0..n {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let first = duplicate_of[i].unwrap_or(i);
+        let e = &ops[i].event;
+        let event_id = match &outcomes[first] {
+            Some(InsertOutcome::Created { event_id, .. }) => Some(*event_id),
+            _ => existing
+                .get(&(
+                    ops[first].event.origin.clone(),
+                    ops[first].event.dedup_key.clone().unwrap_or_default(),
+                ))
+                .copied(),
+        };
+        let Some(event_id) = event_id else {
+            return Err(StoreError::Database(format!(
+                "event {} was neither stored nor found as a duplicate",
+                e.id
+            )));
+        };
+        duplicates.0.push(&e.origin);
+        duplicates.1.push(event_id);
+        duplicates.2.push(e.received_at);
+        outcomes[i] = Some(InsertOutcome::Duplicate { event_id });
+    }
+
+    let write_deliveries = async {
+        if deliveries.ids.is_empty() {
+            return Ok(0);
+        }
+        execute(
+            conn,
+            "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
+                next_attempt_at, created_at, updated_at, resource_key)
+             SELECT d.id, d.event_id, d.subscription_id, 'pending', 0, d.at, d.at, d.at, d.rk
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[])
+                  AS d(id, event_id, subscription_id, at, rk)",
+            &[
+                &deliveries.ids,
+                &deliveries.events,
+                &deliveries.subscriptions,
+                &deliveries.at,
+                &deliveries.resource_keys,
+            ],
+        )
+        .await
+    };
+    let write_registry = async {
+        if registry.is_empty() {
+            return Ok(0);
+        }
+        let mut cols = RegistryRows::default();
+        for ((m, p, k, r), (status, at)) in &registry {
+            cols.marketplace.push(m);
+            cols.partner.push(p);
+            cols.kind.push(k);
+            cols.id.push(r);
+            cols.status.push(status.as_deref());
+            cols.at.push(*at);
+        }
+        execute(
+            conn,
+            "INSERT INTO resource_registry (marketplace, partner_id, resource_kind, resource_id,
+                status, first_seen_at, last_seen_at)
+             SELECT u.m, u.p, u.k, u.r, u.st, u.at, u.at
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                  AS u(m, p, k, r, st, at)
+             ON CONFLICT (marketplace, partner_id, resource_kind, resource_id) DO UPDATE
+             SET status = COALESCE(excluded.status, resource_registry.status),
+                 last_seen_at = excluded.last_seen_at",
+            &[
+                &cols.marketplace,
+                &cols.partner,
+                &cols.kind,
+                &cols.id,
+                &cols.status,
+                &cols.at,
+            ],
+        )
+        .await
+    };
+    let write_derive = async {
+        if derive.is_empty() {
+            return Ok(0);
+        }
+        execute(
+            conn,
+            "INSERT INTO derive_queue (event_id) SELECT * FROM unnest($1::uuid[])",
+            &[&derive],
+        )
+        .await
+    };
+    let write_duplicates = async {
+        if duplicates.0.is_empty() {
+            return Ok(0);
+        }
+        // Counted per source for the console; insert-only, so nodes never contend.
+        execute(
+            conn,
+            "INSERT INTO duplicates (origin, event_id, received_at)
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])",
+            &[&duplicates.0, &duplicates.1, &duplicates.2],
+        )
+        .await
+    };
+    tokio::try_join!(
+        write_deliveries,
+        write_registry,
+        write_derive,
+        write_duplicates
+    )?;
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Registry entries to upsert, column by column.
+#[derive(Default)]
+struct RegistryRows<'a> {
+    marketplace: Vec<&'a str>,
+    partner: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    id: Vec<&'a str>,
+    status: Vec<Option<&'a str>>,
+    at: Vec<i64>,
+}
+
+/// Inserts the events; the ids of those that are new (the others' dedup keys were taken).
+async fn insert_events(
+    conn: &Conn,
+    events: &[&StoredEvent],
+    topics: &[Option<&str>],
+) -> Result<HashSet<Uuid>, StoreError> {
+    if events.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let text = |f: fn(&StoredEvent) -> &str| -> Vec<&str> { events.iter().map(|e| f(e)).collect() };
+    let opt = |f: fn(&StoredEvent) -> Option<&str>| -> Vec<Option<&str>> {
+        events.iter().map(|e| f(e)).collect()
+    };
+    let int = |f: fn(&StoredEvent) -> i64| -> Vec<i64> { events.iter().map(|e| f(e)).collect() };
+    let raw: Vec<Option<&[u8]>> = events.iter().map(|e| e.raw_body.as_deref()).collect();
+    let elided: Vec<bool> = events.iter().map(|e| e.native_elided).collect();
+    let rows = query(
+        conn,
+        "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version, topic,
+            public_event_id, occurred_at, received_at, payload, raw_body, normalized,
+            native_elided, marketplace, resource_key, headers)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[],
+            $12::bytea[], $13::text[], $14::bool[], $15::text[], $16::text[], $17::text[])
+         ON CONFLICT (origin, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+         RETURNING id",
+        &[
+            &ids,
+            &text(|e| &e.origin),
+            &opt(|e| e.dedup_key.as_deref()),
+            &text(|e| &e.partner_id),
+            &text(|e| &e.event_type),
+            &text(|e| &e.event_version),
+            &topics,
+            &opt(|e| e.public_event_id.as_deref()),
+            &int(|e| e.occurred_at),
+            &int(|e| e.received_at),
+            &opt(|e| e.payload.as_deref()),
+            &raw,
+            &opt(|e| e.normalized.as_deref()),
+            &elided,
+            &opt(|e| e.marketplace.as_deref()),
+            &opt(|e| e.resource_key.as_deref()),
+            &opt(|e| e.headers.as_deref()),
+        ],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// An ACTIVE subscription matched by (partner, event type or topic).
+struct Target {
+    partner_id: String,
+    event_type: String,
+    event_version: String,
+    subscription: Uuid,
+    ordered: bool,
+}
+
+async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, StoreError> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let partners: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    let types: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    let rows = query(
+        conn,
+        "SELECT t.partner_id, t.event_type, s.event_version, s.id, s.ordering = 'resource'
+         FROM subscription_event_types t JOIN subscriptions s ON s.id = t.subscription_id
+         WHERE s.status = 'ACTIVE'
+           AND (t.partner_id, t.event_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        &[&partners, &types],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Target {
+                partner_id: r.try_get(0)?,
+                event_type: r.try_get(1)?,
+                event_version: r.try_get(2)?,
+                subscription: r.try_get(3)?,
+                ordered: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(StoreError::from)
+}
+
+/// The deliveries of a batch, column by column.
+#[derive(Default)]
+struct DeliveryRows<'a> {
+    ids: Vec<Uuid>,
+    events: Vec<Uuid>,
+    subscriptions: Vec<Uuid>,
+    at: Vec<i64>,
+    resource_keys: Vec<Option<&'a str>>,
+}
+
+impl<'a> DeliveryRows<'a> {
+    fn push(&mut self, e: &'a StoredEvent, t: &Target) {
+        self.ids.push(Uuid::now_v7());
+        self.events.push(e.id);
+        self.subscriptions.push(t.subscription);
+        self.at.push(e.received_at);
+        self.resource_keys.push(if t.ordered {
+            e.resource_key.as_deref()
+        } else {
+            None
+        });
+    }
+}
+
+pub(super) async fn get(conn: &Conn, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+    let rows = query(
+        conn,
+        &format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1"),
+        &[&id],
+    )
+    .await?;
+    rows.first().map(|r| rows::event_at(r, 0, true)).transpose()
+}
+
+/// Events matching the filter, newest first. A resource search reads the derived
+/// `event_resources`, and the events not derived yet directly.
+pub(super) async fn list(conn: &Conn, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+    let mut sql = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events e WHERE TRUE"));
+    if let Some(partners) = &f.partners {
+        sql.and(" AND e.partner_id = ANY({})", partners.clone());
+    }
+    if let Some(t) = &f.topic {
+        sql.and(" AND e.topic = {}", t.clone());
+    }
+    if let Some(m) = &f.marketplace {
+        sql.and(" AND e.marketplace = {}", m.clone());
+    }
+    if let Some(p) = &f.partner_id {
+        sql.and(" AND e.partner_id = {}", p.clone());
+    }
+    if let Some(keys) = &f.resource_keys {
+        // Both `{}` are the same parameter.
+        sql.and(
+            " AND (e.id IN (SELECT r.event_id FROM event_resources r WHERE r.resource_key = ANY({}))
+                   OR (e.resource_key = ANY({}) AND e.id IN (SELECT q.event_id FROM derive_queue q)))",
+            keys.clone(),
+        );
+    }
+    if let Some(since) = f.since {
+        sql.and(" AND e.received_at >= {}", ms(since));
+    }
+    if let Some(until) = f.until {
+        sql.and(" AND e.received_at < {}", ms(until));
+    }
+    if let Some(before) = f.before {
+        sql.and(" AND e.id < {}", before);
+    }
+    sql.text.push_str(&format!(
+        " ORDER BY e.id DESC LIMIT {}",
+        f.limit.clamp(1, 1000)
+    ));
+    let rows = query(conn, &sql.text, &sql.params()).await?;
+    rows.iter().map(|r| rows::event_at(r, 0, true)).collect()
+}
