@@ -247,10 +247,19 @@ impl PostgresStore {
             // Fail now, not on first use, when the database cannot be reached.
             drop(readers.get().await?);
         }
-        let writers = pool(&config, WRITERS)?;
+        // The writers' statements touch a handful of rows each, by key: nested loops over the
+        // keys' indexes are right whatever the statistics say. A fresh or fast-growing table's
+        // statistics lag, and then PostgreSQL hash-joined a batch's keys against a sequential
+        // scan of the whole table (order facts, deliveries), once per batch.
+        let mut writer_config = config.clone();
+        writer_config.options(format!(
+            "{} -c enable_hashjoin=off -c enable_mergejoin=off",
+            config.get_options().unwrap_or_default()
+        ));
+        let writers = pool(&writer_config, WRITERS)?;
         let mut claim_config = config.clone();
         claim_config.options(format!(
-            "{} -c enable_sort=off -c enable_bitmapscan=off -c enable_hashjoin=off",
+            "{} -c enable_sort=off -c enable_bitmapscan=off -c enable_hashjoin=off -c enable_mergejoin=off",
             config.get_options().unwrap_or_default()
         ));
         let claimers = pool(&claim_config, CLAIMERS)?;
