@@ -84,6 +84,18 @@ impl Db {
         }
     }
 
+    /// The same PostgreSQL schema reached through another URL (a relay); only for a hub to be
+    /// started on: this value removes the schema, not the other.
+    pub fn through(&self, url: &str) -> Db {
+        match self {
+            Db::Postgres { schema, .. } => Db::Postgres {
+                url: url.to_string(),
+                schema: schema.clone(),
+            },
+            Db::Sqlite(_) => panic!("only a PostgreSQL database is reached through a URL"),
+        }
+    }
+
     /// Drops a PostgreSQL schema; a SQLite directory goes with the value.
     pub async fn remove(self) {
         if let Db::Postgres { url, schema } = self

@@ -6,7 +6,8 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle [--quick] [--postgres]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained [--quick] [--postgres]
+//! switchyard-bench nodes|network --postgres [--quick]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
 //! `--out DIR` puts the JSON elsewhere; `--backlog N` and `--drain N` size the backlog scenario.
@@ -14,6 +15,8 @@
 mod children;
 mod console;
 mod harness;
+mod relay;
+mod scale;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -40,7 +43,7 @@ pub struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|console \
+        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|nodes|network|console \
          [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--events N] [--fanout N] [--requests N] [--data DIR]"
     );
     std::process::exit(2)
@@ -127,8 +130,34 @@ async fn main() {
         "all" => scenarios::all(sizes).await,
         "ingest" => scenarios::ingest(&sqlite, sizes).await.0,
         "latency" => {
-            let (_, rate) = scenarios::ingest(&sqlite, sizes).await;
+            let (_, rate, _) = scenarios::ingest(&sqlite, sizes).await;
             scenarios::latency(&sqlite, sizes, rate / 2.0).await
+        }
+        "large" => {
+            let (mut rows, rate, _) = scenarios::ingest(&sqlite, sizes).await;
+            rows.truncate(1);
+            rows.extend(scale::large_store(&sqlite, sizes, rate).await);
+            rows
+        }
+        "sustained" => {
+            let (mut rows, _, rate) = scenarios::ingest(&sqlite, sizes).await;
+            rows.extend(scale::sustained(&sqlite, sizes, rate).await.0);
+            rows
+        }
+        "nodes" | "network" => {
+            let Backend::Postgres(url) = &sqlite else {
+                eprintln!("{command} runs on PostgreSQL: add --postgres");
+                std::process::exit(2)
+            };
+            if command == "nodes" {
+                scale::two_nodes(url, sizes).await
+            } else {
+                let (mut rows, rate, _) = scenarios::ingest(&sqlite, sizes).await;
+                let (r, delivered, _, _) = scenarios::delivery(&sqlite, sizes).await;
+                rows.extend(r);
+                rows.extend(scale::network(url, sizes, rate, delivered).await);
+                rows
+            }
         }
         "delivery" => scenarios::delivery(&sqlite, sizes).await.0,
         "e2e" => scenarios::end_to_end(&sqlite, sizes).await,

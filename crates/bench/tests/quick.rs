@@ -30,6 +30,8 @@ fn every_scenario_runs_in_quick_mode() {
         "backlog: 20000 pending deliveries",
         "fan-out: one event to 100 subscriptions",
         "idle hub",
+        "ingest with 20000 events already stored",
+        "sustained: ingest at the all-in-one max for 5 s",
     ] {
         assert!(
             scenarios.contains(&expected),

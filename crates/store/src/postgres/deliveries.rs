@@ -120,7 +120,7 @@ async fn complete_round(
          JOIN deliveries d ON d.id = u.did",
         &insert_params,
     );
-    let move_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+    let move_params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &deliveries,
         &statuses,
         &next_at,
@@ -128,34 +128,64 @@ async fn complete_round(
         &codes,
         &last_errors,
         &owners,
+        &succeeded,
     ];
     // Only the lease holder moves a delivery on: a worker whose lease expired and was taken
-    // over must not overwrite the newer holder's outcome.
+    // over must not overwrite the newer holder's outcome. In the same statement, the streak of
+    // every subscription that only succeeded ends (when it had one, which in the steady state it
+    // has not: then no subscription row is written or locked, and nodes delivering for one
+    // subscription never wait on each other); subscriptions with a failure are kept below.
     let moved = query(
         conn,
-        "UPDATE deliveries d SET status = u.st, attempts = d.attempts + 1,
-            next_attempt_at = u.nxt, first_attempt_at = COALESCE(d.first_attempt_at, u.at),
-            last_attempt_at = u.at, last_status_code = u.code, last_error = u.err,
-            locked_until = NULL, lease_owner = NULL, updated_at = u.at
-         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[],
-                     $7::text[]) AS u(id, st, nxt, at, code, err, owner)
-         WHERE d.id = u.id AND d.lease_owner = u.owner AND d.status = 'pending'
-         RETURNING d.id, d.subscription_id",
+        "WITH u AS (
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::int[],
+                                 $6::text[], $7::text[], $8::bool[])
+                AS u(id, st, nxt, at, code, err, owner, ok)),
+         moved AS (
+            UPDATE deliveries d SET status = u.st, attempts = d.attempts + 1,
+                next_attempt_at = u.nxt, first_attempt_at = COALESCE(d.first_attempt_at, u.at),
+                last_attempt_at = u.at, last_status_code = u.code, last_error = u.err,
+                locked_until = NULL, lease_owner = NULL, updated_at = u.at
+            FROM u
+            WHERE d.id = u.id AND d.lease_owner = u.owner AND d.status = 'pending'
+            RETURNING d.id, d.subscription_id, u.ok),
+         old AS (
+            SELECT s.id, s.consecutive_failures >= s.breaker_threshold AS recovered
+            FROM subscriptions s
+            WHERE s.id IN (SELECT subscription_id FROM moved)
+              AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.subscription_id = s.id AND NOT m.ok)
+              AND (s.consecutive_failures > 0 OR s.failing_since IS NOT NULL
+                   OR s.breaker_until IS NOT NULL)
+            ORDER BY s.id FOR UPDATE),
+         ended AS (
+            UPDATE subscriptions s SET consecutive_failures = 0, failing_since = NULL,
+                breaker_until = NULL
+            FROM old WHERE s.id = old.id
+            RETURNING s.id, old.recovered)
+         SELECT m.id, m.subscription_id, e.recovered FROM moved m
+         LEFT JOIN ended e ON e.id = m.subscription_id",
         &move_params,
     );
     let (_, moved) = tokio::try_join!(insert, moved)?;
-    let subscription_of: HashMap<Uuid, Uuid> = moved
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, tokio_postgres::Error>>()?;
-    streaks(conn, ops, &subscription_of).await
+    let mut subscription_of: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut recovered: HashMap<Uuid, bool> = HashMap::new();
+    for r in &moved {
+        let sub: Uuid = r.try_get(1)?;
+        subscription_of.insert(r.try_get(0)?, sub);
+        if let Some(flag) = r.try_get::<_, Option<bool>>(2)? {
+            recovered.insert(sub, flag);
+        }
+    }
+    streaks(conn, ops, &subscription_of, &recovered).await
 }
 
-/// Keeps the failure streaks of the subscriptions whose deliveries moved on.
+/// The effects of a round's attempts: `recovered` for the subscriptions whose streak the
+/// update ended, and for those with a failure, their streaks kept in the batch's order.
 async fn streaks(
     conn: &Conn,
     ops: &[&AttemptOp],
     subscription_of: &HashMap<Uuid, Uuid>,
+    recovered: &HashMap<Uuid, bool>,
 ) -> Result<Vec<AttemptEffects>, StoreError> {
     let mut effects = vec![AttemptEffects::default(); ops.len()];
     // Each subscription's attempts, in the batch's order.
@@ -165,59 +195,28 @@ async fn streaks(
             by_subscription.entry(*sub).or_default().push(i);
         }
     }
-    let (mut clean, mut failing): (Vec<Uuid>, Vec<Uuid>) = (Vec::new(), Vec::new());
+    let mut failing: Vec<Uuid> = Vec::new();
     for (sub, indexes) in &by_subscription {
         if indexes.iter().all(|&i| ops[i].attempt.succeeded) {
-            clean.push(*sub);
+            if let (Some(flag), Some(&first)) = (recovered.get(sub), indexes.first()) {
+                effects[first].recovered = *flag;
+            }
         } else {
             failing.push(*sub);
         }
     }
-    clean.sort();
-    failing.sort();
-    // Successes only: a streak to end is the only write, so in the steady state nothing is
-    // written and nodes delivering for one subscription never wait on each other.
-    let ended = async {
-        if clean.is_empty() {
-            return Ok(Vec::new());
-        }
-        query(
-            conn,
-            "WITH old AS (
-                SELECT id, consecutive_failures >= breaker_threshold AS recovered
-                FROM subscriptions
-                WHERE id = ANY($1) AND (consecutive_failures > 0 OR failing_since IS NOT NULL
-                                        OR breaker_until IS NOT NULL)
-                ORDER BY id FOR UPDATE)
-             UPDATE subscriptions s SET consecutive_failures = 0, failing_since = NULL,
-                breaker_until = NULL
-             FROM old WHERE s.id = old.id
-             RETURNING s.id, old.recovered",
-            &[&clean],
-        )
-        .await
-    };
-    let current = async {
-        if failing.is_empty() {
-            return Ok(Vec::new());
-        }
-        query(
-            conn,
-            "SELECT id, consecutive_failures, failing_since, breaker_until, breaker_threshold,
-                status = 'ACTIVE'
-             FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &[&failing],
-        )
-        .await
-    };
-    let (ended, current) = tokio::try_join!(ended, current)?;
-    for row in &ended {
-        let sub: Uuid = row.try_get(0)?;
-        let recovered: bool = row.try_get(1)?;
-        if let Some(&first) = by_subscription.get(&sub).and_then(|v| v.first()) {
-            effects[first].recovered = recovered;
-        }
+    if failing.is_empty() {
+        return Ok(effects);
     }
+    failing.sort();
+    let current = query(
+        conn,
+        "SELECT id, consecutive_failures, failing_since, breaker_until, breaker_threshold,
+            status = 'ACTIVE'
+         FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&failing],
+    )
+    .await?;
     if current.is_empty() {
         return Ok(effects);
     }

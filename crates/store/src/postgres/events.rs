@@ -136,7 +136,10 @@ pub(super) async fn insert_batch(
             event_id: e.id,
             deliveries: count,
         });
-        derive.push(e.id);
+        // Only what has something to derive goes to the queue (published events do not).
+        if e.resource_key.is_some() || e.normalized.is_some() {
+            derive.push(e.id);
+        }
         if let Some(s) = &ops[i].sighting {
             let entry = registry
                 .entry(registry_key(s))

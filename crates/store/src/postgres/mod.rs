@@ -152,6 +152,8 @@ struct Inner {
     writer: mpsc::UnboundedSender<Op>,
     /// Connections for reads.
     readers: Pool,
+    /// The deriver's connection, planned like the writers'.
+    deriver: Pool,
     /// Connections for claims and the due window, whose plans must walk the due index in order
     /// whatever the statistics say: a queue table's statistics lag its churn (a fresh database
     /// filling up, a burst), and a plan that sorts every due delivery instead made a claim cost
@@ -257,6 +259,7 @@ impl PostgresStore {
             config.get_options().unwrap_or_default()
         ));
         let writers = pool(&writer_config, WRITERS)?;
+        let deriver = pool(&writer_config, 1)?;
         let mut claim_config = config.clone();
         claim_config.options(format!(
             "{} -c enable_sort=off -c enable_bitmapscan=off -c enable_hashjoin=off -c enable_mergejoin=off",
@@ -279,6 +282,7 @@ impl PostgresStore {
         let inner = Arc::new(Inner {
             writer: tx,
             readers,
+            deriver,
             claimers,
             wake,
             claims: deliveries::ClaimState::default(),
@@ -359,9 +363,17 @@ async fn run_deriver(store: std::sync::Weak<Inner>, wake: Arc<Notify>) {
 }
 
 impl PostgresStore {
+    /// One derive transaction, on a connection of its own: it holds no writer's batch (and so
+    /// no acknowledgement) while it runs.
     async fn derive_once(&self) -> Result<usize, StoreError> {
-        self.write(|conn| Box::pin(orders::derive(conn, crate::derive::DERIVE_BATCH)))
-            .await
+        let conn = self.inner.deriver.get().await?;
+        conn.batch_execute("BEGIN").await?;
+        let result = orders::derive(&conn, crate::derive::DERIVE_BATCH).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = conn.batch_execute(end).await;
+        let taken = result?;
+        ended?;
+        Ok(taken)
     }
 }
 
@@ -511,11 +523,19 @@ async fn run_writer(
         let Some(conn) = held.as_ref() else {
             continue;
         };
-        if let Err(e) = conn.batch_execute("BEGIN").await {
+        // BEGIN goes out with the batch's first statements rather than a round trip ahead of
+        // them (the futures are polled in order, so it is sent first); if it failed, so did the
+        // connection, and the statements after it with it.
+        let (begun, fast) = tokio::join!(
+            conn.batch_execute("BEGIN"),
+            run_typed(conn, &events, &attempts, false)
+        );
+        if let Err(e) = begun {
+            let _ = conn.batch_execute("ROLLBACK").await;
             fail_all(events, attempts, jobs, e.into()).await;
             continue;
         }
-        let typed = match run_typed(conn, &events, &attempts, false).await {
+        let typed = match fast {
             Ok(typed) => typed,
             Err(err) => {
                 tracing::debug!(error = %err, "postgres: a batch fell back to savepoints");
@@ -535,20 +555,18 @@ async fn run_writer(
             }
         };
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut broken = None;
         for job in jobs {
-            if let Err(e) = conn.batch_execute("SAVEPOINT job").await {
-                let (_, reply) = job(Err(e.into())).await;
-                replies.push(reply);
-                continue;
-            }
-            let (ok, reply) = job(Ok(conn)).await;
-            let end = if ok {
-                "RELEASE SAVEPOINT job"
-            } else {
-                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
-            };
-            if let Err(e) = conn.batch_execute(end).await {
-                tracing::warn!(error = %e, "postgres: cannot end a savepoint");
+            // The savepoint goes out with the job's first statement. A job that succeeded
+            // keeps it (the commit releases it; a RELEASE would be one more round trip); one
+            // that failed is rolled back to it. A savepoint that could not be set leaves a
+            // failed job's writes in the transaction: then the batch is not committed.
+            let (set, (ok, reply)) =
+                tokio::join!(conn.batch_execute("SAVEPOINT job"), job(Ok(conn)));
+            if let Err(e) = set {
+                broken = Some(StoreError::from(e));
+            } else if !ok && let Err(e) = conn.batch_execute("ROLLBACK TO SAVEPOINT job").await {
+                broken = Some(StoreError::from(e));
             }
             replies.push(reply);
         }
@@ -558,7 +576,10 @@ async fn run_writer(
         } else {
             "COMMIT".to_string()
         };
-        let committed = conn.batch_execute(&commit).await.map_err(StoreError::from);
+        let committed = match broken {
+            Some(e) => Err(e),
+            None => conn.batch_execute(&commit).await.map_err(StoreError::from),
+        };
         if let Err(e) = &committed {
             tracing::warn!(error = %e, "postgres: commit failed; the batch is not acknowledged");
             let _ = conn.batch_execute("ROLLBACK").await;
