@@ -39,12 +39,24 @@ impl AddressGuard {
         self.allow_private || !Self::is_forbidden(ip)
     }
 
-    /// Checks a URL whose host is an IP literal (names are checked at resolution).
+    /// Checks a URL before anything is resolved or connected: an IP-literal host (the connector
+    /// skips resolvers for those), and the names that always mean this machine (`localhost`,
+    /// `*.localhost`, in any case, with or without the root's trailing dot). Other names are
+    /// checked at resolution.
     pub fn check_url(&self, url: &reqwest::Url) -> Result<(), GuardError> {
         let ip = match url.host() {
             Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-            Some(url::Host::Domain(_)) => return Ok(()),
+            Some(url::Host::Domain(name)) => {
+                let name = canonical_name(name);
+                if !self.allow_private && (name == "localhost" || name.ends_with(".localhost")) {
+                    return Err(GuardError(format!(
+                        "{name} is this machine (set SWITCHYARD_ALLOW_PRIVATE_TARGETS=true to \
+                         allow)"
+                    )));
+                }
+                return Ok(());
+            }
             None => return Err(GuardError("the URL has no host".into())),
         };
         if self.allows(ip) {
@@ -56,6 +68,12 @@ impl AddressGuard {
             )))
         }
     }
+}
+
+/// A host name as resolvers see it: lowercase, without the root's trailing dot (`localhost.` is
+/// `localhost`).
+pub fn canonical_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> bool {
@@ -98,7 +116,9 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = self.guard;
         Box::pin(async move {
-            let host = name.as_str().to_string();
+            // Resolved without the trailing dot, so that `localhost.` finds what `localhost`
+            // finds (the hosts file) and is refused the same way.
+            let host = canonical_name(name.as_str());
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
@@ -194,6 +214,31 @@ mod tests {
         }
         let named = reqwest::Url::parse("https://example.com/x").unwrap();
         assert!(strict.check_url(&named).is_ok());
+    }
+
+    #[test]
+    fn this_machines_names_are_refused_before_resolving_in_every_spelling() {
+        let guard = AddressGuard {
+            allow_private: false,
+        };
+        for url in [
+            "http://localhost:8080/hook",
+            "http://localhost.:8080/hook",
+            "http://LocalHost./hook",
+            "http://api.localhost/hook",
+            "http://api.localhost./hook",
+            "http://127.0.0.1./hook",
+        ] {
+            let parsed = reqwest::Url::parse(url).unwrap();
+            assert!(guard.check_url(&parsed).is_err(), "{url}");
+        }
+        let fine = reqwest::Url::parse("http://example.com./hook").unwrap();
+        assert!(guard.check_url(&fine).is_ok());
+        let allowed = AddressGuard {
+            allow_private: true,
+        };
+        let local = reqwest::Url::parse("http://localhost.:8080/").unwrap();
+        assert!(allowed.check_url(&local).is_ok());
     }
 
     #[tokio::test]

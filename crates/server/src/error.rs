@@ -38,6 +38,12 @@ impl AppError {
         self
     }
 
+    /// Adds a `Retry-After` header of `seconds`.
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -60,13 +66,12 @@ impl AppError {
 
     /// 429 `too_many_failures`: a client id refused for a while after wrong secrets.
     pub fn too_many_failures(retry_after: i64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_failures",
             format!("too many wrong secrets for this client; try again in {retry_after} s"),
-        );
-        e.retry_after = Some(retry_after);
-        e
+        )
+        .retry_after(retry_after)
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
@@ -121,6 +126,9 @@ impl From<CoreError> for AppError {
     }
 }
 
+/// What a 503 for an unavailable database tells the sender to wait, in seconds.
+pub const STORE_RETRY_AFTER_SECS: i64 = 1;
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -134,14 +142,17 @@ impl From<StoreError> for AppError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
                 "the hub is shutting down",
-            ),
+            )
+            .retry_after(STORE_RETRY_AFTER_SECS),
             other => {
                 tracing::error!(error = %other, "store error");
+                // Nothing was made durable: the sender is told when to try again.
                 AppError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
                     "the database is unavailable; nothing was stored, try again",
                 )
+                .retry_after(STORE_RETRY_AFTER_SECS)
             }
         }
     }

@@ -10,6 +10,7 @@
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod key_fetch;
 pub mod openapi;
 pub mod performance;
 pub mod routes;
@@ -99,13 +100,6 @@ impl Settings {
     }
 }
 
-/// Keys fetched for verifiers, with when they were fetched.
-pub type KeyCache = Arc<
-    std::sync::Mutex<
-        std::collections::HashMap<switchyard_marketplaces::KeyRef, (Vec<u8>, jiff::Timestamp)>,
-    >,
->;
-
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -133,7 +127,7 @@ pub struct AppState {
     /// Base of the ingest URLs handed out, without a trailing slash.
     pub public_url: String,
     /// Keys fetched for verifiers (Amazon certificates, eBay public keys), by reference.
-    pub keys: KeyCache,
+    pub keys: key_fetch::KeyFetcher,
     /// This hub's counters and histograms, served at `/metrics`.
     pub metrics: Metrics,
     /// Sources read for ingest, with their secrets opened.
@@ -321,7 +315,7 @@ impl Hub {
                 retention_interval: settings.retention_interval,
                 performance_interval: settings.performance_interval,
                 public_url: settings.public_url.trim_end_matches('/').to_string(),
-                keys: Arc::default(),
+                keys: key_fetch::KeyFetcher::default(),
                 sources: Default::default(),
                 sign_in_throttle: Default::default(),
                 metrics,

@@ -16,7 +16,7 @@ pub const MAX_BLOCK_SECS: i64 = 900;
 /// Failures older than this are forgotten.
 const FORGET_AFTER: SignedDuration = SignedDuration::from_mins(15);
 /// Client ids tracked at most; past it the ones quiet longest are dropped.
-const MAX_TRACKED: usize = 100_000;
+pub const MAX_TRACKED: usize = 100_000;
 
 #[derive(Clone, Copy)]
 struct Failures {
@@ -46,6 +46,14 @@ impl SignInThrottle {
         let mut failures = self.lock();
         if failures.len() >= MAX_TRACKED {
             failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+        }
+        if failures.len() >= MAX_TRACKED {
+            // A flood of fresh ids: the tenth quiet longest go, so the map never passes its
+            // bound (those ids start afresh, still slowed after their free failures).
+            let mut lasts: Vec<Timestamp> = failures.values().map(|f| f.last).collect();
+            lasts.sort();
+            let cut = lasts[lasts.len() / 10];
+            failures.retain(|_, f| f.last > cut);
         }
         let entry = failures
             .entry(client_id.chars().take(200).collect())
@@ -113,5 +121,19 @@ mod tests {
         assert_eq!(throttle.check("c", later), Ok(()));
         throttle.failed("c", later);
         assert_eq!(throttle.check("c", later), Ok(()));
+    }
+
+    #[test]
+    fn a_flood_of_fresh_ids_never_grows_the_map_past_its_bound() {
+        let throttle = SignInThrottle::default();
+        let t0 = Timestamp::from_second(1_800_000_000).expect("time");
+        for i in 0..(MAX_TRACKED + 5_000) {
+            let at = t0 + SignedDuration::from_millis(i as i64);
+            throttle.failed(&format!("guess-{i}"), at);
+        }
+        assert!(throttle.lock().len() <= MAX_TRACKED);
+        // The newest are still counted.
+        let last = format!("guess-{}", MAX_TRACKED + 4_999);
+        assert!(throttle.lock().contains_key(&last));
     }
 }

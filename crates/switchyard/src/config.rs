@@ -26,7 +26,8 @@ pub struct ConfigArgs {
     #[arg(long, env = "SWITCHYARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Allow delivery targets on loopback, private and link-local addresses.
-    #[arg(long, env = "SWITCHYARD_ALLOW_PRIVATE_TARGETS")]
+    #[arg(long, env = "SWITCHYARD_ALLOW_PRIVATE_TARGETS", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_targets: Option<bool>,
     /// Multiplies every retry delay (for staging and tests) [default: 1.0].
     #[arg(long, env = "SWITCHYARD_DELIVERY_TIME_SCALE")]
@@ -53,10 +54,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "SWITCHYARD_RETENTION_DAYS")]
     pub retention_days: Option<f64>,
     /// Do not apply the database schema on start (`switchyard migrate` does it).
-    #[arg(long, env = "SWITCHYARD_NO_MIGRATE")]
+    #[arg(long, env = "SWITCHYARD_NO_MIGRATE", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub no_migrate: Option<bool>,
     /// Receive and store only; other nodes on the same PostgreSQL database deliver.
-    #[arg(long, env = "SWITCHYARD_NO_DELIVER")]
+    #[arg(long, env = "SWITCHYARD_NO_DELIVER", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub no_deliver: Option<bool>,
     /// The URL marketplaces reach this hub at [default: http://<listen>].
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]

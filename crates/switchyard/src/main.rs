@@ -425,3 +425,37 @@ async fn create_client(c: CreateClient) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ConfigArgs {
+        let argv = std::iter::once("switchyard")
+            .chain(std::iter::once("serve"))
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(config) => config,
+            _ => unreachable!("serve"),
+        }
+    }
+
+    /// Boolean options are plain flags, and still take an explicit value as the environment
+    /// variables do.
+    #[test]
+    fn boolean_options_are_plain_flags() {
+        let flags = serve(&["--no-deliver", "--allow-private-targets", "--no-migrate"]);
+        assert_eq!(flags.no_deliver, Some(true));
+        assert_eq!(flags.allow_private_targets, Some(true));
+        assert_eq!(flags.no_migrate, Some(true));
+        let explicit = serve(&["--no-deliver=false", "--allow-private-targets", "true"]);
+        assert_eq!(explicit.no_deliver, Some(false));
+        assert_eq!(explicit.allow_private_targets, Some(true));
+        let none = serve(&["--listen", "127.0.0.1:0"]);
+        assert_eq!(
+            none.no_deliver, None,
+            "unset falls back to the file and the default"
+        );
+        assert!(Cli::try_parse_from(["switchyard", "serve", "--no-deliver=maybe"]).is_err());
+    }
+}

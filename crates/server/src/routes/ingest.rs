@@ -33,7 +33,6 @@ use crate::error::AppError;
 use crate::extract::PathParams;
 
 /// How long a fetched certificate or public key is trusted before it is fetched again.
-const KEY_CACHE_TTL: SignedDuration = SignedDuration::from_hours(1);
 /// The header through which a SellerCenter source's URL token reaches its verifier.
 const URL_TOKEN_HEADER: &str = "x-switchyard-url-token";
 
@@ -562,11 +561,7 @@ impl KeyStore for Keys<'_> {
         {
             return Some(pem.as_bytes().to_vec());
         }
-        let cache = self.state.keys.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(key)
-            .filter(|(_, fetched)| self.now.duration_since(*fetched) < KEY_CACHE_TTL)
-            .map(|(bytes, _)| bytes.clone())
+        self.state.keys.cached(key, self.now)
     }
 }
 
@@ -584,14 +579,11 @@ async fn verify_fetching_keys(
     };
     match kind.verify(inbound, settings, &keys) {
         Err(Refusal::KeyNeeded(key)) => {
-            let fetched = fetch_key(state, settings, &key)
-                .await
-                .map_err(Refusal::KeyUnavailable)?;
             state
                 .keys
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone(), (fetched, inbound.now));
+                .get_or_fetch(&key, inbound.now, fetch_key(state, settings, &key))
+                .await
+                .map_err(Refusal::KeyUnavailable)?;
             match kind.verify(inbound, settings, &keys) {
                 Err(Refusal::KeyNeeded(_)) => Err(Refusal::KeyUnavailable(
                     "key still missing after fetching it".into(),

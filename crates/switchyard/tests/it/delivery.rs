@@ -507,6 +507,31 @@ async fn private_targets_are_refused_unless_allowed() {
             .unwrap()
             .contains("private")
     );
+
+    // This machine's names in every spelling (the root's trailing dot, capitals, subdomains of
+    // localhost) are refused before anything is resolved or connected.
+    for host in ["localhost.", "LOCALHOST", "hooks.localhost."] {
+        let test = app
+            .post(
+                "/v3/webhooks/test",
+                &token,
+                json!({
+                    "eventType": "OFFER_UNPUBLISHED", "eventVersion": "V1", "resourceName": "ITEM",
+                    "eventUrl": format!("http://{host}:{port}/hook"), "partnerId": "p1",
+                }),
+            )
+            .await;
+        assert_eq!(test.status, 400, "{host}: {}", test.body);
+        assert!(
+            test.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("this machine"),
+            "{host}: {}",
+            test.body
+        );
+    }
+    assert_eq!(sink.hook_count(), 0, "nothing reached the private address");
 }
 
 #[tokio::test]
