@@ -443,8 +443,11 @@ pub(super) async fn list(conn: &Conn, f: &EventFilter) -> Result<Vec<EventRecord
     if let Some(keys) = &f.resource_keys {
         // Both `{}` are the same parameter.
         sql.and(
-            " AND (e.id IN (SELECT r.event_id FROM event_resources r WHERE r.resource_key = ANY({}))
-                   OR (e.resource_key = ANY({}) AND e.id IN (SELECT q.event_id FROM derive_queue q)))",
+            // One set of ids (a union, not an OR, which lets the planner scan events in order):
+            // the derived entries, and the queued events not derived yet.
+            " AND e.id IN (SELECT r.event_id FROM event_resources r WHERE r.resource_key = ANY({})
+                   UNION ALL SELECT q.event_id FROM derive_queue q JOIN events x ON x.id = q.event_id
+                   WHERE x.resource_key = ANY({}))",
             keys.clone(),
         );
     }

@@ -227,8 +227,11 @@ pub(super) fn list(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord
     if let Some(keys) = &f.resource_keys {
         let marks = placeholders(keys.len());
         sql += &format!(
-            " AND (e.seq IN (SELECT r.seq FROM event_resources r WHERE r.resource_key IN ({marks}))
-                OR (e.seq > (SELECT last_seq FROM derive_state) AND e.resource_key IN ({marks})))"
+            // One set of seqs (a union, not an OR, which made the planner walk the whole log
+            // in order): the derived entries, and the log's tail not derived yet.
+            " AND e.seq IN (SELECT r.seq FROM event_resources r WHERE r.resource_key IN ({marks})
+                UNION ALL SELECT x.seq FROM events x
+                WHERE x.seq > (SELECT last_seq FROM derive_state) AND x.resource_key IN ({marks}))"
         );
         args.extend(keys.iter().map(|k| text(k)));
         args.extend(keys.iter().map(|k| text(k)));

@@ -227,6 +227,13 @@ CREATE INDEX order_facts_activity ON order_facts (partner_id, last_activity_at);
 ALTER TABLE subscriptions ADD COLUMN envelope TEXT NOT NULL DEFAULT 'walmart';
 "#,
     MIGRATION_9,
+    r#"
+-- A subscription's pending deliveries, counted and dated by its health (the console's webhook
+-- pages, `GET /v3/webhooks/{id}` health): without it each count walked every delivery the
+-- subscription ever had.
+CREATE INDEX deliveries_pending ON deliveries (subscription_id, created_at)
+    WHERE status = 'pending';
+"#,
 ];
 
 /// Each fact once, 16-byte ids, and only the indexes a query needs (ARCHITECTURE.md lists each
