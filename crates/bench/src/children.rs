@@ -4,6 +4,7 @@
 //! - `bare`: an axum server answering 200 without doing anything (the HTTP limit);
 //! - `loadgen ingest URL COUNT CONCURRENCY RATE [ACKS_FILE]`: signed Walmart webhooks (signed
 //!   before the clock starts), as fast as they are answered (`RATE` 0) or at `RATE` per second;
+//!   answers are counted as accepted (2xx), shed (503; with `Retry-After` or not) or errors;
 //! - `loadgen direct URL COUNT CONCURRENCY BYTES`: plain posts of BYTES to a sink, with the same
 //!   HTTP client the hub delivers with (the delivery limit).
 //!
@@ -42,6 +43,13 @@ pub async fn hub(args: &[String]) {
     settings.allow_private_targets = true;
     settings.bootstrap_client = Some((ADMIN.0.into(), ADMIN.1.into()));
     settings.deliver = !args.iter().any(|a| a == "--no-deliver");
+    // The serve command's setting, for trying other bounds.
+    if let Some(n) = std::env::var("SWITCHYARD_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        settings.max_connections = n;
+    }
     let (listener, base, hub) = crate::harness::bind_hub(&mut settings).await;
     let stopped = announce(&base);
     hub.serve(listener, stopped).await.expect("serve");
@@ -124,6 +132,7 @@ pub async fn loadgen(args: &[String]) {
     // The hub's delivery client is reqwest with a pooled connection per target; so is this.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
@@ -136,8 +145,12 @@ pub async fn loadgen(args: &[String]) {
             (http.clone(), requests.clone(), next.clone(), url.clone());
         workers.spawn(async move {
             let mut latencies = Vec::new();
+            let mut from_send = Vec::new();
             let mut acks = Vec::new();
             let mut errors = 0u64;
+            let mut shed = 0u64;
+            let mut shed_without_retry_after = 0u64;
+            let mut kinds = std::collections::BTreeMap::<String, u64>::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(prepared) = requests.get(i) else {
@@ -152,6 +165,7 @@ pub async fn loadgen(args: &[String]) {
                 } else {
                     Instant::now()
                 };
+                let sent = Instant::now();
                 let mut request = http.post(&url).body(prepared.body.clone());
                 for (name, value) in &prepared.headers {
                     request = request.header(name, value);
@@ -160,22 +174,62 @@ pub async fn loadgen(args: &[String]) {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+                        from_send.push(sent.elapsed().as_secs_f64() * 1000.0);
                         acks.push((i, jiff::Timestamp::now().as_nanosecond()));
                     }
-                    _ => errors += 1,
+                    Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                        shed += 1;
+                        if !r.headers().contains_key(reqwest::header::RETRY_AFTER) {
+                            shed_without_retry_after += 1;
+                        }
+                        let _ = r.bytes().await;
+                    }
+                    Ok(r) => {
+                        errors += 1;
+                        *kinds
+                            .entry(format!("status {}", r.status().as_u16()))
+                            .or_insert(0u64) += 1;
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        let kind = if e.is_connect() {
+                            "connect"
+                        } else if e.is_timeout() {
+                            "timeout"
+                        } else {
+                            "other"
+                        };
+                        *kinds.entry(kind.to_string()).or_insert(0u64) += 1;
+                    }
                 }
             }
-            (latencies, acks, errors)
+            (
+                latencies,
+                from_send,
+                acks,
+                errors,
+                shed,
+                shed_without_retry_after,
+                kinds,
+            )
         });
     }
     let mut latencies = Vec::new();
+    let mut from_send = Vec::new();
     let mut acks = Vec::new();
-    let mut errors = 0;
+    let (mut errors, mut shed, mut shed_without_retry_after) = (0, 0, 0);
+    let mut error_kinds = std::collections::BTreeMap::<String, u64>::new();
     while let Some(done) = workers.join_next().await {
-        let (l, a, e) = done.expect("worker");
+        let (l, fs, a, e, s, w, k) = done.expect("worker");
+        from_send.extend(fs);
+        for (kind, n) in k {
+            *error_kinds.entry(kind).or_insert(0) += n;
+        }
         latencies.extend(l);
         acks.extend(a);
         errors += e;
+        shed += s;
+        shed_without_retry_after += w;
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = crate::harness::proc_cpu_seconds(std::process::id()) - cpu_before;
@@ -187,14 +241,20 @@ pub async fn loadgen(args: &[String]) {
         std::fs::write(path, lines).expect("acks file");
     }
     latencies.sort_by(f64::total_cmp);
+    from_send.sort_by(f64::total_cmp);
     let p = |q: f64| percentile(&latencies, q);
     println!(
         "{}",
         json!({
             "ok": latencies.len(), "errors": errors, "seconds": seconds,
+            "shed": shed, "shedWithoutRetryAfter": shed_without_retry_after,
+            "errorKinds": error_kinds,
             "cpuSeconds": cpu_seconds,
             "rps": latencies.len() as f64 / seconds,
             "p50Ms": p(50.0), "p95Ms": p(95.0), "p99Ms": p(99.0),
+            // From when each request was sent, not its slot: what the server took, without
+            // the generator's own lateness.
+            "p99FromSendMs": percentile(&from_send, 99.0),
         })
     );
 }

@@ -467,9 +467,7 @@ pub async fn seed_subscriptions(db: &Db, sink: &str, n: u64) -> Arc<dyn Store> {
 /// Binds 127.0.0.1 on an ephemeral port, points `settings` at it and builds the hub there;
 /// returns the listener to serve on, its base URL and the hub.
 pub async fn bind_hub(settings: &mut Settings) -> (tokio::net::TcpListener, String, Hub) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = switchyard_server::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     settings.public_url = base.clone();
     let hub = Hub::build(settings, Arc::new(SystemClock))

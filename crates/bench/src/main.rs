@@ -6,15 +6,17 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained [--quick] [--postgres]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload [--quick] [--postgres]
 //! switchyard-bench nodes|network --postgres [--quick]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
-//! `--out DIR` puts the JSON elsewhere; `--backlog N` and `--drain N` size the backlog scenario.
+//! `--out DIR` puts the JSON elsewhere; `--backlog N` and `--drain N` size the backlog scenario;
+//! `--connections N` the overload scenario's connections.
 
 mod children;
 mod console;
 mod harness;
+mod overload;
 mod relay;
 mod scale;
 mod scenarios;
@@ -37,14 +39,15 @@ pub struct Options {
     pub data: Option<PathBuf>,
     pub backlog: Option<u64>,
     pub drain: Option<u64>,
+    pub connections: Option<u64>,
     /// A single scenario on PostgreSQL (`SWITCHYARD_TEST_POSTGRES_URL`) instead of SQLite.
     pub postgres: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|nodes|network|console \
-         [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--events N] [--fanout N] [--requests N] [--data DIR]"
+        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|nodes|network|console \
+         [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--connections N] [--events N] [--fanout N] [--requests N] [--data DIR]"
     );
     std::process::exit(2)
 }
@@ -59,6 +62,7 @@ fn parse(args: &[String]) -> Options {
         quick: false,
         backlog: None,
         drain: None,
+        connections: None,
         postgres: false,
     };
     let mut i = 0;
@@ -83,6 +87,7 @@ fn parse(args: &[String]) -> Options {
             "--requests" => o.requests = number(i) as usize,
             "--backlog" => o.backlog = Some(number(i)),
             "--drain" => o.drain = Some(number(i)),
+            "--connections" => o.connections = Some(number(i)),
             "--out" => o.out = PathBuf::from(value(i)),
             "--data" => o.data = Some(PathBuf::from(value(i))),
             _ => usage(),
@@ -114,6 +119,9 @@ async fn main() {
     if let Some(n) = o.drain {
         sizes.drain = n;
     }
+    if let Some(n) = o.connections {
+        sizes.overload_connections = n as usize;
+    }
     let sqlite = if o.postgres {
         match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => Backend::Postgres(url),
@@ -142,6 +150,11 @@ async fn main() {
         "sustained" => {
             let (mut rows, _, rate) = scenarios::ingest(&sqlite, sizes).await;
             rows.extend(scale::sustained(&sqlite, sizes, rate).await.0);
+            rows
+        }
+        "overload" => {
+            let (mut rows, _, rate) = scenarios::ingest(&sqlite, sizes).await;
+            rows.extend(overload::overload(&sqlite, sizes, rate).await);
             rows
         }
         "nodes" | "network" => {

@@ -43,6 +43,10 @@ pub struct Sizes {
     /// Events stored before the large-store scenario's ingest.
     pub stored_events: u64,
     pub sustained_seconds: u64,
+    /// How long the overload scenario's flood lasts.
+    pub overload_seconds: u64,
+    /// Connections the overload scenario's load generator opens.
+    pub overload_connections: usize,
 }
 
 impl Sizes {
@@ -59,6 +63,8 @@ impl Sizes {
                 fanout_events: 5,
                 stored_events: 20_000,
                 sustained_seconds: 5,
+                overload_seconds: 5,
+                overload_connections: 500,
             }
         } else {
             Sizes {
@@ -72,6 +78,8 @@ impl Sizes {
                 fanout_events: 20,
                 stored_events: 2_000_000,
                 sustained_seconds: 60,
+                overload_seconds: 60,
+                overload_connections: 10_000,
             }
         }
     }
@@ -155,7 +163,7 @@ pub(crate) fn ingest_args(url: &str, count: usize, concurrency: usize, rate: u64
 
 /// A hub with a Walmart source and one subscription to `sink`; returns the hub and the ingest
 /// URL.
-async fn hub_with_source(db: &Db, deliver: bool, sink: &str) -> (Child, String) {
+pub(crate) async fn hub_with_source(db: &Db, deliver: bool, sink: &str) -> (Child, String) {
     let hub = start_hub(db, deliver).await;
     let http = reqwest::Client::new();
     let bearer = admin_token(&http, &hub.base).await;
@@ -513,6 +521,7 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
                 .await
                 .0,
         );
+        rows.extend(crate::overload::overload(backend, sizes, all_in_one_rate).await);
         if let Backend::Postgres(url) = backend {
             rows.extend(crate::scale::two_nodes(url, sizes).await);
             rows.extend(crate::scale::network(url, sizes, ingest_rate, empty_queue_rate).await);

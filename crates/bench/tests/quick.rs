@@ -32,6 +32,7 @@ fn every_scenario_runs_in_quick_mode() {
         "idle hub",
         "ingest with 20000 events already stored",
         "sustained: ingest at the all-in-one max for 5 s",
+        "overload: open loop at 3x capacity for 5 s, 500 connections",
     ] {
         assert!(
             scenarios.contains(&expected),
@@ -45,6 +46,12 @@ fn every_scenario_runs_in_quick_mode() {
             !note.contains(" errors") || note.contains(" 0 errors"),
             "{row}"
         );
+        if row["scenario"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("overload"))
+        {
+            assert!(note.contains("acknowledged-but-lost 0;"), "{row}");
+        }
         if row["scenario"] != "idle hub" {
             assert!(row["throughput"].as_f64().unwrap_or(0.0) > 0.0, "{row}");
         }

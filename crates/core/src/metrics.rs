@@ -70,6 +70,21 @@ pub const RETENTION_REMOVED: Family = Family {
     help: "Records removed by retention, by kind.",
     kind: FamilyKind::Counter,
 };
+pub const TASK_RESTARTS: Family = Family {
+    name: "switchyard_task_restarts_total",
+    help: "Background tasks (dispatcher, retention, performance scheduler) restarted after a panic or an early exit, by task.",
+    kind: FamilyKind::Counter,
+};
+pub const HTTP_SHED: Family = Family {
+    name: "switchyard_http_shed_total",
+    help: "Requests answered 503 overloaded without being served, by reason: deadline (waited past the queueing deadline), line_full (too many already waiting), connections (the connection was over the bound and closed).",
+    kind: FamilyKind::Counter,
+};
+pub const HTTP_IN_FLIGHT: Family = Family {
+    name: "switchyard_http_in_flight",
+    help: "Requests being served now, out of the bound on requests served at once (the probes and /metrics aside).",
+    kind: FamilyKind::Gauge,
+};
 pub const DELIVERIES: Family = Family {
     name: "switchyard_deliveries",
     help: "Pending deliveries by state: due (waiting to be claimed), scheduled (due later), leased (being attempted).",
@@ -88,13 +103,15 @@ pub const BUILD_INFO: Family = Family {
 
 /// The families the registry keeps, in the order they are rendered (each is rendered, with its
 /// `# HELP` and `# TYPE`, even before it has a sample).
-const KEPT: [Family; 6] = [
+const KEPT: [Family; 8] = [
     HTTP_REQUESTS,
     INGEST_REQUESTS,
     INGEST_ACK_SECONDS,
     DELIVERY_ATTEMPTS,
     DELIVERY_SECONDS,
     RETENTION_REMOVED,
+    TASK_RESTARTS,
+    HTTP_SHED,
 ];
 
 /// Upper bounds of the latency histograms' buckets, in seconds (`+Inf` is implied).

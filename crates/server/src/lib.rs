@@ -7,6 +7,7 @@
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "256"]
 
+pub mod admission;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod performance;
 pub mod routes;
 pub mod source_cache;
+pub mod supervise;
 pub mod throttle;
 pub mod views;
 
@@ -71,6 +73,14 @@ pub struct Settings {
     pub deliver: bool,
     /// How long a client may take to send a request's head before it is cut off.
     pub header_read_timeout: Duration,
+    /// Connections served at once; one past it is answered 503 `overloaded` and closed.
+    pub max_connections: usize,
+    /// Requests served at once (the probes and `/metrics` aside); more wait for a place.
+    pub max_in_flight: usize,
+    /// How long a request waits for a place before it is answered 503 `overloaded`.
+    pub queue_deadline: Duration,
+    /// After shutdown is asked, how long requests and deliveries in flight may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 impl Settings {
@@ -96,6 +106,10 @@ impl Settings {
             performance_interval: Duration::from_secs(60),
             deliver: true,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: 4096,
+            max_in_flight: 256,
+            queue_deadline: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -134,6 +148,10 @@ pub struct AppState {
     pub sources: source_cache::SourceCache,
     /// Wrong client secrets per client id, for `POST /v3/token` and the console's sign-in.
     pub sign_in_throttle: throttle::SignInThrottle,
+    /// The supervised background tasks and whether each is up; `/readyz` reports them.
+    pub tasks: supervise::Tasks,
+    /// Bounds the requests served at once.
+    pub admission: admission::Admission,
 }
 
 /// A hub ready to serve.
@@ -142,6 +160,9 @@ pub struct Hub {
     /// Whether `serve` runs the dispatcher.
     deliver: bool,
     header_read_timeout: Duration,
+    max_connections: usize,
+    /// How long requests in flight may take to finish after shutdown is asked.
+    shutdown_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,8 +300,8 @@ impl Hub {
                     .max(settings.request_timeout + Duration::from_secs(1)),
                 poll_interval: settings.poll_interval,
                 time_scale: settings.delivery_time_scale,
+                shutdown_grace: settings.shutdown_grace,
                 metrics: metrics.clone(),
-                ..DispatcherConfig::default()
             },
         );
         if let Some((id, secret)) = &settings.bootstrap_client
@@ -318,41 +339,89 @@ impl Hub {
                 keys: key_fetch::KeyFetcher::default(),
                 sources: Default::default(),
                 sign_in_throttle: Default::default(),
+                tasks: Default::default(),
+                admission: admission::Admission::new(
+                    settings.max_in_flight,
+                    settings.queue_deadline,
+                    metrics.clone(),
+                ),
                 metrics,
             },
             deliver: settings.deliver,
             header_read_timeout: settings.header_read_timeout,
+            max_connections: settings.max_connections,
+            shutdown_grace: settings.shutdown_grace,
         })
     }
 
-    /// The routes, with every answer counted by route template, method and status.
+    /// The routes, behind admission (a bound on requests served at once), with every answer,
+    /// a shed one too, counted by route template, method and status.
     pub fn router(&self) -> Router {
-        routes::router(self.state.clone()).layer(axum::middleware::from_fn_with_state(
-            self.state.metrics.clone(),
-            routes::metrics::count_requests,
-        ))
+        routes::router(self.state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.admission.clone(),
+                admission::admit,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.metrics.clone(),
+                routes::metrics::count_requests,
+            ))
     }
 
     /// Serves on `listener` and delivers until `shutdown` turns true; then stops taking
-    /// requests, lets requests and deliveries in flight finish, and returns.
+    /// requests, lets requests and deliveries in flight finish within the shutdown grace (a
+    /// delivery cut off is released, to be retried under the same id), and returns.
+    ///
+    /// The dispatcher, retention and the performance scheduler run supervised: one that panics
+    /// or stops is restarted with backoff, and `/readyz` names it while it is down.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HubError> {
-        let dispatcher = self
-            .deliver
-            .then(|| tokio::spawn(self.state.dispatcher.clone().run(shutdown.clone())));
-        tokio::spawn(run_retention(self.state.clone(), shutdown.clone()));
-        tokio::spawn(performance::run_scheduler(
-            self.state.clone(),
-            self.state.performance_interval,
+        let state = &self.state;
+        let dispatcher = self.deliver.then(|| {
+            let dispatcher = state.dispatcher.clone();
+            let stop = shutdown.clone();
+            supervise::supervise(
+                &state.tasks,
+                &state.metrics,
+                "dispatcher",
+                shutdown.clone(),
+                move || dispatcher.clone().run(stop.clone()),
+            )
+        });
+        let (retention_state, stop) = (state.clone(), shutdown.clone());
+        supervise::supervise(
+            &state.tasks,
+            &state.metrics,
+            "retention",
             shutdown.clone(),
-        ));
+            move || run_retention(retention_state.clone(), stop.clone()),
+        );
+        let (scheduler_state, stop) = (state.clone(), shutdown.clone());
+        supervise::supervise(
+            &state.tasks,
+            &state.metrics,
+            "performance_scheduler",
+            shutdown.clone(),
+            move || {
+                performance::run_scheduler(
+                    scheduler_state.clone(),
+                    scheduler_state.performance_interval,
+                    stop.clone(),
+                )
+            },
+        );
         serve_http(
             listener,
             self.router(),
-            self.header_read_timeout,
+            HttpLimits {
+                header_read_timeout: self.header_read_timeout,
+                max_connections: self.max_connections,
+                grace: self.shutdown_grace,
+            },
+            self.state.metrics.clone(),
             shutdown.clone(),
         )
         .await;
@@ -363,22 +432,66 @@ impl Hub {
     }
 }
 
+/// Connections the kernel may hold for the hub before it accepts them (Linux caps it at
+/// `net.core.somaxconn`, 4096 by default). Larger than tokio's 1024, so that a burst of
+/// connections, turned away or not, is queued rather than dropped into SYN retransmits of
+/// 1, 3, 7 seconds.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `address` (`host:port`) for [`Hub::serve`], with [`LISTEN_BACKLOG`].
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
 /// How long a client may take to send a request's head, by default. A client that sends its
 /// headers byte by byte to hold connections open is cut off after this (axum's own `serve` has
 /// no such bound).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The bounds of the HTTP server.
+struct HttpLimits {
+    header_read_timeout: Duration,
+    /// Connections served at once; each costs its buffers and task (about 25 KiB under load).
+    max_connections: usize,
+    /// How long requests in flight may take to finish after shutdown.
+    grace: Duration,
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown` turns true, then lets requests in flight
-/// finish. Each request carries its peer's address (`ConnectInfo`), as with axum's `serve`.
+/// finish for at most the grace (idle keep-alive connections are closed at once). A connection
+/// past `max_connections` is answered 503 at once and closed ([`admission::turn_away`]), so a
+/// flood of connections costs bounded memory. Each request carries its peer's address
+/// (`ConnectInfo`), as with axum's `serve`.
 async fn serve_http(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    limits: HttpLimits,
+    metrics: Metrics,
     shutdown: watch::Receiver<bool>,
 ) {
+    let grace = limits.grace;
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = shutdown;
     let stop = async move {
@@ -399,6 +512,10 @@ async fn serve_http(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(place) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(admission::turn_away(stream, metrics.clone()));
+            continue;
+        };
         let service = tower::ServiceBuilder::new()
             .map_request(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
@@ -416,8 +533,17 @@ async fn serve_http(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(place);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "requests still in flight after the shutdown grace are cut off"
+        );
+    }
 }

@@ -373,7 +373,7 @@ fn shared_responses() -> Value {
         "Conflict": error("The object already exists (`conflict`)."),
         "TooLarge": error("The body is over the size limit (`too_large`)."),
         "Internal": error("An unexpected failure (`internal`); the server log has the details."),
-        "Unavailable": error("The database did not commit (`store_unavailable`) or the hub is stopping (`shutting_down`); nothing was stored, try again."),
+        "Unavailable": error("The database did not commit (`store_unavailable`), the hub is stopping (`shutting_down`), or it is serving as many requests as it can and this one waited past the queueing deadline (`overloaded`); nothing was stored, try again after `Retry-After` seconds."),
     })
 }
 
@@ -525,7 +525,7 @@ fn probe_and_token_ops() -> Vec<Operation> {
                 "readyz",
                 "probes",
                 "Readiness",
-                "Ready when the database answers.",
+                "Ready when the database answers and every background task (dispatcher, retention, performance scheduler) is up; a 503 `task_down` lists the tasks down in `error.tasks`.",
                 vec![],
                 None,
                 json!({

@@ -61,6 +61,20 @@ pub struct ConfigArgs {
     #[arg(long, env = "SWITCHYARD_NO_DELIVER", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub no_deliver: Option<bool>,
+    /// Connections served at once; one past it is answered 503 and closed [default: 4096].
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests served at once; more wait for a place, up to the queueing deadline [default: 256].
+    #[arg(long, env = "SWITCHYARD_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// How long a request may wait for a place before it is answered 503 `overloaded`, in
+    /// milliseconds [default: 1000].
+    #[arg(long, env = "SWITCHYARD_QUEUE_DEADLINE_MS")]
+    pub queue_deadline_ms: Option<u64>,
+    /// On SIGTERM, how long requests and deliveries in flight may take to finish, in seconds;
+    /// deliveries cut off are retried later under the same id [default: 20].
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<f64>,
     /// The URL marketplaces reach this hub at [default: http://<listen>].
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -90,6 +104,10 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     delivery_concurrency: Option<usize>,
     poll_interval_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_in_flight: Option<usize>,
+    queue_deadline_ms: Option<u64>,
+    shutdown_grace_secs: Option<f64>,
     public_url: Option<String>,
     bootstrap_client_id: Option<String>,
     bootstrap_client_secret: Option<String>,
@@ -155,6 +173,18 @@ pub fn load_settings(args: &ConfigArgs) -> Result<(Settings, String), String> {
     }
     if let Some(ms) = args.poll_interval_ms.or(file.poll_interval_ms) {
         settings.poll_interval = Duration::from_millis(ms.clamp(10, 60_000));
+    }
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        settings.max_connections = n.clamp(1, 1_000_000);
+    }
+    if let Some(n) = args.max_in_flight.or(file.max_in_flight) {
+        settings.max_in_flight = n.clamp(1, 100_000);
+    }
+    if let Some(ms) = args.queue_deadline_ms.or(file.queue_deadline_ms) {
+        settings.queue_deadline = Duration::from_millis(ms.clamp(1, 60_000));
+    }
+    if let Some(s) = args.shutdown_grace_secs.or(file.shutdown_grace_secs) {
+        settings.shutdown_grace = seconds("shutdown grace", s)?;
     }
     let id = args
         .bootstrap_client_id

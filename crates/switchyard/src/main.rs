@@ -332,7 +332,7 @@ async fn serve(args: ConfigArgs) -> Result<(), String> {
     let hub = Hub::build(&settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let listener = switchyard_server::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;

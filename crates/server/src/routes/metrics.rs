@@ -60,7 +60,7 @@ fn method_label(method: &Method) -> &'static str {
 /// the hub itself knows.
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let now = state.clock.now();
-    let mut gauges = Vec::with_capacity(3);
+    let mut gauges = Vec::with_capacity(4);
     match state.store.queue_depth(now).await {
         Ok(depth) => {
             gauges.push(Gauge {
@@ -85,6 +85,10 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue depth"),
     }
+    gauges.push(Gauge {
+        family: metrics::HTTP_IN_FLIGHT,
+        samples: vec![(Vec::new(), state.admission.in_flight() as f64)],
+    });
     gauges.push(Gauge {
         family: metrics::BUILD_INFO,
         samples: vec![(

@@ -115,20 +115,44 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers and every supervised background task is up; a 503 names
+/// what is not.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: the database does not answer");
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "the database does not answer",
-            )
-            .into_response()
-        }
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "not ready: the database does not answer");
+        return AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database does not answer",
+        )
+        .retry_after(crate::error::STORE_RETRY_AFTER_SECS)
+        .into_response();
     }
+    let down = state.tasks.down();
+    if !down.is_empty() {
+        let names: Vec<_> = down.iter().map(|(name, _)| *name).collect();
+        let message = down
+            .iter()
+            .map(|(name, reason)| format!("{name}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        tracing::warn!(tasks = ?names, "not ready: background tasks are down");
+        let tasks: Vec<_> = down
+            .iter()
+            .map(|(name, reason)| json!({"name": name, "reason": reason}))
+            .collect();
+        // The error envelope every refusal has, with the tasks as data for a probe that wants them.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": {
+                "code": "task_down",
+                "message": format!("background tasks are down and being restarted ({message})"),
+                "tasks": tasks,
+            }})),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
 }
 
 async fn not_found() -> AppError {

@@ -1,7 +1,7 @@
 //! Several `serve` processes on one PostgreSQL database share the deliveries: every (event,
 //! subscription) pair is delivered, none twice while no node dies; after a SIGKILL, duplicates
 //! only for what was in flight, under the same `webhook-id`; and cut database connections lose
-//! no acknowledged event. Each needs a PostgreSQL server: they are `#[ignore]`d, so `cargo test`
+//! no acknowledged event (`outage.rs` stops a whole server). Each needs a PostgreSQL server: they are `#[ignore]`d, so `cargo test`
 //! lists them as ignored, and `bash .ci/run` runs them (with `--include-ignored`, after starting
 //! the server); included without `SWITCHYARD_TEST_POSTGRES_URL`, they fail.
 
@@ -97,9 +97,9 @@ impl Drop for Schema {
     }
 }
 
-struct Node {
-    child: Child,
-    base: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
@@ -117,9 +117,18 @@ fn free_port() -> u16 {
         .expect("a port")
 }
 
-async fn start_node(database_url: &str) -> Node {
+pub(crate) async fn start_node(database_url: &str) -> Node {
+    start_node_with(database_url, Stdio::inherit()).await
+}
+
+/// A node whose standard error goes to `stderr` (a file the test reads for panics).
+pub(crate) async fn start_node_with(database_url: &str, stderr: Stdio) -> Node {
+    start_node_at(database_url, free_port(), stderr).await
+}
+
+/// A node on a given port (a restarted node takes its place).
+async fn start_node_at(database_url: &str, port: u16, stderr: Stdio) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("serve")
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
@@ -135,7 +144,7 @@ async fn start_node(database_url: &str) -> Node {
         // The outage tests make nodes log every refused write; assertions tell what matters.
         .env("SWITCHYARD_LOG", "off")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("switchyard starts");
     let node = Node {
@@ -156,7 +165,7 @@ async fn start_node(database_url: &str) -> Node {
     node
 }
 
-async fn token(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn token(http: &reqwest::Client, base: &str) -> String {
     let answer: Value = http
         .post(format!("{base}/v3/token"))
         .basic_auth(ADMIN_ID, Some(ADMIN_SECRET))
@@ -171,7 +180,7 @@ async fn token(http: &reqwest::Client, base: &str) -> String {
 }
 
 /// Three subscriptions of one partner to the same sink, told apart by a custom header.
-async fn subscribe_three(http: &reqwest::Client, base: &str, token: &str, sink: &Sink) {
+pub(crate) async fn subscribe_three(http: &reqwest::Client, base: &str, token: &str, sink: &Sink) {
     for name in ["a", "b", "c"] {
         let answer = http
             .post(format!("{base}/v3/webhooks/subscriptions"))
@@ -226,7 +235,7 @@ async fn publish_across(bases: Vec<String>, token: &str, n: usize) -> HashSet<St
 }
 
 /// (subscription, event id) → the webhook-ids it arrived under, one entry per arrival.
-fn arrivals(sink: &Sink) -> HashMap<(String, String), Vec<String>> {
+pub(crate) fn arrivals(sink: &Sink) -> HashMap<(String, String), Vec<String>> {
     let mut map: HashMap<(String, String), Vec<String>> = HashMap::new();
     for hook in sink.hooks() {
         let sub = hook.header("x-sub").unwrap_or_default();
@@ -241,7 +250,7 @@ fn arrivals(sink: &Sink) -> HashMap<(String, String), Vec<String>> {
     map
 }
 
-async fn wait_for_all(sink: &Sink, acknowledged: &HashSet<String>, within: Duration) {
+pub(crate) async fn wait_for_all(sink: &Sink, acknowledged: &HashSet<String>, within: Duration) {
     let deadline = std::time::Instant::now() + within;
     loop {
         let seen = arrivals(sink);
@@ -264,7 +273,7 @@ const EVENTS: usize = 5_000;
 
 /// The multi-node tests each run thousands of requests; one at a time keeps the machine usable
 /// for the rest of the suite.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
@@ -377,136 +386,70 @@ async fn cut_database_connections_lose_no_acknowledged_event() {
     assert_eq!(ready.status(), 200);
 }
 
-/// A TCP proxy to PostgreSQL that the test can take down (closing every connection) and bring
-/// back on the same port: a database outage that touches no other test.
-struct Proxy {
-    port: u16,
-    up: tokio::sync::watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(target: std::net::SocketAddr) -> Proxy {
-        let port = free_port();
-        let (up, _) = tokio::sync::watch::channel(true);
-        let proxy = Proxy { port, up };
-        let mut state = proxy.up.subscribe();
-        tokio::spawn(async move {
-            loop {
-                // Serve while up; when down, drop the listener and every connection.
-                if !*state.borrow() {
-                    if state.changed().await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let mut connections = JoinSet::new();
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            if let Ok((mut inbound, _)) = accepted {
-                                connections.spawn(async move {
-                                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                                    }
-                                });
-                            }
-                        }
-                        changed = state.changed() => {
-                            if changed.is_err() || !*state.borrow() {
-                                connections.abort_all();
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        proxy
-    }
-
-    fn set_up(&self, up: bool) {
-        let _ = self.up.send(up);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
-async fn readyz_fails_while_the_database_is_down_and_nothing_acknowledged_is_lost() {
+async fn two_nodes_killed_one_at_a_time_under_load_lose_nothing() {
+    // The soak's length: `SWITCHYARD_PG_SOAK_KILLS=N` SIGKILLs (default 4), alternating nodes.
+    let kills: usize = std::env::var("SWITCHYARD_PG_SOAK_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(4);
     let base_url = postgres_url();
     let _heavy = HEAVY.lock().await;
     let schema = Schema::new(&base_url).await;
-    let config: tokio_postgres::Config = base_url.parse().unwrap();
-    let target = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => {
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .unwrap()
-                .next()
-                .unwrap()
-        }
-        _ => panic!("the outage test needs a TCP PostgreSQL URL (host:port), not a socket path"),
-    };
-    let proxy = Proxy::start(target).await;
-    let proxied = schema.url().replacen(
-        &format!(":{}/", target.port()),
-        &format!(":{}/", proxy.port),
-        1,
-    );
-    assert_ne!(proxied, schema.url(), "the URL goes through the proxy");
     let sink = Sink::start().await;
-    let node = start_node(&proxied).await;
+    let ports = [free_port(), free_port()];
+    let mut nodes = [
+        start_node_at(&schema.url(), ports[0], Stdio::inherit()).await,
+        start_node_at(&schema.url(), ports[1], Stdio::inherit()).await,
+    ];
     let http = reqwest::Client::new();
-    let token = token(&http, &node.base).await;
-    subscribe_three(&http, &node.base, &token, &sink).await;
+    let token = token(&http, &nodes[0].base).await;
+    subscribe_three(&http, &nodes[0].base, &token, &sink).await;
 
-    let outage = {
-        let hooks = sink.state.clone();
-        let http = http.clone();
-        let base = node.base.clone();
-        let up = proxy.up.clone();
-        tokio::spawn(async move {
-            while hooks.hooks.lock().unwrap().len() < 300 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let _ = up.send(false);
-            let mut refused = false;
-            for _ in 0..50 {
-                let status = http
-                    .get(format!("{base}/readyz"))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0);
-                if status == 503 {
-                    refused = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let _ = up.send(true);
-            refused
-        })
-    };
-    let acknowledged = publish_across(vec![node.base.clone()], &token, 1_500).await;
-    assert!(
-        outage.await.unwrap(),
-        "/readyz answered 503 while the database was down"
+    // Publishers on both nodes, 8 each, for the whole run; a request to a dead node fails and
+    // is not acknowledged.
+    let loads: Vec<_> = nodes
+        .iter()
+        .map(|node| crate::outage::Publisher::start_named(&node.base, &token, 8, node_payload))
+        .collect();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    eprintln!("postgres soak: {kills} kills");
+    for kill in 0..kills {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(500 + seed % 1500)).await;
+        let victim = kill % 2;
+        let _ = nodes[victim].child.kill();
+        let _ = nodes[victim].child.wait();
+        // Down for a moment; the other node goes on ingesting and delivering.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nodes[victim] = start_node_at(&schema.url(), ports[victim], Stdio::inherit()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut acknowledged = HashSet::new();
+    for load in loads {
+        acknowledged.extend(load.finish().await.acknowledged);
+    }
+    eprintln!(
+        "postgres soak: {kills} SIGKILLs, {} events acknowledged",
+        acknowledged.len()
     );
-    proxy.set_up(true);
-    wait_for("/readyz recovers by itself", || async {
-        let ok = http
-            .get(format!("{}/readyz", node.base))
-            .send()
-            .await
-            .map(|r| r.status() == 200);
-        ok.unwrap_or(false).then_some(())
-    })
-    .await;
-    wait_for_all(&sink, &acknowledged, Duration::from_secs(120)).await;
+    assert!(acknowledged.len() > 100, "the load moved");
+    wait_for_all(&sink, &acknowledged, Duration::from_secs(180)).await;
+    crate::outage::assert_one_webhook_id_per_pair(&sink);
+    let delivered = arrivals(&sink).len();
+    eprintln!(
+        "postgres soak: {delivered} (event, subscription) pairs delivered, {} acknowledged × 3, 0 lost",
+        acknowledged.len()
+    );
+}
+
+fn node_payload(i: u64) -> Value {
+    json!({"n": i})
 }

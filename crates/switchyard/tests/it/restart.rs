@@ -29,6 +29,15 @@ impl Drop for Hub {
 }
 
 pub(crate) async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
+    start_hub_with(data_dir, port, &[]).await
+}
+
+/// A hub process with more environment settings (`SWITCHYARD_…`).
+pub(crate) async fn start_hub_with(
+    data_dir: &std::path::Path,
+    port: u16,
+    settings: &[(&str, &str)],
+) -> Hub {
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("serve")
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
@@ -39,6 +48,7 @@ pub(crate) async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
         .env("SWITCHYARD_BOOTSTRAP_CLIENT_SECRET", ADMIN_SECRET)
         .env("SWITCHYARD_LOG", "warn")
         .env_remove("SWITCHYARD_MASTER_KEY")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
