@@ -49,8 +49,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Parses one JSON value into `T`; anything but whitespace after the value (`{…} garbage`,
+/// `{…}}{`) is refused as `malformed_body`, as `serde_json::from_slice` would.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = parse_value(deserializer)?;
+    deserializer.end().map_err(|e| {
+        AppError::bad_request(
+            "malformed_body",
+            format!("invalid JSON body: anything after the JSON value is refused ({e})"),
+        )
+    })?;
+    Ok(value)
+}
+
+fn parse_value<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, AppError> {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -363,3 +363,60 @@ async fn every_endpoint_refuses_bad_input_with_json_stores_nothing_and_stays_bou
     eprintln!("bad input: {tried} requests refused; memory grew {grew} MiB");
     assert!(grew < 64, "memory grew by {grew} MiB");
 }
+
+#[tokio::test]
+async fn a_body_with_anything_after_its_json_value_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let event =
+        r#"{"eventType": "OFFER_UNPUBLISHED", "partnerId": "seller-1", "payload": {"n": 1}}"#;
+    let source =
+        r#"{"kind": "walmart", "partners": ["seller-1"], "secrets": [{"id": "1", "value": "s"}]}"#;
+    let subscription = r#"{"events": [{"eventType": "OFFER_UNPUBLISHED", "eventVersion": "V1", "resourceName": "ITEM", "eventUrl": "https://example.com/hook", "status": "ACTIVE"}]}"#;
+    let post = |path: &'static str, body: String| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (path, body) in [
+        ("/api/v1/events", event),
+        ("/api/v1/sources", source),
+        ("/v3/webhooks/subscriptions", subscription),
+    ] {
+        for trailer in [" garbage", "}{", "{}", "\n1"] {
+            let answer = post(path, format!("{body}{trailer}")).await.unwrap();
+            assert_eq!(
+                answer.status(),
+                400,
+                "{path} with {trailer:?} after the value"
+            );
+            let error: serde_json::Value = answer.json().await.unwrap();
+            assert_eq!(error["error"]["code"], "malformed_body", "{path}: {error}");
+        }
+    }
+    // Nothing was stored.
+    assert_eq!(
+        app.get("/api/v1/events", &token).await.body["events"],
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/v1/sources", &token).await.body["sources"],
+        json!([])
+    );
+    assert_eq!(
+        app.get("/v3/webhooks/subscriptions", &token).await.body["events"],
+        json!([]),
+        "no subscription"
+    );
+    // The same bodies, with only whitespace after them, are accepted.
+    for (path, body, status) in [
+        ("/api/v1/events", event, 202),
+        ("/api/v1/sources", source, 201),
+    ] {
+        let answer = post(path, format!("{body} \r\n\t")).await.unwrap();
+        assert_eq!(answer.status(), status, "{path} with trailing whitespace");
+    }
+}

@@ -186,6 +186,16 @@ impl Answers {
     }
 }
 
+/// How many times a fault test injects its fault: `SWITCHYARD_FAULT_ROUNDS` (default 1), for
+/// the long runs RELIABILITY.md reports.
+pub(crate) fn fault_rounds() -> usize {
+    std::env::var("SWITCHYARD_FAULT_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// The hub's `/metrics` text.
 pub(crate) async fn scrape(http: &reqwest::Client, base: &str) -> String {
     http.get(format!("{base}/metrics"))
@@ -356,31 +366,36 @@ async fn a_postgres_server_stopped_under_load_and_started_again_loses_nothing() 
     })
     .await;
 
-    server.stop_abruptly();
-    let before = load.unavailable();
-    wait_for("/readyz says not ready during the outage", || async {
-        (readyz_status(&http, &node.base).await == 503).then_some(())
-    })
-    .await;
-    wait_for("ingest answers 503 during the outage", || async {
-        (load.unavailable() > before + 20).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    server.start_again();
+    let rounds = fault_rounds();
+    for round in 0..rounds {
+        server.stop_abruptly();
+        let before = load.unavailable();
+        wait_for("/readyz says not ready during the outage", || async {
+            (readyz_status(&http, &node.base).await == 503).then_some(())
+        })
+        .await;
+        wait_for("ingest answers 503 during the outage", || async {
+            (load.unavailable() > before + 20).then_some(())
+        })
+        .await;
+        // Outages of 3 s, and in the long run every third one 10 s.
+        let down = if round % 3 == 2 { 10 } else { 3 };
+        tokio::time::sleep(Duration::from_secs(down)).await;
+        server.start_again();
 
-    wait_for("the node reconnects by itself", || async {
-        (readyz_status(&http, &node.base).await == 200).then_some(())
-    })
-    .await;
-    let resumed = load.sent();
-    wait_for("ingest is acknowledged again", || async {
-        (load.sent() > resumed + 300).then_some(())
-    })
-    .await;
+        wait_for("the node reconnects by itself", || async {
+            (readyz_status(&http, &node.base).await == 200).then_some(())
+        })
+        .await;
+        let resumed = load.sent();
+        wait_for("ingest is acknowledged again", || async {
+            (load.sent() > resumed + 300).then_some(())
+        })
+        .await;
+    }
     let answers = load.finish().await;
     eprintln!(
-        "outage: {} acknowledged, statuses {:?}, {} unanswered",
+        "outage: {rounds} outages; {} acknowledged, statuses {:?}, {} unanswered",
         answers.acknowledged.len(),
         answers.statuses,
         answers.unanswered
