@@ -10,6 +10,7 @@ mod delivery;
 mod faults;
 mod fixture;
 mod full_disk;
+mod generated_client;
 mod helpers;
 mod ingest;
 mod input;
