@@ -346,6 +346,10 @@ switchyard_delivery_attempts_total{outcome=\"timeout\"} 1
 # HELP switchyard_retention_removed_total Records removed by retention, by kind.
 # TYPE switchyard_retention_removed_total counter
 switchyard_retention_removed_total{kind=\"events\"} 0
+# HELP switchyard_task_restarts_total Background tasks (dispatcher, retention, performance scheduler) restarted after a panic or an early exit, by task.
+# TYPE switchyard_task_restarts_total counter
+# HELP switchyard_http_shed_total Requests answered 503 overloaded without being served, by reason: deadline (waited past the queueing deadline), line_full (too many already waiting), connections (the connection was over the bound and closed).
+# TYPE switchyard_http_shed_total counter
 # HELP switchyard_build_info Always 1; the version is in the label.
 # TYPE switchyard_build_info gauge
 switchyard_build_info{version=\"1.2.3\"} 1

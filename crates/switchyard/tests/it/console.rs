@@ -12,14 +12,14 @@ use switchyard_core::model::Access;
 use crate::helpers::*;
 
 /// A browser-like client for the console: keeps the cookies it is given, follows no redirect.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: std::collections::BTreeMap<String, String>,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -48,7 +48,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+    pub(crate) async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -96,7 +96,7 @@ impl Browser {
         page[start..].split('"').next().expect("token").to_string()
     }
 
-    async fn sign_in(&mut self, id: &str, secret: &str) -> StatusCode {
+    pub(crate) async fn sign_in(&mut self, id: &str, secret: &str) -> StatusCode {
         let (_, page, _) = self.get("/login").await;
         let csrf = Browser::csrf(&page);
         let (status, _, _) = self

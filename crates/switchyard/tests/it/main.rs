@@ -4,9 +4,11 @@
 mod chaos;
 mod cli;
 mod console;
+mod console_markup;
 mod controls;
 mod crash;
 mod delivery;
+mod dependencies;
 mod faults;
 mod fixture;
 mod full_disk;
