@@ -82,7 +82,11 @@ async fn markup_from_every_door_is_inert_on_every_console_page() {
     // Door 5: an ingest URL naming no source, from a stranger (recorded as a rejection).
     let stranger = app
         .http
-        .post(format!("{}/ingest/{}", app.base, urlencoding(&hostile(5))))
+        .post(format!(
+            "{}/ingest/{}",
+            app.base,
+            percent_encode(&hostile(5))
+        ))
         .body("{}")
         .send()
         .await
@@ -97,8 +101,8 @@ async fn markup_from_every_door_is_inert_on_every_console_page() {
     // Door 6: the query string of the list pages.
     let query = format!(
         "?partner={}&type={}",
-        urlencoding(&hostile(6)),
-        urlencoding(&hostile(7))
+        percent_encode(&hostile(6)),
+        percent_encode(&hostile(7))
     );
     let pages = [
         "/".to_string(),
@@ -141,16 +145,4 @@ async fn markup_from_every_door_is_inert_on_every_console_page() {
             "markup from door {door} was shown escaped somewhere (shown: {shown_escaped:?})"
         );
     }
-}
-
-/// Percent-encodes everything but unreserved characters, as a path segment or query value.
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -492,3 +492,16 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// Percent-encodes all but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`), as a path
+/// segment or a query value.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

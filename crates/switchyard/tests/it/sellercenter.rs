@@ -89,16 +89,7 @@ async fn tiktok_order(app: &TestApp, url: &str, order: &str) {
 /// user's API key, appended last.
 fn signed_query(key: &str, params: &Value) -> String {
     use hmac::{KeyInit, Mac};
-    fn quote(text: &str) -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    }
+    let quote = percent_encode;
     let mut pairs: Vec<(&String, &str)> = params
         .as_object()
         .expect("params are an object")
