@@ -15,6 +15,7 @@ pub mod key_fetch;
 pub mod openapi;
 pub mod performance;
 pub mod routes;
+pub mod services;
 pub mod source_cache;
 pub mod supervise;
 pub mod throttle;

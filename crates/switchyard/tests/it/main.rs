@@ -24,5 +24,6 @@ mod postgres;
 mod restart;
 mod secrets;
 mod sellercenter;
+mod services;
 mod subscriptions;
 mod upgrade;
