@@ -29,7 +29,8 @@ use super::{
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId};
-use crate::routes::{api, sources, webhooks};
+use crate::routes::{api, sources, wm_partner_id};
+use crate::services::{scope, subscriptions};
 use crate::views;
 
 const PAGE_SIZE: u32 = 50;
@@ -43,11 +44,15 @@ async fn api_json<R: IntoResponse>(result: AppResult<R>) -> Result<Value, Consol
     Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// A form turned into an API request body; a shape the API does not take is a 400.
-fn request<T: serde::de::DeserializeOwned>(body: Value) -> Result<JsonBody<T>, ConsoleError> {
+/// A form turned into a use case's typed input; a shape the API does not take is a 400.
+fn input<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ConsoleError> {
     serde_json::from_value(body)
-        .map(JsonBody)
         .map_err(|e| ConsoleError(AppError::bad_request("invalid_form", e.to_string())))
+}
+
+/// A form turned into an API request body, for the handlers the console still calls.
+fn request<T: serde::de::DeserializeOwned>(body: Value) -> Result<JsonBody<T>, ConsoleError> {
+    input(body).map(JsonBody)
 }
 
 fn see_other(to: &str) -> Response {
@@ -227,7 +232,7 @@ pub async fn webhooks(
     let subs = state
         .store
         .list_subscriptions(&SubscriptionFilter {
-            partners: webhooks::visible_partners(&session.client),
+            partners: scope::visible_partners(&session.client),
             status,
             ..Default::default()
         })
@@ -519,38 +524,26 @@ pub async fn create_webhook(
             e
         })
         .collect();
-    let created = api_json(
-        webhooks::create(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            headers,
-            request(json!({ "events": events }))?,
-        )
-        .await,
+    let created = subscriptions::create(
+        &state,
+        &session.client,
+        wm_partner_id(&headers),
+        input(json!({ "events": events }))?,
     )
     .await?;
     // The signing secrets are shown once, here, and never again.
-    let rows: Vec<Vec<String>> = created["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| {
-                    let id = e["subscriptionId"].as_str().unwrap_or_default();
-                    vec![
-                        link(
-                            &format!("/console/webhooks/{id}"),
-                            e["eventType"].as_str().unwrap_or_default(),
-                        ),
-                        format!(
-                            "<code>{}</code>",
-                            esc(e["signingSecret"].as_str().unwrap_or_default())
-                        ),
-                    ]
-                })
-                .collect()
+    let rows: Vec<Vec<String>> = created
+        .iter()
+        .map(|e| {
+            vec![
+                link(
+                    &format!("/console/webhooks/{}", e.subscription_id),
+                    &e.event_type,
+                ),
+                format!("<code>{}</code>", esc(&e.signing_secret)),
+            ]
         })
-        .unwrap_or_default();
+        .collect();
     let body = format!(
         "<p class=\"notice\">Created {} webhook(s). Copy the signing secrets now: they verify the \
          <code>webhook-signature</code> header and are not shown again.</p>{}\
@@ -566,7 +559,7 @@ async fn visible(
     session: &Session,
     id: &str,
 ) -> Result<SubscriptionRecord, ConsoleError> {
-    Ok(webhooks::visible_subscription(state, &session.client, id).await?)
+    Ok(scope::visible_subscription(state, &session.client, id).await?)
 }
 
 fn retry_name(sub: &SubscriptionRecord) -> &'static str {
@@ -704,16 +697,7 @@ pub async fn update_webhook(
     if let Some(auth) = auth_from(&form, true) {
         patch["authDetails"] = auth;
     }
-    api_json(
-        webhooks::update(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id.clone()),
-            request(patch)?,
-        )
-        .await,
-    )
-    .await?;
+    subscriptions::update(&state, &session.client, &id, input(patch)?).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}?notice=saved",
         esc(&id)
@@ -729,14 +713,11 @@ pub async fn set_status(
     let form = Form::parse(&body);
     session.check_csrf(&form)?;
     let status = form.get("status").unwrap_or_default();
-    api_json(
-        webhooks::update(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id.clone()),
-            request(json!({ "status": status }))?,
-        )
-        .await,
+    subscriptions::update(
+        &state,
+        &session.client,
+        &id,
+        input(json!({ "status": status }))?,
     )
     .await?;
     let notice = if status == "ACTIVE" {
@@ -758,15 +739,7 @@ pub async fn delete_webhook(
     body: Bytes,
 ) -> PageResult {
     session.check_csrf(&Form::parse(&body))?;
-    api_json(
-        webhooks::delete(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id),
-        )
-        .await,
-    )
-    .await?;
+    subscriptions::delete(&state, &session.client, &id).await?;
     Ok(see_other("/console/webhooks?notice=deleted"))
 }
 
@@ -788,13 +761,8 @@ pub async fn test_webhook(
     if let Some(auth) = views::open_auth(&state, &sub)? {
         test["authDetails"] = json!(auth);
     }
-    let answer = webhooks::test(
-        State(state.clone()),
-        Caller(session.client.clone()),
-        HeaderMap::new(),
-        request(test)?,
-    )
-    .await;
+    let answer =
+        subscriptions::test_notification(&state, &session.client, None, input(test)?).await;
     let message = match answer {
         Ok(_) => "<p class=\"notice\">Test sent: the endpoint answered with a 2xx.</p>".to_string(),
         Err(e) => format!("<p class=\"error\">Test failed: {}</p>", esc(&e.message)),
@@ -994,7 +962,7 @@ pub async fn events(
     let found = state
         .store
         .list_events(&EventFilter {
-            partners: webhooks::visible_partners(&session.client),
+            partners: scope::visible_partners(&session.client),
             topic: query.get("topic"),
             marketplace: query.get("marketplace"),
             partner_id: query.get("partner"),
@@ -1295,7 +1263,7 @@ pub async fn failures(
     let start = Timestamp::from_second(start_secs).map_err(|_| AppError::internal())?;
     let report = state
         .store
-        .failure_report(webhooks::visible_partners(&session.client), start, bucket)
+        .failure_report(scope::visible_partners(&session.client), start, bucket)
         .await?;
     let buckets: Vec<Timestamp> = (0..)
         .map(|i| start_secs + i * bucket)
@@ -1316,7 +1284,7 @@ pub async fn failures(
     let subs: BTreeMap<String, SubscriptionRecord> = state
         .store
         .list_subscriptions(&SubscriptionFilter {
-            partners: webhooks::visible_partners(&session.client),
+            partners: scope::visible_partners(&session.client),
             ..Default::default()
         })
         .await?
@@ -1467,7 +1435,7 @@ pub async fn rejections(
     let found = state
         .store
         .list_rejections(&RejectionFilter {
-            partners: webhooks::visible_partners(&session.client),
+            partners: scope::visible_partners(&session.client),
             source_id: query.get("source"),
             reason: query.get("reason"),
             since: parse_time(&query, "since")?,
@@ -1525,7 +1493,7 @@ pub async fn outcomes(
     let found = state
         .store
         .list_outcomes(&OutcomeFilter {
-            partners: webhooks::visible_partners(&session.client),
+            partners: scope::visible_partners(&session.client),
             status: Some("failed".into()),
             reason: query.get("reason"),
             since: parse_time(&query, "since")?,
@@ -1573,7 +1541,7 @@ pub async fn sources(
 ) -> PageResult {
     let found = state
         .store
-        .list_sources(webhooks::visible_partners(&session.client))
+        .list_sources(scope::visible_partners(&session.client))
         .await?;
     let mut rows = Vec::new();
     for s in &found {

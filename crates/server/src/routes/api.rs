@@ -17,10 +17,11 @@ use switchyard_core::signatures::standard_webhooks;
 use switchyard_store::InsertOutcome;
 
 use super::parse_id;
-use super::webhooks::{resolve_partner, visible_partners, visible_subscription};
+use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
+use crate::services::scope::{resolve_partner, visible_partners, visible_subscription};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -71,7 +72,7 @@ pub async fn publish(
         )
         .with_field("eventVersion"));
     }
-    let partner_id = resolve_partner(&caller, p.partner_id, &headers, "partnerId")?;
+    let partner_id = resolve_partner(&caller, p.partner_id, wm_partner_id(&headers), "partnerId")?;
     if caller.access_to(entry.resource_name) != Access::FullAccess {
         return Err(AppError::forbidden(
             "insufficient_scope",

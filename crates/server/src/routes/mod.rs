@@ -171,3 +171,8 @@ async fn method_not_allowed() -> AppError {
 pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(raw).map_err(|_| AppError::not_found(what))
 }
+
+/// The partner Walmart's `WM_PARTNER.ID` header names, if any.
+pub(crate) fn wm_partner_id(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get("WM_PARTNER.ID").and_then(|v| v.to_str().ok())
+}

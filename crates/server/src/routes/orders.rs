@@ -14,11 +14,12 @@ use switchyard_core::performance::OrderFact;
 use switchyard_core::schedule::PerformanceKind;
 use switchyard_store::{OrderChange, OrderUpdate};
 
-use super::webhooks::resolve_partner;
+use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody};
 use crate::performance;
+use crate::services::scope::resolve_partner;
 
 /// At most this many facts in one request.
 const MAX_FACTS: usize = 1000;
@@ -44,7 +45,12 @@ pub async fn post_facts(
             "posting order facts needs full_access on ORDER",
         ));
     }
-    let partner = resolve_partner(&caller, request.partner_id, &headers, "partnerId")?;
+    let partner = resolve_partner(
+        &caller,
+        request.partner_id,
+        wm_partner_id(&headers),
+        "partnerId",
+    )?;
     if request.facts.is_empty() || request.facts.len() > MAX_FACTS {
         return Err(AppError::invalid(
             "facts",
@@ -94,7 +100,12 @@ pub async fn run(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let partner = resolve_partner(&caller, request.partner_id, &headers, "partnerId")?;
+    let partner = resolve_partner(
+        &caller,
+        request.partner_id,
+        wm_partner_id(&headers),
+        "partnerId",
+    )?;
     let as_of = request.as_of.unwrap_or_else(|| state.clock.now());
     let orders = performance::orders_for(&state, &partner, as_of).await?;
     let payload = performance::compute(

@@ -28,8 +28,8 @@ use switchyard_core::model::{
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::signatures::standard_webhooks;
 
-use super::webhooks::{resolve_partner, visible_partners};
 use crate::AppState;
+use crate::services::scope::{resolve_partner, visible_partners};
 
 /// How far a request's `Timestamp` may be from the hub's clock.
 const TIMESTAMP_WINDOW: SignedDuration = SignedDuration::from_mins(5);
@@ -414,12 +414,7 @@ async fn create_webhook(
             ));
         }
     }
-    let partner = resolve_partner(
-        client,
-        params.get("PartnerId").cloned(),
-        &axum::http::HeaderMap::new(),
-        "PartnerId",
-    )?;
+    let partner = resolve_partner(client, params.get("PartnerId").cloned(), None, "PartnerId")?;
     let mut event_types: Vec<String> = Vec::new();
     for e in &chosen {
         event_types.push(e.event_type.to_string());

@@ -17,6 +17,7 @@ use super::parse_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId};
+use crate::services::scope::visible_partners;
 
 /// The secret id under which a SellerCenter source keeps the token of its URL.
 pub const URL_TOKEN_ID: &str = "url-token";
@@ -256,10 +257,6 @@ pub async fn create(
         StatusCode::CREATED,
         axum::Json(view(&state, &source, token.as_deref())?),
     ))
-}
-
-fn visible_partners(caller: &Client) -> Option<Vec<String>> {
-    (!caller.admin).then(|| caller.partners.clone())
 }
 
 pub async fn list(

@@ -5,4 +5,6 @@
 
 pub mod receive_webhook;
 pub mod refusals;
+pub mod scope;
 pub mod source_token;
+pub mod subscriptions;

@@ -1,0 +1,556 @@
+//! Subscriptions: create, change, delete, and the test notification. Shapes follow Walmart's
+//! `/v3/webhooks` (`docs/marketplaces.md`); creating or changing a subscription needs a scope other
+//! than `no_access` on its resource (`seeds/001_*`). The routes of `/v3/webhooks`, the console and
+//! SellerCenter's dialect are adapters over these.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use switchyard_core::catalog::{self, EventType};
+use switchyard_core::model::{
+    Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Envelope, Ordering,
+    RateLimit, SubscriptionRecord, SubscriptionStatus, validate_header_name, validate_header_value,
+    validate_http_url,
+};
+use switchyard_core::retry::RetryPolicy;
+use switchyard_core::signatures::standard_webhooks;
+use switchyard_delivery::OutboundRequest;
+use switchyard_delivery::envelope;
+
+use super::scope::{resolve_partner, visible_subscription};
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::views;
+
+/// One entry of a create request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionInput {
+    pub event_type: String,
+    pub event_version: Option<String>,
+    pub resource_name: Option<String>,
+    pub event_url: String,
+    pub status: Option<String>,
+    pub auth_details: Option<AuthDetails>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub partner_id: Option<String>,
+    pub ordering: Option<Ordering>,
+    pub max_in_flight: Option<u32>,
+    pub rate_limit: Option<RateLimit>,
+    pub circuit_breaker: Option<Breaker>,
+    pub auto_disable_after_seconds: Option<u64>,
+    pub envelope: Option<Envelope>,
+}
+
+/// A create request: one subscription per entry.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateRequest {
+    #[serde(alias = "event", alias = "eventTypes")]
+    pub events: Vec<SubscriptionInput>,
+}
+
+/// What a create or test request names, checked.
+struct Checked {
+    pub event_type: &'static EventType,
+    pub event_version: String,
+    pub event_url: String,
+    pub status: SubscriptionStatus,
+    pub auth: Option<AuthDetails>,
+    pub headers: BTreeMap<String, String>,
+    pub retry_policy: RetryPolicy,
+    pub partner_id: String,
+}
+
+/// A subscription just created, with its signing secret (never shown again).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedSubscription {
+    pub event_type: String,
+    pub event_version: String,
+    pub partner_id: String,
+    pub resource_name: String,
+    pub signing_secret: String,
+    pub status: SubscriptionStatus,
+    pub subscription_id: Uuid,
+}
+
+pub fn check_headers(
+    headers: Option<BTreeMap<String, String>>,
+    field: &str,
+) -> AppResult<BTreeMap<String, String>> {
+    let headers = headers.unwrap_or_default();
+    if headers.len() > 50 {
+        return Err(AppError::invalid(field, "at most 50 custom headers"));
+    }
+    for (name, value) in &headers {
+        validate_header_name(field, name)?;
+        validate_header_value(&format!("{field}.{name}"), value)?;
+    }
+    Ok(headers)
+}
+
+fn check_scope(caller: &Client, resource: &str) -> AppResult<()> {
+    if caller.access_to(resource) == Access::NoAccess {
+        return Err(AppError::forbidden(
+            "insufficient_scope",
+            format!(
+                "subscribing to {resource} events needs the view_only or full_access scope on \
+                 {resource}; this client has no_access"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_input(
+    caller: &Client,
+    header_partner: Option<&str>,
+    prefix: &str,
+    event_type: &str,
+    event_version: Option<String>,
+    resource_name: Option<String>,
+    event_url: String,
+    status: Option<String>,
+    auth: Option<AuthDetails>,
+    custom_headers: Option<BTreeMap<String, String>>,
+    retry_policy: Option<RetryPolicy>,
+    partner_id: Option<String>,
+) -> AppResult<Checked> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let entry = catalog::find(event_type).ok_or_else(|| {
+        AppError::bad_request(
+            "unknown_event_type",
+            format!("unknown event type {event_type:?}; GET /v3/webhooks/eventTypes lists them"),
+        )
+        .with_field(field("eventType"))
+    })?;
+    let event_version = event_version.unwrap_or_else(|| entry.event_version.to_string());
+    if event_version != entry.event_version {
+        return Err(AppError::bad_request(
+            "unknown_event_version",
+            format!(
+                "{event_type} has version {}, not {event_version:?}",
+                entry.event_version
+            ),
+        )
+        .with_field(field("eventVersion")));
+    }
+    let resource = resource_name
+        .ok_or_else(|| AppError::invalid(field("resourceName"), "resourceName is required"))?;
+    if resource != entry.resource_name {
+        return Err(AppError::bad_request(
+            "resource_mismatch",
+            format!(
+                "{event_type} belongs to resource {}, not {resource:?}",
+                entry.resource_name
+            ),
+        )
+        .with_field(field("resourceName")));
+    }
+    validate_http_url(&field("eventUrl"), &event_url)?;
+    let status = match status.as_deref() {
+        None => SubscriptionStatus::Active,
+        Some(s) => SubscriptionStatus::parse(s).ok_or_else(|| {
+            AppError::invalid(field("status"), "status must be ACTIVE or INACTIVE")
+        })?,
+    };
+    if let Some(auth) = &auth {
+        auth.validate()
+            .map_err(|e| AppError::from(e).with_field(field("authDetails")))?;
+    }
+    let custom_headers = check_headers(custom_headers, &field("headers"))?;
+    let retry_policy = retry_policy.unwrap_or_default();
+    retry_policy.validate()?;
+    let partner_id = resolve_partner(caller, partner_id, header_partner, &field("partnerId"))?;
+    check_scope(caller, entry.resource_name)?;
+    Ok(Checked {
+        event_type: entry,
+        event_version,
+        event_url,
+        status,
+        auth,
+        headers: custom_headers,
+        retry_policy,
+        partner_id,
+    })
+}
+
+/// Creates one subscription per entry, all or none; each answer carries its signing secret,
+/// shown this once.
+pub async fn create(
+    state: &AppState,
+    caller: &Client,
+    header_partner: Option<&str>,
+    request: CreateRequest,
+) -> AppResult<Vec<CreatedSubscription>> {
+    if request.events.is_empty() || request.events.len() > 100 {
+        return Err(AppError::invalid("events", "give between 1 and 100 events"));
+    }
+    let now = state.clock.now();
+    let mut records = Vec::new();
+    let mut secrets = Vec::new();
+    for (i, input) in request.events.into_iter().enumerate() {
+        let ordering = input.ordering.unwrap_or_default();
+        let field = |name: &str| format!("events[{i}].{name}");
+        let max_in_flight = check_max_in_flight(input.max_in_flight, &field("maxInFlight"))?;
+        let rate_limit = input.rate_limit;
+        let breaker = check_breaker(
+            input.circuit_breaker.unwrap_or_default(),
+            &field("circuitBreaker"),
+        )?;
+        let auto_disable_after_secs = check_auto_disable(
+            input
+                .auto_disable_after_seconds
+                .unwrap_or(DEFAULT_AUTO_DISABLE_AFTER_SECS),
+            &field("autoDisableAfterSeconds"),
+        )?;
+        if let Some(r) = &rate_limit {
+            r.validate()
+                .map_err(|e| AppError::from(e).with_field(field("rateLimit")))?;
+        }
+        let c = check_input(
+            caller,
+            header_partner,
+            &format!("events[{i}]."),
+            &input.event_type,
+            input.event_version,
+            input.resource_name,
+            input.event_url,
+            input.status,
+            input.auth_details,
+            input.headers,
+            input.retry_policy,
+            input.partner_id,
+        )?;
+        let signing_secret = standard_webhooks::generate_secret();
+        records.push(SubscriptionRecord {
+            id: Uuid::now_v7(),
+            partner_id: c.partner_id,
+            client_id: caller.id.clone(),
+            event_types: vec![c.event_type.event_type.to_string()],
+            event_version: c.event_version,
+            resource_name: c.event_type.resource_name.to_string(),
+            event_url: c.event_url,
+            headers: c.headers,
+            auth_sealed: c.auth.map(|a| {
+                state
+                    .secrets
+                    .seal(&serde_json::to_string(&a).unwrap_or_default())
+            }),
+            status: c.status,
+            retry_policy: c.retry_policy,
+            signing_secret_sealed: state.secrets.seal(&signing_secret),
+            previous_secret_sealed: None,
+            previous_secret_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            ordering,
+            max_in_flight,
+            rate_limit,
+            disabled_reason: None,
+            breaker,
+            auto_disable_after_secs,
+            envelope: input.envelope.unwrap_or_default(),
+        });
+        secrets.push(signing_secret);
+    }
+    state.store.create_subscriptions(records.clone()).await?;
+    Ok(records
+        .into_iter()
+        .zip(secrets)
+        .map(|(s, signing_secret)| CreatedSubscription {
+            event_type: s.event_types.into_iter().next().unwrap_or_default(),
+            event_version: s.event_version,
+            partner_id: s.partner_id,
+            resource_name: s.resource_name,
+            signing_secret,
+            status: s.status,
+            subscription_id: s.id,
+        })
+        .collect())
+}
+
+fn check_breaker(b: Breaker, field: &str) -> AppResult<Breaker> {
+    if !(1..=10_000).contains(&b.failure_threshold)
+        || !(1..=86_400).contains(&b.probe_interval_seconds)
+    {
+        return Err(AppError::invalid(
+            field,
+            "circuitBreaker needs failureThreshold 1..10000 and probeIntervalSeconds 1..86400",
+        ));
+    }
+    Ok(b)
+}
+
+fn check_auto_disable(secs: u64, field: &str) -> AppResult<u64> {
+    if !(60..=90 * 86_400).contains(&secs) {
+        return Err(AppError::invalid(
+            field,
+            "autoDisableAfterSeconds must be between 60 and 7776000",
+        ));
+    }
+    Ok(secs)
+}
+
+fn check_max_in_flight(value: Option<u32>, field: &str) -> AppResult<Option<u32>> {
+    match value {
+        Some(n) if !(1..=10_000).contains(&n) => Err(AppError::invalid(
+            field,
+            "maxInFlight must be between 1 and 10000",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A change to a subscription: each field given replaces what is stored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchRequest {
+    pub event_url: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Absent: unchanged; `null`: removed; an object: merged (masked values keep what is stored).
+    #[serde(default, deserialize_with = "present")]
+    pub auth_details: Option<Value>,
+    pub status: Option<String>,
+    pub event_version: Option<String>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub ordering: Option<Ordering>,
+    /// `null` removes the cap.
+    #[serde(default, deserialize_with = "present")]
+    pub max_in_flight: Option<Value>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    pub rate_limit: Option<Value>,
+    pub circuit_breaker: Option<Breaker>,
+    pub auto_disable_after_seconds: Option<u64>,
+    pub envelope: Option<Envelope>,
+    // Shown in reads; cleared by the hub when the subscription is resumed.
+    #[serde(rename = "disabledReason")]
+    pub _disabled_reason: Option<serde::de::IgnoredAny>,
+    // Read-only fields a client may send back unchanged from a read.
+    pub subscription_id: Option<Value>,
+    pub partner_id: Option<Value>,
+    pub event_type: Option<Value>,
+    pub event_types: Option<Value>,
+    pub resource_name: Option<Value>,
+    #[serde(rename = "createdAt")]
+    pub _created_at: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "updatedAt")]
+    pub _updated_at: Option<serde::de::IgnoredAny>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Changes a subscription the caller may see; returns it as stored.
+pub async fn update(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+    patch: PatchRequest,
+) -> AppResult<SubscriptionRecord> {
+    let mut sub = visible_subscription(state, caller, id).await?;
+    check_scope(caller, &sub.resource_name)?;
+    let current = views::subscription(state, &sub)?;
+    let read_only = [
+        ("subscriptionId", &patch.subscription_id),
+        ("partnerId", &patch.partner_id),
+        ("eventType", &patch.event_type),
+        ("eventTypes", &patch.event_types),
+        ("resourceName", &patch.resource_name),
+    ];
+    for (name, value) in read_only {
+        if let Some(value) = value
+            && Some(value) != current.get(name)
+        {
+            return Err(AppError::bad_request(
+                "read_only",
+                format!("{name} cannot be changed; create a new subscription instead"),
+            )
+            .with_field(name));
+        }
+    }
+    let was_active = sub.status == SubscriptionStatus::Active;
+    if let Some(url) = patch.event_url {
+        validate_http_url("eventUrl", &url)?;
+        sub.event_url = url;
+    }
+    if let Some(headers) = patch.headers {
+        sub.headers = check_headers(Some(headers), "headers")?;
+    }
+    if let Some(status) = patch.status {
+        sub.status = SubscriptionStatus::parse(&status)
+            .ok_or_else(|| AppError::invalid("status", "status must be ACTIVE or INACTIVE"))?;
+    }
+    if let Some(version) = patch.event_version {
+        let supported = sub
+            .event_types
+            .iter()
+            .all(|t| catalog::find(t).is_some_and(|e| e.event_version == version));
+        if !supported {
+            return Err(AppError::bad_request(
+                "unknown_event_version",
+                format!("version {version:?} is not offered for this event type"),
+            )
+            .with_field("eventVersion"));
+        }
+        sub.event_version = version;
+    }
+    if let Some(ordering) = patch.ordering {
+        sub.ordering = ordering;
+    }
+    if let Some(b) = patch.circuit_breaker {
+        sub.breaker = check_breaker(b, "circuitBreaker")?;
+    }
+    if let Some(secs) = patch.auto_disable_after_seconds {
+        sub.auto_disable_after_secs = check_auto_disable(secs, "autoDisableAfterSeconds")?;
+    }
+    if let Some(envelope) = patch.envelope {
+        sub.envelope = envelope;
+    }
+    match patch.max_in_flight {
+        None => {}
+        Some(Value::Null) => sub.max_in_flight = None,
+        Some(v) => {
+            let n = serde_json::from_value::<u32>(v).map_err(|_| {
+                AppError::invalid("maxInFlight", "maxInFlight must be a whole number")
+            })?;
+            sub.max_in_flight = check_max_in_flight(Some(n), "maxInFlight")?;
+        }
+    }
+    match patch.rate_limit {
+        None => {}
+        Some(Value::Null) => sub.rate_limit = None,
+        Some(v) => {
+            let r: RateLimit = serde_json::from_value(v)
+                .map_err(|e| AppError::invalid("rateLimit", format!("invalid rateLimit: {e}")))?;
+            r.validate()?;
+            sub.rate_limit = Some(r);
+        }
+    }
+    if let Some(policy) = patch.retry_policy {
+        policy.validate()?;
+        sub.retry_policy = policy;
+    }
+    match patch.auth_details {
+        None => {}
+        Some(Value::Null) => sub.auth_sealed = None,
+        Some(value) => {
+            let given: AuthDetails = serde_json::from_value(value).map_err(|e| {
+                AppError::invalid("authDetails", format!("invalid authDetails: {e}"))
+            })?;
+            let merged = match views::open_auth(state, &sub)? {
+                Some(stored) => stored.merged_with(&given),
+                None => given,
+            };
+            merged
+                .validate()
+                .map_err(|e| AppError::from(e).with_field("authDetails"))?;
+            sub.auth_sealed = Some(
+                state
+                    .secrets
+                    .seal(&serde_json::to_string(&merged).unwrap_or_default()),
+            );
+        }
+    }
+    if !was_active && sub.status == SubscriptionStatus::Active {
+        sub.disabled_reason = None;
+    }
+    sub.updated_at = state.clock.now();
+    if !state.store.update_subscription(sub.clone()).await? {
+        return Err(AppError::not_found("subscription"));
+    }
+    if !was_active && sub.status == SubscriptionStatus::Active {
+        // Held deliveries may be due now.
+        state.dispatcher.wake();
+    }
+    Ok(sub)
+}
+
+/// Deletes a subscription the caller may see; returns its id.
+pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uuid> {
+    let sub = visible_subscription(state, caller, id).await?;
+    if !state
+        .store
+        .delete_subscription(sub.id, state.clock.now())
+        .await?
+    {
+        return Err(AppError::not_found("subscription"));
+    }
+    Ok(sub.id)
+}
+
+/// A test notification: where to send a sample of which event type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestRequest {
+    pub event_type: String,
+    pub event_version: Option<String>,
+    pub resource_name: Option<String>,
+    pub event_url: String,
+    pub auth_details: Option<AuthDetails>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub partner_id: Option<String>,
+}
+
+/// Sends a sample of the event type to `eventUrl` now; an answer other than 2xx, or none, is
+/// the error `test_delivery_failed` saying how the endpoint answered.
+pub async fn test_notification(
+    state: &AppState,
+    caller: &Client,
+    header_partner: Option<&str>,
+    t: TestRequest,
+) -> AppResult<()> {
+    let c = check_input(
+        caller,
+        header_partner,
+        "",
+        &t.event_type,
+        t.event_version,
+        t.resource_name,
+        t.event_url,
+        None,
+        t.auth_details,
+        t.headers,
+        None,
+        t.partner_id,
+    )?;
+    let now = state.clock.now();
+    let event_id = Uuid::now_v7();
+    let body = serde_json::to_vec(&json!({
+        "source": {
+            "eventType": c.event_type.event_type,
+            "eventVersion": c.event_version,
+            "eventTime": envelope::event_time(now),
+            "eventId": event_id,
+        },
+        "payload": catalog::sample_payload(c.event_type, &c.partner_id),
+    }))
+    .map_err(|_| AppError::internal())?;
+    let msg_id = format!("msg_test_{}", event_id.simple());
+    let request = OutboundRequest {
+        url: c.event_url,
+        headers: envelope::standard_webhooks_headers(&msg_id, now, &body, &[]),
+        body,
+        custom_headers: c.headers,
+        auth: c.auth,
+        token_cache_key: None,
+    };
+    let outcome = state.sender.send(&request).await;
+    if outcome.succeeded() {
+        return Ok(());
+    }
+    let message = match (outcome.status_code, &outcome.error_message) {
+        (Some(code), _) => format!("eventUrl answered HTTP {code}"),
+        (None, Some(m)) => format!("eventUrl could not be reached: {m}"),
+        (None, None) => "eventUrl could not be reached".to_string(),
+    };
+    Err(AppError::bad_request("test_delivery_failed", message).with_field("eventUrl"))
+}
