@@ -40,7 +40,7 @@ impl SourceCache {
             self.forget(id);
             return Ok(None);
         };
-        let secrets = crate::routes::sources::open_secrets(state, &source)?;
+        let secrets = crate::services::sources::open_secrets(state, &source)?;
         let cached = (Arc::new(source), Arc::new(secrets));
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {

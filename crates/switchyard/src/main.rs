@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use switchyard_core::SystemClock;
 use switchyard_core::model::{Access, Client};
 use switchyard_core::secrets::{hash_client_secret, random_token};
-use switchyard_server::routes::sources;
+use switchyard_server::services::sources;
 use switchyard_server::{Hub, open_store};
 
 use config::{ConfigArgs, load_settings};

@@ -27,32 +27,18 @@ use super::{
     start_session,
 };
 use crate::AppState;
-use crate::error::{AppError, AppResult};
-use crate::extract::{Caller, JsonBody, PathId};
-use crate::routes::{api, sources, wm_partner_id};
-use crate::services::{scope, subscriptions};
+use crate::error::AppError;
+use crate::extract::PathId;
+use crate::routes::wm_partner_id;
+use crate::services::{deliveries, scope, sources, subscriptions};
 use crate::views;
 
 const PAGE_SIZE: u32 = 50;
-
-/// Runs an API handler in-process and reads its JSON answer.
-async fn api_json<R: IntoResponse>(result: AppResult<R>) -> Result<Value, ConsoleError> {
-    let response = result?.into_response();
-    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
-        .await
-        .map_err(|_| AppError::internal())?;
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
 
 /// A form turned into a use case's typed input; a shape the API does not take is a 400.
 fn input<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ConsoleError> {
     serde_json::from_value(body)
         .map_err(|e| ConsoleError(AppError::bad_request("invalid_form", e.to_string())))
-}
-
-/// A form turned into an API request body, for the handlers the console still calls.
-fn request<T: serde::de::DeserializeOwned>(body: Value) -> Result<JsonBody<T>, ConsoleError> {
-    input(body).map(JsonBody)
 }
 
 fn see_other(to: &str) -> Response {
@@ -891,15 +877,7 @@ pub async fn retry_delivery(
 ) -> PageResult {
     let form = Form::parse(&body);
     session.check_csrf(&form)?;
-    api_json(
-        api::retry_delivery(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id),
-        )
-        .await,
-    )
-    .await?;
+    deliveries::retry(&state, &session.client, &id).await?;
     let back = back_to(&form, "/console/webhooks");
     let sep = if back.contains('?') { '&' } else { '?' };
     Ok(see_other(&format!("{back}{sep}notice=retried")))
@@ -919,16 +897,7 @@ pub async fn replay(
     if let Some(until) = parse_time(&form, "until")? {
         r["until"] = json!(until);
     }
-    api_json(
-        api::replay(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id.clone()),
-            request(r)?,
-        )
-        .await,
-    )
-    .await?;
+    subscriptions::replay(&state, &session.client, &id, input(r)?).await?;
     let sub = visible(&state, &session, &id).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}/logs?notice=replayed",
@@ -1545,8 +1514,7 @@ pub async fn sources(
         .await?;
     let mut rows = Vec::new();
     for s in &found {
-        let view = sources::render(&state.secrets, &state.public_url, s, None)?;
-        let url = view["ingestUrl"].as_str().unwrap_or_default().to_string();
+        let url = sources::render(&state.secrets, &state.public_url, s, None)?.ingest_url;
         let stats = state.store.source_stats(s.id).await?;
         rows.push(vec![
             link(&format!("/console/sources/{}", s.id), &s.name),
@@ -1666,21 +1634,14 @@ pub async fn create_source(
 ) -> PageResult {
     let form = Form::parse(&body);
     session.check_csrf(&form)?;
-    let created = api_json(
-        sources::create(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            request(source_body(&form, true)?)?,
-        )
-        .await,
-    )
-    .await?;
-    let url = created["ingestUrl"].as_str().unwrap_or_default();
+    let created =
+        sources::create(&state, &session.client, input(source_body(&form, true)?)?).await?;
+    let url = created.ingest_url.as_str();
     let body = format!(
         "<p class=\"notice\">Source created. Give the marketplace this ingest URL{}:</p>\
          <p><code class=\"copy\">{}</code> <button type=\"button\" class=\"secondary\" data-copy=\"{}\">Copy</button></p>\
          <p><a href=\"/console/sources\">Back to sources</a></p>",
-        if url.contains("/ingest/") && created["kind"] == "sellercenter" {
+        if url.contains("/ingest/") && created.kind == "sellercenter" {
             " (its token is shown only now)"
         } else {
             ""
@@ -1697,30 +1658,11 @@ pub async fn source(
     PathId(id): PathId,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
-    let view = api_json(
-        sources::get_one(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id.clone()),
-        )
-        .await,
-    )
-    .await?;
-    let source_id = view["sourceId"].as_str().unwrap_or_default().to_string();
-    let stats = match Uuid::parse_str(&source_id) {
-        Ok(uuid) => state.store.source_stats(uuid).await?,
-        Err(_) => Default::default(),
-    };
-    let partners = view["partners"]
-        .as_array()
-        .map(|p| {
-            p.iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    let url = view["ingestUrl"].as_str().unwrap_or_default();
+    let view = sources::get(&state, &session.client, &id).await?;
+    let source_id = view.source_id.to_string();
+    let stats = state.store.source_stats(view.source_id).await?;
+    let partners = view.partners.join(", ");
+    let url = view.ingest_url.as_str();
     let body = format!(
         "{}{}\
          <h2>Edit</h2><form method=\"post\" action=\"/console/sources/{}\" class=\"stack\">{}\
@@ -1734,10 +1676,7 @@ pub async fn source(
         table(
             &["", ""],
             &[
-                vec![
-                    "Marketplace".into(),
-                    esc(view["kind"].as_str().unwrap_or_default())
-                ],
+                vec!["Marketplace".into(), esc(&view.kind)],
                 vec![
                     "Ingest URL".into(),
                     format!(
@@ -1760,16 +1699,12 @@ pub async fn source(
         ),
         esc(&source_id),
         csrf_field(&session),
-        esc(view["name"].as_str().unwrap_or_default()),
+        esc(&view.name),
         esc(&partners),
-        view["replayWindowSeconds"],
-        esc(&pretty(&view["options"])),
+        view.replay_window_seconds,
+        esc(&pretty(&view.options)),
     );
-    Ok(page(
-        &session,
-        &format!("Source {}", view["name"].as_str().unwrap_or_default()),
-        &body,
-    ))
+    Ok(page(&session, &format!("Source {}", view.name), &body))
 }
 
 pub async fn update_source(
@@ -1780,20 +1715,16 @@ pub async fn update_source(
 ) -> PageResult {
     let form = Form::parse(&body);
     session.check_csrf(&form)?;
-    let updated = api_json(
-        sources::update(
-            State(state.clone()),
-            Caller(session.client.clone()),
-            PathId(id),
-            request(source_body(&form, false)?)?,
-        )
-        .await,
+    let updated = sources::update(
+        &state,
+        &session.client,
+        &id,
+        input(source_body(&form, false)?)?,
     )
     .await?;
-    let source_id = updated["sourceId"].as_str().unwrap_or_default();
     Ok(see_other(&format!(
         "/console/sources/{}?notice=source_saved",
-        q(source_id)
+        updated.source_id
     )))
 }
 

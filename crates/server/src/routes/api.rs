@@ -8,142 +8,51 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{
-    Access, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventFilter,
-    EventRecord, OutcomeRecord, RejectionFilter,
+    DeliveryFilter, DeliveryStatus, EventFilter, EventRecord, OutcomeRecord, RejectionFilter,
 };
-use switchyard_core::signatures::standard_webhooks;
-use switchyard_store::InsertOutcome;
 
 use super::parse_id;
 use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
-use crate::services::scope::{resolve_partner, visible_partners, visible_subscription};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PublishRequest {
-    event_type: String,
-    event_version: Option<String>,
-    partner_id: Option<String>,
-    event_id: Option<String>,
-    /// When the fact happened; defaults to now.
-    occurred_at: Option<Timestamp>,
-    /// What the event is about, for subscriptions with `ordering: "resource"`.
-    resource: Option<ResourceRef>,
-    payload: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceRef {
-    #[serde(rename = "type")]
-    kind: String,
-    id: String,
-}
+use crate::services::deliveries::{self, visible_delivery};
+use crate::services::publish_event::{self, PublishRequest, Published};
+use crate::services::scope::{visible_partners, visible_subscription};
+use crate::services::subscriptions::{self, ReplayRequest};
 
 /// Stores an event with its deliveries in one transaction; answers only after the commit.
 pub async fn publish(
     State(state): State<AppState>,
     Caller(caller): Caller,
     headers: HeaderMap,
-    JsonBody(p): JsonBody<PublishRequest>,
+    JsonBody(request): JsonBody<PublishRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let entry = catalog::find(&p.event_type).ok_or_else(|| {
-        AppError::bad_request(
-            "unknown_event_type",
-            format!(
-                "unknown event type {:?}; GET /v3/webhooks/eventTypes lists them",
-                p.event_type
-            ),
-        )
-        .with_field("eventType")
-    })?;
-    let version = p
-        .event_version
-        .unwrap_or_else(|| entry.event_version.to_string());
-    if version != entry.event_version {
-        return Err(AppError::bad_request(
-            "unknown_event_version",
-            format!("{} has version {}", entry.event_type, entry.event_version),
-        )
-        .with_field("eventVersion"));
-    }
-    let partner_id = resolve_partner(&caller, p.partner_id, wm_partner_id(&headers), "partnerId")?;
-    if caller.access_to(entry.resource_name) != Access::FullAccess {
-        return Err(AppError::forbidden(
-            "insufficient_scope",
-            format!(
-                "publishing {} events needs full_access on {}",
-                entry.event_type, entry.resource_name
-            ),
-        ));
-    }
-    catalog::validate_payload(entry.event_type, &p.payload)?;
-    if let Some(r) = &p.resource
-        && (r.kind.is_empty() || r.id.is_empty() || r.kind.len() + r.id.len() > 255)
-    {
-        return Err(AppError::invalid(
-            "resource",
-            "resource needs a type and an id (255 characters at most)",
-        ));
-    }
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let dedup_key = p.event_id.clone().or(idempotency_key);
-    if dedup_key
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 255)
-    {
-        return Err(AppError::invalid(
-            "eventId",
-            "eventId must be 1 to 255 characters",
-        ));
-    }
-    let now = state.clock.now();
-    let id = Uuid::now_v7();
-    let event = EventRecord {
-        id,
-        origin: format!("publish:{partner_id}"),
-        dedup_key,
-        partner_id,
-        event_type: entry.event_type.to_string(),
-        event_version: version,
-        topic: (entry.family == Family::Normalized).then(|| entry.event_type.to_string()),
-        public_event_id: p.event_id.unwrap_or_else(|| id.to_string()),
-        occurred_at: p.occurred_at.unwrap_or(now),
-        received_at: now,
-        payload: p.payload,
-        normalized: None,
-        raw_body: None,
-        resource_key: p.resource.map(|r| format!("{}:{}", r.kind, r.id)),
-        headers: Default::default(),
-    };
-    match state.store.insert_event(event, None).await? {
-        InsertOutcome::Created {
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let published = publish_event::publish(
+        &state,
+        &caller,
+        wm_partner_id(&headers),
+        idempotency_key,
+        request,
+    )
+    .await?;
+    Ok(match published {
+        Published::Accepted {
             event_id,
             deliveries,
-        } => {
-            if deliveries > 0 {
-                state.dispatcher.wake();
-            }
-            Ok((
-                StatusCode::ACCEPTED,
-                axum::Json(
-                    json!({"eventId": event_id, "status": "accepted", "deliveries": deliveries}),
-                ),
-            ))
-        }
-        InsertOutcome::Duplicate { event_id } => Ok((
+        } => (
+            StatusCode::ACCEPTED,
+            axum::Json(
+                json!({"eventId": event_id, "status": "accepted", "deliveries": deliveries}),
+            ),
+        ),
+        Published::Duplicate { event_id } => (
             StatusCode::OK,
             axum::Json(json!({"eventId": event_id, "status": "duplicate"})),
-        )),
-    }
+        ),
+    })
 }
 
 fn event_json(e: &EventRecord) -> Value {
@@ -403,19 +312,6 @@ pub async fn list_deliveries(
     ))
 }
 
-/// A delivery with its attempts, if the caller may see it; else 404.
-async fn visible_delivery(
-    state: &AppState,
-    caller: &Client,
-    raw_id: &str,
-) -> AppResult<(DeliveryRecord, Vec<AttemptRecord>)> {
-    let id = parse_id(raw_id, "delivery")?;
-    match state.store.get_delivery(id).await? {
-        Some((d, attempts)) if caller.manages(&d.partner_id) => Ok((d, attempts)),
-        _ => Err(AppError::not_found("delivery")),
-    }
-}
-
 pub async fn get_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -432,69 +328,31 @@ pub async fn retry_delivery(
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let (delivery, _) = visible_delivery(&state, &caller, &id).await?;
-    let delivery = state
-        .store
-        .retry_delivery(delivery.id, state.clock.now())
-        .await?
-        .ok_or_else(|| AppError::not_found("delivery"))?;
-    state.dispatcher.wake();
+    let delivery = deliveries::retry(&state, &caller, &id).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(json!(delivery))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    since: Timestamp,
-    until: Option<Timestamp>,
 }
 
 pub async fn replay(
     State(state): State<AppState>,
     Caller(caller): Caller,
     PathId(id): PathId,
-    JsonBody(r): JsonBody<ReplayRequest>,
+    JsonBody(request): JsonBody<ReplayRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let sub = visible_subscription(&state, &caller, &id).await?;
-    let now = state.clock.now();
-    let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
-    if until <= r.since {
-        return Err(AppError::invalid("until", "until must be after since"));
-    }
-    let replayed = state.store.replay(sub.id, r.since, until, now).await?;
-    if replayed > 0 {
-        state.dispatcher.wake();
-    }
+    let (subscription_id, replayed) = subscriptions::replay(&state, &caller, &id, request).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"subscriptionId": sub.id, "replayed": replayed})),
+        axum::Json(json!({"subscriptionId": subscription_id, "replayed": replayed})),
     ))
 }
-
-/// How long a rotated-out signing secret keeps signing alongside the new one.
-const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
 
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let mut sub = visible_subscription(&state, &caller, &id).await?;
-    let now = state.clock.now();
-    let secret = standard_webhooks::generate_secret();
-    let expires = now + PREVIOUS_SECRET_OVERLAP;
-    sub.previous_secret_sealed = Some(sub.signing_secret_sealed.clone());
-    sub.previous_secret_expires_at = Some(expires);
-    sub.signing_secret_sealed = state.secrets.seal(&secret);
-    sub.updated_at = now;
-    if !state.store.update_subscription(sub.clone()).await? {
-        return Err(AppError::not_found("subscription"));
-    }
-    Ok(axum::Json(json!({
-        "subscriptionId": sub.id,
-        "signingSecret": secret,
-        "previousSecretExpiresAt": expires,
-    })))
+    Ok(axum::Json(
+        subscriptions::rotate_secret(&state, &caller, &id).await?,
+    ))
 }
 
 /// Delivery health over the last 24 hours.

@@ -1,283 +1,30 @@
-//! `/api/v1/sources`: the inbound endpoints, one per marketplace connection. Secrets are
-//! write-only (sealed at rest, masked in reads); the answer to a create gives the URL to register
-//! with the marketplace.
+//! `/api/v1/sources`: the HTTP adapters over [`crate::services::sources`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::json;
 
-use switchyard_core::model::{Client, MASK, SourceRecord};
-use switchyard_core::secrets::{SecretBox, random_token};
-use switchyard_marketplaces::{Kind, SourceSecret};
-
-use super::parse_id;
 use crate::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::{Caller, JsonBody, PathId};
-use crate::services::scope::visible_partners;
-
-/// The secret id under which a SellerCenter source keeps the token of its URL.
-pub const URL_TOKEN_ID: &str = "url-token";
-const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
-
-/// Opens a source's sealed secrets.
-pub fn open_secrets(state: &AppState, source: &SourceRecord) -> AppResult<Vec<SourceSecret>> {
-    open_with(&state.secrets, source)
-}
-
-fn open_with(secrets_box: &SecretBox, source: &SourceRecord) -> AppResult<Vec<SourceSecret>> {
-    let plain = secrets_box.open(&source.secrets_sealed)?;
-    serde_json::from_str(&plain).map_err(|_| {
-        tracing::error!(source = %source.id, "stored source secrets cannot be read");
-        AppError::internal()
-    })
-}
-
-fn seal_secrets(secrets_box: &SecretBox, secrets: &[SourceSecret]) -> String {
-    secrets_box.seal(&serde_json::to_string(secrets).unwrap_or_else(|_| "[]".into()))
-}
-
-/// The URL a marketplace calls; SellerCenter's carries its token (masked unless `reveal`).
-fn ingest_url(public_url: &str, source: &SourceRecord, token: Option<&str>) -> String {
-    let base = format!("{public_url}/ingest/{}", source.id);
-    if source.kind == Kind::Sellercenter.as_str() {
-        format!("{base}/{}", token.unwrap_or(MASK))
-    } else {
-        base
-    }
-}
-
-fn view(state: &AppState, source: &SourceRecord, reveal_token: Option<&str>) -> AppResult<Value> {
-    render(&state.secrets, &state.public_url, source, reveal_token)
-}
-
-/// A source as the API shows it, secrets masked (SellerCenter's URL token shown only when given).
-pub fn render(
-    secrets_box: &SecretBox,
-    public_url: &str,
-    source: &SourceRecord,
-    reveal_token: Option<&str>,
-) -> AppResult<Value> {
-    let secrets: Vec<Value> = open_with(secrets_box, source)?
-        .iter()
-        .map(|s| json!({"id": s.id, "value": MASK}))
-        .collect();
-    Ok(json!({
-        "sourceId": source.id,
-        "kind": source.kind,
-        "name": source.name,
-        "partners": source.partners,
-        "secrets": secrets,
-        "replayWindowSeconds": source.replay_window_secs,
-        "options": source.options,
-        "ingestUrl": ingest_url(public_url, source, reveal_token),
-        "createdAt": source.created_at,
-        "updatedAt": source.updated_at,
-    }))
-}
-
-/// Secrets as the API takes them: `[{"id","value"}]`, or a single `"secret"`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretInput {
-    id: Option<String>,
-    value: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateSource {
-    kind: String,
-    name: Option<String>,
-    partners: Vec<String>,
-    secret: Option<String>,
-    secrets: Option<Vec<SecretInput>>,
-    replay_window_seconds: Option<i64>,
-    options: Option<Value>,
-}
-
-fn check_partners(caller: &Client, partners: &[String]) -> AppResult<()> {
-    if partners.is_empty() || partners.iter().any(|p| p.trim().is_empty()) {
-        return Err(AppError::invalid(
-            "partners",
-            "give at least one partner id",
-        ));
-    }
-    if let Some(p) = partners.iter().find(|p| !caller.manages(p)) {
-        return Err(AppError::forbidden(
-            "partner_not_managed",
-            format!("this client does not manage partner {p:?}"),
-        )
-        .with_field("partners"));
-    }
-    Ok(())
-}
-
-fn check_window(secs: i64) -> AppResult<i64> {
-    if (1..=86_400).contains(&secs) {
-        Ok(secs)
-    } else {
-        Err(AppError::invalid(
-            "replayWindowSeconds",
-            "replayWindowSeconds must be between 1 and 86400",
-        ))
-    }
-}
-
-fn check_options(options: Option<Value>) -> AppResult<Value> {
-    match options.unwrap_or_else(|| json!({})) {
-        Value::Object(map) => Ok(Value::Object(map)),
-        _ => Err(AppError::invalid(
-            "options",
-            "options must be a JSON object",
-        )),
-    }
-}
-
-fn secrets_from(
-    secret: Option<String>,
-    secrets: Option<Vec<SecretInput>>,
-    kept: &[SourceSecret],
-) -> AppResult<Vec<SourceSecret>> {
-    let mut out = Vec::new();
-    if let Some(value) = secret {
-        out.push(SourceSecret {
-            id: "1".into(),
-            value,
-        });
-    }
-    for (i, s) in secrets.unwrap_or_default().into_iter().enumerate() {
-        let id = s.id.unwrap_or_else(|| (i + 1).to_string());
-        // A masked value sent back keeps the stored secret of that id.
-        let value = if s.value == MASK {
-            kept.iter()
-                .find(|k| k.id == id)
-                .map(|k| k.value.clone())
-                .ok_or_else(|| {
-                    AppError::invalid("secrets", format!("no stored secret {id:?} to keep"))
-                })?
-        } else {
-            s.value
-        };
-        out.push(SourceSecret { id, value });
-    }
-    if out
-        .iter()
-        .any(|s| s.value.is_empty() || s.value.len() > 8192)
-    {
-        return Err(AppError::invalid(
-            "secrets",
-            "secrets must be 1 to 8192 characters",
-        ));
-    }
-    if out.len() > 20 {
-        return Err(AppError::invalid("secrets", "at most 20 secrets"));
-    }
-    Ok(out)
-}
-
-/// Checks a create request and builds the source, with SellerCenter's URL token when one is
-/// generated. The caller checks that it may speak for the partners. Shared by the API and
-/// `switchyard sources create`.
-pub fn prepare(
-    secrets_box: &SecretBox,
-    client_id: &str,
-    c: CreateSource,
-    now: jiff::Timestamp,
-) -> AppResult<(SourceRecord, Option<String>)> {
-    let kind = Kind::parse(&c.kind).ok_or_else(|| {
-        AppError::bad_request(
-            "unknown_kind",
-            format!(
-                "unknown source kind {:?}; use one of {}",
-                c.kind,
-                Kind::ALL.map(Kind::as_str).join(", ")
-            ),
-        )
-        .with_field("kind")
-    })?;
-    if c.partners.is_empty() || c.partners.iter().any(|p| p.trim().is_empty()) {
-        return Err(AppError::invalid(
-            "partners",
-            "give at least one partner id",
-        ));
-    }
-    let window = check_window(
-        c.replay_window_seconds
-            .unwrap_or(DEFAULT_REPLAY_WINDOW_SECS),
-    )?;
-    let options = check_options(c.options)?;
-    let mut secrets = secrets_from(c.secret, c.secrets, &[])?;
-    let mut token = None;
-    if kind == Kind::Sellercenter {
-        let t = random_token::<24>();
-        secrets.push(SourceSecret {
-            id: URL_TOKEN_ID.into(),
-            value: t.clone(),
-        });
-        token = Some(t);
-    } else if secrets.is_empty() && !matches!(kind, Kind::AmazonSns | Kind::Ebay) {
-        // Amazon signs with AWS's certificates and eBay with its published keys; every other
-        // kind verifies with a secret it shares with the source.
-        return Err(AppError::invalid(
-            "secrets",
-            format!(
-                "a {} source needs a secret to verify requests with",
-                kind.as_str()
-            ),
-        ));
-    }
-    let source = SourceRecord {
-        id: Uuid::now_v7(),
-        kind: kind.as_str().into(),
-        name: c.name.unwrap_or_else(|| kind.as_str().into()),
-        partners: c.partners,
-        secrets_sealed: seal_secrets(secrets_box, &secrets),
-        replay_window_secs: window,
-        options,
-        client_id: client_id.to_string(),
-        created_at: now,
-        updated_at: now,
-    };
-    Ok((source, token))
-}
+use crate::services::sources::{self, CreateSource, PatchSource};
 
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    JsonBody(c): JsonBody<CreateSource>,
+    JsonBody(request): JsonBody<CreateSource>,
 ) -> AppResult<impl IntoResponse> {
-    check_partners(&caller, &c.partners)?;
-    let (source, token) = prepare(&state.secrets, &caller.id, c, state.clock.now())?;
-    state.store.create_source(source.clone()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(view(&state, &source, token.as_deref())?),
-    ))
+    let view = sources::create(&state, &caller, request).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> AppResult<impl IntoResponse> {
-    let sources = state.store.list_sources(visible_partners(&caller)).await?;
-    let views = sources
-        .iter()
-        .map(|s| view(&state, s, None))
-        .collect::<AppResult<Vec<_>>>()?;
+    let views = sources::list(&state, &caller).await?;
     Ok(axum::Json(json!({ "sources": views })))
-}
-
-/// A source the caller manages every partner of, or 404.
-async fn visible_source(state: &AppState, caller: &Client, raw: &str) -> AppResult<SourceRecord> {
-    let id = parse_id(raw, "source")?;
-    match state.store.get_source(id).await? {
-        Some(s) if s.partners.iter().all(|p| caller.manages(p)) => Ok(s),
-        _ => Err(AppError::not_found("source")),
-    }
 }
 
 pub async fn get_one(
@@ -285,63 +32,18 @@ pub async fn get_one(
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let source = visible_source(&state, &caller, &id).await?;
-    Ok(axum::Json(view(&state, &source, None)?))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PatchSource {
-    name: Option<String>,
-    partners: Option<Vec<String>>,
-    secrets: Option<Vec<SecretInput>>,
-    replay_window_seconds: Option<i64>,
-    options: Option<Value>,
+    Ok(axum::Json(sources::get(&state, &caller, &id).await?))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
     PathId(id): PathId,
-    JsonBody(p): JsonBody<PatchSource>,
+    JsonBody(patch): JsonBody<PatchSource>,
 ) -> AppResult<impl IntoResponse> {
-    let mut source = visible_source(&state, &caller, &id).await?;
-    if let Some(name) = p.name {
-        source.name = name;
-    }
-    if let Some(partners) = p.partners {
-        check_partners(&caller, &partners)?;
-        source.partners = partners;
-    }
-    if let Some(secs) = p.replay_window_seconds {
-        source.replay_window_secs = check_window(secs)?;
-    }
-    if p.options.is_some() {
-        source.options = check_options(p.options)?;
-    }
-    if let Some(given) = p.secrets {
-        let kept = open_secrets(&state, &source)?;
-        let mut secrets = secrets_from(None, Some(given), &kept)?;
-        // SellerCenter's URL token is not the client's to change here.
-        if let Some(token) = kept.iter().find(|s| s.id == URL_TOKEN_ID) {
-            secrets.retain(|s| s.id != URL_TOKEN_ID);
-            secrets.push(token.clone());
-        }
-        if secrets.is_empty() {
-            return Err(AppError::invalid(
-                "secrets",
-                "a source needs at least one secret",
-            ));
-        }
-        source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
-    }
-    source.updated_at = state.clock.now();
-    let updated = state.store.update_source(source.clone()).await;
-    state.sources.forget(source.id);
-    if !updated? {
-        return Err(AppError::not_found("source"));
-    }
-    Ok(axum::Json(view(&state, &source, None)?))
+    Ok(axum::Json(
+        sources::update(&state, &caller, &id, patch).await?,
+    ))
 }
 
 pub async fn delete(
@@ -349,11 +51,8 @@ pub async fn delete(
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
-    let source = visible_source(&state, &caller, &id).await?;
-    let deleted = state.store.delete_source(source.id).await;
-    state.sources.forget(source.id);
-    deleted?;
+    let id = sources::delete(&state, &caller, &id).await?;
     Ok(axum::Json(
-        json!({"sourceId": source.id, "message": "Successfully deleted source"}),
+        json!({"sourceId": id, "message": "Successfully deleted source"}),
     ))
 }

@@ -3,8 +3,11 @@
 //! returning typed output or an [`crate::error::AppError`]. The routes are adapters over them: they
 //! read the request, call the service, and write its answer.
 
+pub mod deliveries;
+pub mod publish_event;
 pub mod receive_webhook;
 pub mod refusals;
 pub mod scope;
 pub mod source_token;
+pub mod sources;
 pub mod subscriptions;

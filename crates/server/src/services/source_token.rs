@@ -13,9 +13,9 @@ use switchyard_marketplaces::Kind;
 use switchyard_marketplaces::util::ct_eq;
 
 use super::refusals::Arrival;
+use super::sources::open_secrets;
 use crate::AppState;
 use crate::error::AppError;
-use crate::routes::sources::open_secrets;
 
 /// A token issued at a source's token URL, in Walmart's shape (`token_type` is `Bearer`).
 #[derive(Debug, serde::Serialize)]

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -553,4 +554,68 @@ pub async fn test_notification(
         (None, None) => "eventUrl could not be reached".to_string(),
     };
     Err(AppError::bad_request("test_delivery_failed", message).with_field("eventUrl"))
+}
+
+/// Which of a subscription's events to send again: received in `[since, until)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    pub since: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+/// Sends a subscription's events again (new deliveries, new ids); returns how many.
+pub async fn replay(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+    r: ReplayRequest,
+) -> AppResult<(Uuid, u64)> {
+    let sub = visible_subscription(state, caller, id).await?;
+    let now = state.clock.now();
+    let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
+    if until <= r.since {
+        return Err(AppError::invalid("until", "until must be after since"));
+    }
+    let replayed = state.store.replay(sub.id, r.since, until, now).await?;
+    if replayed > 0 {
+        state.dispatcher.wake();
+    }
+    Ok((sub.id, replayed))
+}
+
+/// How long a rotated-out signing secret keeps signing alongside the new one.
+const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
+
+/// A signing secret just rotated in (shown this once), and when the old one stops signing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedSecret {
+    pub previous_secret_expires_at: Timestamp,
+    pub signing_secret: String,
+    pub subscription_id: Uuid,
+}
+
+/// Rotates a subscription's signing secret; the previous one keeps signing beside it for a day.
+pub async fn rotate_secret(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+) -> AppResult<RotatedSecret> {
+    let mut sub = visible_subscription(state, caller, id).await?;
+    let now = state.clock.now();
+    let secret = standard_webhooks::generate_secret();
+    let expires = now + PREVIOUS_SECRET_OVERLAP;
+    sub.previous_secret_sealed = Some(sub.signing_secret_sealed.clone());
+    sub.previous_secret_expires_at = Some(expires);
+    sub.signing_secret_sealed = state.secrets.seal(&secret);
+    sub.updated_at = now;
+    if !state.store.update_subscription(sub.clone()).await? {
+        return Err(AppError::not_found("subscription"));
+    }
+    Ok(RotatedSecret {
+        previous_secret_expires_at: expires,
+        signing_secret: secret,
+        subscription_id: sub.id,
+    })
 }
