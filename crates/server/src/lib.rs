@@ -14,6 +14,7 @@ pub mod extract;
 pub mod key_fetch;
 pub mod openapi;
 pub mod performance;
+pub mod route_table;
 pub mod routes;
 pub mod services;
 pub mod source_cache;

@@ -2252,67 +2252,19 @@ fn render_operation(html: &mut String, doc: &Value, path: &str, method: &str, op
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
 
     const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-    const ROUTES_SOURCE: &str = include_str!("routes/mod.rs");
 
     /// Routes that are not part of the JSON API: this document, its page, metrics, and the HTML
     /// console.
     fn undocumented(path: &str) -> bool {
-        matches!(path, "/openapi.json" | "/docs" | "/metrics")
+        matches!(path, "/" | "/openapi.json" | "/docs" | "/metrics")
             || ["/console", "/login", "/logout", "/assets"]
                 .iter()
                 .any(|prefix| path.starts_with(prefix))
-    }
-
-    /// Every `.route("path", method(…).method(…))` of the router's source, with its methods.
-    fn routes_in_source(source: &str) -> BTreeMap<String, BTreeSet<String>> {
-        let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut rest = source;
-        while let Some(at) = rest.find(".route(") {
-            let after = &rest[at + ".route(".len()..];
-            // The call's arguments: up to the parenthesis that closes `.route(`.
-            let mut depth = 1;
-            let mut end = after.len();
-            for (i, c) in after.char_indices() {
-                match c {
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = i;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let args = &after[..end];
-            rest = &after[end..];
-            let Some(open) = args.find('"') else { continue };
-            let Some(close) = args[open + 1..].find('"') else {
-                continue;
-            };
-            let path = args[open + 1..open + 1 + close].to_string();
-            let handlers = &args[open + 1 + close + 1..];
-            let methods = routes.entry(path).or_default();
-            for method in METHODS {
-                let call = format!("{method}(");
-                let mut from = 0;
-                while let Some(found) = handlers[from..].find(&call) {
-                    let start = from + found;
-                    let before = handlers[..start].chars().next_back();
-                    if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                        methods.insert(method.to_string());
-                    }
-                    from = start + call.len();
-                }
-            }
-        }
-        routes
     }
 
     fn pretty(doc: &Value) -> String {
@@ -2338,7 +2290,7 @@ mod tests {
 
     #[test]
     fn openapi_documents_every_route_of_the_router_with_its_methods() {
-        let routes = routes_in_source(ROUTES_SOURCE);
+        let routes = crate::route_table::declared_routes();
         assert!(routes.len() >= 20, "the route parser found {routes:?}");
         let doc = document();
         let mut missing = Vec::new();
@@ -2368,7 +2320,7 @@ mod tests {
             )
             .route("/console", get(console::index))
         "#;
-        let routes = routes_in_source(source);
+        let routes = crate::route_table::routes_in_source(source);
         let names = |p: &str| routes[p].iter().cloned().collect::<Vec<_>>();
         assert_eq!(names("/a"), ["delete", "get", "patch"]);
         assert_eq!(names("/b/{id}"), ["get", "post"]);

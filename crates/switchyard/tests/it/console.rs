@@ -66,7 +66,7 @@ impl Browser {
         (status, response.text().await.unwrap_or_default(), location)
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &mut self,
         path: &str,
         form: &[(&str, &str)],
@@ -90,7 +90,7 @@ impl Browser {
     }
 
     /// The hidden CSRF field of a page.
-    fn csrf(page: &str) -> String {
+    pub(crate) fn csrf(page: &str) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = page.find(marker).expect("a form with a CSRF token") + marker.len();
         page[start..].split('"').next().expect("token").to_string()

@@ -26,4 +26,5 @@ mod secrets;
 mod sellercenter;
 mod services;
 mod subscriptions;
+mod tenancy;
 mod upgrade;
