@@ -1,8 +1,15 @@
 //! How records look in API answers. Credentials never leave here unmasked.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use switchyard_core::model::{AuthDetails, SubscriptionRecord};
+use jiff::Timestamp;
+use serde::Serialize;
+use uuid::Uuid;
+
+use switchyard_core::model::{
+    AuthDetails, Breaker, Envelope, Ordering, RateLimit, SubscriptionRecord, SubscriptionStatus,
+};
+use switchyard_core::retry::RetryPolicy;
 
 use crate::AppState;
 use crate::error::AppResult;
@@ -22,34 +29,60 @@ pub fn open_auth(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Option
     }
 }
 
-/// The full subscription object of Walmart's API, with credentials masked.
-pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Value> {
-    let auth = open_auth(state, sub)?.map(|a| a.masked());
-    let mut out = json!({
-        "subscriptionId": sub.id,
-        "partnerId": sub.partner_id,
-        "eventType": sub.event_types.first(),
-        "eventVersion": sub.event_version,
-        "resourceName": sub.resource_name,
-        "eventUrl": sub.event_url,
-        "headers": sub.headers,
-        "status": sub.status,
-        "retryPolicy": sub.retry_policy,
-        "ordering": sub.ordering,
-        "maxInFlight": sub.max_in_flight,
-        "rateLimit": sub.rate_limit,
-        "circuitBreaker": sub.breaker,
-        "autoDisableAfterSeconds": sub.auto_disable_after_secs,
-        "envelope": sub.envelope,
-        "disabledReason": sub.disabled_reason,
-        "createdAt": sub.created_at,
-        "updatedAt": sub.updated_at,
-    });
-    if let Some(auth) = auth {
-        out["authDetails"] = json!(auth);
-    }
-    if sub.event_types.len() > 1 {
-        out["eventTypes"] = json!(sub.event_types);
-    }
-    Ok(out)
+/// The full subscription object of Walmart's API, with credentials masked. Fields in the order
+/// they have always been written (alphabetical).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionOut {
+    /// Masked (`********`); absent when the subscription has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_details: Option<AuthDetails>,
+    pub auto_disable_after_seconds: u64,
+    pub circuit_breaker: Breaker,
+    pub created_at: Timestamp,
+    pub disabled_reason: Option<String>,
+    pub envelope: Envelope,
+    pub event_type: Option<String>,
+    /// Present when the subscription has several (SellerCenter's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<String>>,
+    pub event_url: String,
+    pub event_version: String,
+    pub headers: BTreeMap<String, String>,
+    pub max_in_flight: Option<u32>,
+    pub ordering: Ordering,
+    pub partner_id: String,
+    pub rate_limit: Option<RateLimit>,
+    pub resource_name: String,
+    pub retry_policy: RetryPolicy,
+    pub status: SubscriptionStatus,
+    pub subscription_id: Uuid,
+    pub updated_at: Timestamp,
+}
+
+/// A subscription as the API shows it.
+pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<SubscriptionOut> {
+    let auth_details = open_auth(state, sub)?.map(|a| a.masked());
+    Ok(SubscriptionOut {
+        auth_details,
+        auto_disable_after_seconds: sub.auto_disable_after_secs,
+        circuit_breaker: sub.breaker,
+        created_at: sub.created_at,
+        disabled_reason: sub.disabled_reason.clone(),
+        envelope: sub.envelope,
+        event_type: sub.event_types.first().cloned(),
+        event_types: (sub.event_types.len() > 1).then(|| sub.event_types.clone()),
+        event_url: sub.event_url.clone(),
+        event_version: sub.event_version.clone(),
+        headers: sub.headers.clone(),
+        max_in_flight: sub.max_in_flight,
+        ordering: sub.ordering,
+        partner_id: sub.partner_id.clone(),
+        rate_limit: sub.rate_limit,
+        resource_name: sub.resource_name.clone(),
+        retry_policy: sub.retry_policy.clone(),
+        status: sub.status,
+        subscription_id: sub.id,
+        updated_at: sub.updated_at,
+    })
 }

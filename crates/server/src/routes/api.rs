@@ -5,11 +5,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    DeliveryFilter, DeliveryStatus, EventFilter, EventRecord, OutcomeRecord, RejectionFilter,
+    DeliveryFilter, DeliveryStatus, EventFilter, OutcomeRecord, RejectionFilter,
 };
 
 use super::parse_id;
@@ -17,6 +16,10 @@ use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
+use crate::models::{
+    AcceptedOut, DeliveriesPage, DeliveryDetailOut, EventOut, EventsPage, HealthOut,
+    RejectionSummaryOut, RejectionsPage, ReplayOut,
+};
 use crate::services::deliveries::{self, visible_delivery};
 use crate::services::publish_event::{self, PublishRequest, Published};
 use crate::services::scope::{visible_partners, visible_subscription};
@@ -44,36 +47,20 @@ pub async fn publish(
             deliveries,
         } => (
             StatusCode::ACCEPTED,
-            axum::Json(
-                json!({"eventId": event_id, "status": "accepted", "deliveries": deliveries}),
-            ),
+            axum::Json(AcceptedOut {
+                deliveries: Some(deliveries),
+                event_id,
+                status: "accepted",
+            }),
         ),
         Published::Duplicate { event_id } => (
             StatusCode::OK,
-            axum::Json(json!({"eventId": event_id, "status": "duplicate"})),
+            axum::Json(AcceptedOut {
+                deliveries: None,
+                event_id,
+                status: "duplicate",
+            }),
         ),
-    })
-}
-
-fn event_json(e: &EventRecord) -> Value {
-    // The raw body as text when it is UTF-8 (marketplaces send JSON), else base64.
-    let raw = e.raw_body.as_ref().map(|raw| match std::str::from_utf8(raw) {
-        Ok(text) => json!({"encoding": "utf-8", "body": text}),
-        Err(_) => json!({"encoding": "base64", "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw)}),
-    });
-    json!({
-        "raw": raw,
-        "normalized": e.normalized,
-        "eventId": e.id,
-        "publicEventId": e.public_event_id,
-        "origin": e.origin,
-        "partnerId": e.partner_id,
-        "eventType": e.event_type,
-        "eventVersion": e.event_version,
-        "topic": e.topic,
-        "occurredAt": e.occurred_at,
-        "receivedAt": e.received_at,
-        "payload": e.payload,
     })
 }
 
@@ -95,9 +82,7 @@ pub async fn get_event(
             ..Default::default()
         })
         .await?;
-    let mut out = event_json(&event);
-    out["deliveries"] = json!(deliveries);
-    Ok(axum::Json(out))
+    Ok(axum::Json(EventOut::detail(&event, deliveries)))
 }
 
 #[derive(Deserialize)]
@@ -160,7 +145,7 @@ pub async fn report_outcome(
         reported_at: state.clock.now(),
     };
     state.store.insert_outcome(outcome.clone()).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!(outcome))))
+    Ok((StatusCode::CREATED, axum::Json(outcome)))
 }
 
 #[derive(Deserialize)]
@@ -196,14 +181,11 @@ pub async fn list_events(
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.id))
         .flatten();
-    let mut views: Vec<Value> = events.iter().map(event_json).collect();
-    for v in &mut views {
-        // Lists stay light: the raw body is on the event's own page.
-        if let Some(obj) = v.as_object_mut() {
-            obj.remove("raw");
-        }
-    }
-    Ok(axum::Json(json!({"events": views, "nextBefore": next})))
+    // Lists stay light: the raw body is on the event's own page.
+    Ok(axum::Json(EventsPage {
+        events: events.iter().map(EventOut::row).collect(),
+        next_before: next,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -236,9 +218,10 @@ pub async fn list_rejections(
     let next = (rejections.len() == limit as usize)
         .then(|| rejections.last().map(|r| r.id))
         .flatten();
-    Ok(axum::Json(
-        json!({"rejections": rejections, "nextBefore": next}),
-    ))
+    Ok(axum::Json(RejectionsPage {
+        next_before: next,
+        rejections,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -260,9 +243,11 @@ pub async fn rejection_summary(
         .rejection_summary(visible_partners(&caller), since)
         .await?;
     let total: u64 = counts.iter().map(|c| c.count).sum();
-    Ok(axum::Json(
-        json!({"since": since, "total": total, "counts": counts}),
-    ))
+    Ok(axum::Json(RejectionSummaryOut {
+        counts,
+        since,
+        total,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -307,9 +292,10 @@ pub async fn list_deliveries(
     let next = (deliveries.len() == limit as usize)
         .then(|| deliveries.last().map(|d| d.id))
         .flatten();
-    Ok(axum::Json(
-        json!({"deliveries": deliveries, "nextBefore": next}),
-    ))
+    Ok(axum::Json(DeliveriesPage {
+        deliveries,
+        next_before: next,
+    }))
 }
 
 pub async fn get_delivery(
@@ -318,9 +304,7 @@ pub async fn get_delivery(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let (delivery, attempts) = visible_delivery(&state, &caller, &id).await?;
-    let mut out = json!(delivery);
-    out["attempts"] = json!(attempts);
-    Ok(axum::Json(out))
+    Ok(axum::Json(DeliveryDetailOut { delivery, attempts }))
 }
 
 pub async fn retry_delivery(
@@ -329,7 +313,7 @@ pub async fn retry_delivery(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let delivery = deliveries::retry(&state, &caller, &id).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!(delivery))))
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
 }
 
 pub async fn replay(
@@ -341,7 +325,10 @@ pub async fn replay(
     let (subscription_id, replayed) = subscriptions::replay(&state, &caller, &id, request).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"subscriptionId": subscription_id, "replayed": replayed})),
+        axum::Json(ReplayOut {
+            replayed,
+            subscription_id,
+        }),
     ))
 }
 
@@ -394,24 +381,24 @@ pub async fn health(
         _ => "half_open",
     };
     let held = pace.paced_until.filter(|until| *until > now);
-    Ok(axum::Json(json!({
-        "subscriptionId": sub.id,
-        "status": sub.status,
-        "disabledReason": sub.disabled_reason,
-        "breaker": breaker,
-        "breakerUntil": pace.breaker_until,
-        "failingSince": pace.failing_since,
-        "paced": held.is_some() || sub.rate_limit.is_some() || sub.max_in_flight.is_some(),
-        "pacedUntil": held,
-        "backlog": pace.pending,
-        "oldestPendingAt": pace.oldest_pending_at,
-        "window": "24h",
-        "lastSuccessAt": last_success,
-        "lastFailureAt": last_failure,
-        "consecutiveFailures": consecutive_failures,
-        "attempts": attempts.len(),
-        "successRate": success_rate,
-        "latencyP50Ms": percentile(0.50),
-        "latencyP95Ms": percentile(0.95),
-    })))
+    Ok(axum::Json(HealthOut {
+        attempts: attempts.len(),
+        backlog: pace.pending,
+        breaker,
+        breaker_until: pace.breaker_until,
+        consecutive_failures,
+        disabled_reason: sub.disabled_reason.clone(),
+        failing_since: pace.failing_since,
+        last_failure_at: last_failure,
+        last_success_at: last_success,
+        latency_p50_ms: percentile(0.50),
+        latency_p95_ms: percentile(0.95),
+        oldest_pending_at: pace.oldest_pending_at,
+        paced: held.is_some() || sub.rate_limit.is_some() || sub.max_in_flight.is_some(),
+        paced_until: held,
+        status: sub.status,
+        subscription_id: sub.id,
+        success_rate,
+        window: "24h",
+    }))
 }

@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::AppState;
 use crate::extract::PathParams;
+use crate::models::{AcceptedOut, TokenOut};
 use crate::services::receive_webhook::{self, InboundWebhook, Receipt};
 use crate::services::source_token;
 
@@ -89,12 +89,18 @@ async fn handle(
         started,
     };
     match receive_webhook::receive(&state, inbound).await {
-        Ok(Receipt::Accepted { event_id }) => {
-            axum::Json(json!({"status": "accepted", "eventId": event_id})).into_response()
-        }
-        Ok(Receipt::Duplicate { event_id }) => {
-            axum::Json(json!({"status": "duplicate", "eventId": event_id})).into_response()
-        }
+        Ok(Receipt::Accepted { event_id }) => axum::Json(AcceptedOut {
+            deliveries: None,
+            event_id,
+            status: "accepted",
+        })
+        .into_response(),
+        Ok(Receipt::Duplicate { event_id }) => axum::Json(AcceptedOut {
+            deliveries: None,
+            event_id,
+            status: "duplicate",
+        })
+        .into_response(),
         Ok(Receipt::Handshake {
             status,
             content_type,
@@ -133,11 +139,11 @@ pub async fn oauth_token(
     )
     .await
     {
-        Ok(token) => axum::Json(json!({
-            "access_token": token.access_token,
-            "token_type": "Bearer",
-            "expires_in": token.expires_in,
-        }))
+        Ok(token) => axum::Json(TokenOut {
+            access_token: token.access_token,
+            expires_in: token.expires_in,
+            token_type: "Bearer",
+        })
         .into_response(),
         Err(e) => e.into_response(),
     }

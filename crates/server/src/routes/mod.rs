@@ -16,10 +16,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde_json::json;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::models::{StatusOut, TaskDownOut, TasksDownError, TasksDownOut};
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
@@ -112,7 +112,7 @@ async fn limit_header_size(
 }
 
 async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+    axum::Json(StatusOut { status: "ok" })
 }
 
 /// Ready when the database answers and every supervised background task is up; a 503 names
@@ -137,22 +137,24 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             .collect::<Vec<_>>()
             .join("; ");
         tracing::warn!(tasks = ?names, "not ready: background tasks are down");
-        let tasks: Vec<_> = down
-            .iter()
-            .map(|(name, reason)| json!({"name": name, "reason": reason}))
+        let tasks = down
+            .into_iter()
+            .map(|(name, reason)| TaskDownOut { name, reason })
             .collect();
         // The error envelope every refusal has, with the tasks as data for a probe that wants them.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": {
-                "code": "task_down",
-                "message": format!("background tasks are down and being restarted ({message})"),
-                "tasks": tasks,
-            }})),
+            axum::Json(TasksDownOut {
+                error: TasksDownError {
+                    code: "task_down",
+                    message: format!("background tasks are down and being restarted ({message})"),
+                    tasks,
+                },
+            }),
         )
             .into_response();
     }
-    (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
+    (StatusCode::OK, axum::Json(StatusOut { status: "ready" })).into_response()
 }
 
 async fn not_found() -> AppError {

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use switchyard_core::model::Access;
 use switchyard_core::performance::OrderFact;
@@ -18,6 +18,7 @@ use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody};
+use crate::models::{FactsAppliedOut, PerformancePreviewOut};
 use crate::performance;
 use crate::services::scope::resolve_partner;
 
@@ -80,7 +81,10 @@ pub async fn post_facts(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"partnerId": partner, "applied": count})),
+        axum::Json(FactsAppliedOut {
+            applied: count,
+            partner_id: partner,
+        }),
     ))
 }
 
@@ -115,10 +119,10 @@ pub async fn run(
         &orders,
         as_of,
     );
-    Ok(axum::Json(json!({
-        "partnerId": partner,
-        "notificationType": request.notification_type.notification_type(),
-        "asOf": as_of,
-        "payload": payload,
-    })))
+    Ok(axum::Json(PerformancePreviewOut {
+        as_of,
+        notification_type: request.notification_type.notification_type(),
+        partner_id: partner,
+        payload,
+    }))
 }

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde_json::json;
 
 use crate::AppState;
 use crate::error::AppResult;
 use crate::extract::{Caller, JsonBody, PathId};
+use crate::models::{SourceDeletedOut, SourcesOut};
 use crate::services::sources::{self, CreateSource, PatchSource};
 
 pub async fn create(
@@ -24,7 +24,7 @@ pub async fn list(
     Caller(caller): Caller,
 ) -> AppResult<impl IntoResponse> {
     let views = sources::list(&state, &caller).await?;
-    Ok(axum::Json(json!({ "sources": views })))
+    Ok(axum::Json(SourcesOut { sources: views }))
 }
 
 pub async fn get_one(
@@ -52,7 +52,8 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let id = sources::delete(&state, &caller, &id).await?;
-    Ok(axum::Json(
-        json!({"sourceId": id, "message": "Successfully deleted source"}),
-    ))
+    Ok(axum::Json(SourceDeletedOut {
+        message: "Successfully deleted source",
+        source_id: id,
+    }))
 }

@@ -6,13 +6,13 @@ use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use serde_json::json;
 
 use switchyard_core::secrets::{client_secret_matches, tokens};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{RawBody, TokenClaims};
+use crate::models::TokenOut;
 
 /// Token lifetime, as Walmart's (`expires_in: 900`).
 pub const TOKEN_TTL_SECS: i64 = 900;
@@ -86,9 +86,9 @@ pub async fn issue(
     };
     let payload = serde_json::to_string(&claims).map_err(|_| AppError::internal())?;
     let token = tokens::sign(&state.token_key, &payload);
-    Ok(axum::Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": TOKEN_TTL_SECS,
-    })))
+    Ok(axum::Json(TokenOut {
+        access_token: token,
+        expires_in: TOKEN_TTL_SECS,
+        token_type: "Bearer",
+    }))
 }

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use switchyard_core::catalog;
@@ -19,25 +18,24 @@ use super::wm_partner_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
+use crate::models::{EventTypeOut, MessageOut, SubscriptionDeletedOut, WalmartList};
 use crate::services::scope::{visible_partners, visible_subscription};
 use crate::services::subscriptions::{self, CreateRequest, PatchRequest, TestRequest};
 use crate::views;
 
 pub async fn event_types() -> impl IntoResponse {
-    let events: Vec<Value> = catalog::all()
+    let events = catalog::all()
         .iter()
-        .map(|t| {
-            json!({
-                "eventType": t.event_type,
-                "eventVersion": t.event_version,
-                "resourceName": t.resource_name,
-                "description": t.description,
-                "family": t.family,
-                "schema": t.schema,
-            })
+        .map(|t| EventTypeOut {
+            description: t.description,
+            event_type: t.event_type,
+            event_version: t.event_version,
+            family: t.family,
+            resource_name: t.resource_name,
+            schema: t.schema.clone(),
         })
         .collect();
-    axum::Json(json!({ "events": events }))
+    axum::Json(WalmartList { events })
 }
 
 #[derive(Deserialize)]
@@ -66,7 +64,7 @@ pub async fn list(
         Some(raw) => match Uuid::parse_str(raw) {
             Ok(id) => Some(id),
             // No subscription has that id.
-            Err(_) => return Ok(axum::Json(json!({"events": []}))),
+            Err(_) => return Ok(axum::Json(WalmartList { events: vec![] })),
         },
     };
     let filter = SubscriptionFilter {
@@ -81,7 +79,7 @@ pub async fn list(
         .iter()
         .map(|s| views::subscription(&state, s))
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(axum::Json(json!({ "events": events })))
+    Ok(axum::Json(WalmartList { events }))
 }
 
 pub async fn get_one(
@@ -100,7 +98,7 @@ pub async fn create(
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> AppResult<impl IntoResponse> {
     let events = subscriptions::create(&state, &caller, wm_partner_id(&headers), request).await?;
-    Ok((StatusCode::OK, axum::Json(json!({ "events": events }))))
+    Ok((StatusCode::OK, axum::Json(WalmartList { events })))
 }
 
 pub async fn update(
@@ -119,10 +117,10 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let id = subscriptions::delete(&state, &caller, &id).await?;
-    Ok(axum::Json(json!({
-        "subscriptionId": id,
-        "message": "Successfully deleted subscription",
-    })))
+    Ok(axum::Json(SubscriptionDeletedOut {
+        message: "Successfully deleted subscription",
+        subscription_id: id,
+    }))
 }
 
 /// Sends a sample of the event type to `eventUrl` now and says how the endpoint answered.
@@ -133,7 +131,7 @@ pub async fn test(
     JsonBody(request): JsonBody<TestRequest>,
 ) -> AppResult<impl IntoResponse> {
     subscriptions::test_notification(&state, &caller, wm_partner_id(&headers), request).await?;
-    Ok(axum::Json(
-        json!({"message": "Eventurl successfully validated"}),
-    ))
+    Ok(axum::Json(MessageOut {
+        message: "Eventurl successfully validated",
+    }))
 }

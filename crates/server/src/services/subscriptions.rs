@@ -359,7 +359,8 @@ pub async fn update(
 ) -> AppResult<SubscriptionRecord> {
     let mut sub = visible_subscription(state, caller, id).await?;
     check_scope(caller, &sub.resource_name)?;
-    let current = views::subscription(state, &sub)?;
+    let current = serde_json::to_value(views::subscription(state, &sub)?)
+        .map_err(|_| AppError::internal())?;
     let read_only = [
         ("subscriptionId", &patch.subscription_id),
         ("partnerId", &patch.partner_id),

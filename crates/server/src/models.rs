@@ -1,0 +1,261 @@
+//! The answers of the JSON API, one type per shape (`*Out`, as Svix's server has them): the
+//! routes build these, never ad-hoc JSON, so an answer's fields are named in one place. Fields
+//! are declared in alphabetical order, the order the answers have always been written in.
+//! (Requests are the `*Request` types beside their use cases in `services`.)
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use switchyard_core::model::{
+    AttemptRecord, DeliveryRecord, EventRecord, RejectionRecord, SubscriptionStatus,
+};
+use switchyard_store::RejectionCount;
+
+use crate::services::sources::SourceView;
+
+/// Walmart's list shape, `{"events": [...]}` (subscriptions and event types say `events`).
+#[derive(Debug, Serialize)]
+pub struct WalmartList<T> {
+    pub events: Vec<T>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourcesOut {
+    pub sources: Vec<SourceView>,
+}
+
+/// A page of events, newest first; `nextBefore` asks for the next.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsPage {
+    pub events: Vec<EventOut>,
+    pub next_before: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveriesPage {
+    pub deliveries: Vec<DeliveryRecord>,
+    pub next_before: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionsPage {
+    pub next_before: Option<Uuid>,
+    pub rejections: Vec<RejectionRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RejectionSummaryOut {
+    pub counts: Vec<RejectionCount>,
+    pub since: Timestamp,
+    pub total: u64,
+}
+
+/// What publishing or receiving an event came to: `accepted` (with its deliveries, when
+/// published) or `duplicate`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<u32>,
+    pub event_id: Uuid,
+    pub status: &'static str,
+}
+
+/// An event's raw body: text when it is UTF-8 (marketplaces send JSON), else base64.
+#[derive(Debug, Serialize)]
+pub struct RawBodyOut {
+    pub body: String,
+    pub encoding: &'static str,
+}
+
+/// An event as the API shows it; the raw body only on its own page, its deliveries too.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Vec<DeliveryRecord>>,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_version: String,
+    pub normalized: Option<Value>,
+    pub occurred_at: Timestamp,
+    pub origin: String,
+    pub partner_id: String,
+    pub payload: Value,
+    pub public_event_id: String,
+    /// Absent in lists; `null` on the event's page when the event was published, not received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Option<RawBodyOut>>,
+    pub received_at: Timestamp,
+    pub topic: Option<String>,
+}
+
+impl EventOut {
+    /// The event without its raw body or deliveries (a list's row).
+    pub fn row(e: &EventRecord) -> EventOut {
+        EventOut {
+            deliveries: None,
+            event_id: e.id,
+            event_type: e.event_type.clone(),
+            event_version: e.event_version.clone(),
+            normalized: e.normalized.clone(),
+            occurred_at: e.occurred_at,
+            origin: e.origin.clone(),
+            partner_id: e.partner_id.clone(),
+            payload: e.payload.clone(),
+            public_event_id: e.public_event_id.clone(),
+            raw: None,
+            received_at: e.received_at,
+            topic: e.topic.clone(),
+        }
+    }
+
+    /// The event with its raw body and deliveries (its own page).
+    pub fn detail(e: &EventRecord, deliveries: Vec<DeliveryRecord>) -> EventOut {
+        let raw = e
+            .raw_body
+            .as_ref()
+            .map(|raw| match std::str::from_utf8(raw) {
+                Ok(text) => RawBodyOut {
+                    body: text.to_string(),
+                    encoding: "utf-8",
+                },
+                Err(_) => RawBodyOut {
+                    body: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
+                    encoding: "base64",
+                },
+            });
+        EventOut {
+            deliveries: Some(deliveries),
+            raw: Some(raw),
+            ..EventOut::row(e)
+        }
+    }
+}
+
+/// A delivery with every attempt.
+#[derive(Debug, Serialize)]
+pub struct DeliveryDetailOut {
+    #[serde(flatten)]
+    pub delivery: DeliveryRecord,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayOut {
+    pub replayed: u64,
+    pub subscription_id: Uuid,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionDeletedOut {
+    pub message: &'static str,
+    pub subscription_id: Uuid,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceDeletedOut {
+    pub message: &'static str,
+    pub source_id: Uuid,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageOut {
+    pub message: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusOut {
+    pub status: &'static str,
+}
+
+/// An OAuth token, in the shape of Walmart's `/v3/token` (`token_type` is `Bearer`).
+#[derive(Debug, Serialize)]
+pub struct TokenOut {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+}
+
+/// A subscription's delivery health over the last 24 hours.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthOut {
+    pub attempts: usize,
+    pub backlog: u64,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    pub breaker_until: Option<Timestamp>,
+    pub consecutive_failures: usize,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<Timestamp>,
+    pub last_failure_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    pub oldest_pending_at: Option<Timestamp>,
+    pub paced: bool,
+    pub paced_until: Option<Timestamp>,
+    pub status: SubscriptionStatus,
+    pub subscription_id: Uuid,
+    pub success_rate: Option<f64>,
+    pub window: &'static str,
+}
+
+/// One type of the catalog, as `GET /v3/webhooks/eventTypes` lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    pub description: &'static str,
+    pub event_type: &'static str,
+    pub event_version: &'static str,
+    pub family: switchyard_core::catalog::Family,
+    pub resource_name: &'static str,
+    pub schema: Value,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FactsAppliedOut {
+    pub applied: usize,
+    pub partner_id: String,
+}
+
+/// A performance notification computed now, not sent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformancePreviewOut {
+    pub as_of: Timestamp,
+    pub notification_type: &'static str,
+    pub partner_id: String,
+    /// `null` when the partner has nothing to report for the type.
+    pub payload: Option<Value>,
+}
+
+/// A background task that is down, in `/readyz`'s 503.
+#[derive(Debug, Serialize)]
+pub struct TaskDownOut {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+/// `/readyz`'s 503 when tasks are down: the error envelope every refusal has, with the tasks.
+#[derive(Debug, Serialize)]
+pub struct TasksDownOut {
+    pub error: TasksDownError,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TasksDownError {
+    pub code: &'static str,
+    pub message: String,
+    pub tasks: Vec<TaskDownOut>,
+}
