@@ -8,19 +8,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use uuid::Uuid;
 
 use switchyard_core::catalog;
-use switchyard_core::model::{SubscriptionFilter, SubscriptionStatus};
 
 use super::wm_partner_id;
 use crate::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
 use crate::models::{EventTypeOut, MessageOut, SubscriptionDeletedOut, WalmartList};
-use crate::services::scope::{visible_partners, visible_subscription};
-use crate::services::subscriptions::{self, CreateRequest, PatchRequest, TestRequest};
+use crate::services::scope::visible_subscription;
+use crate::services::subscriptions::{self, CreateRequest, ListQuery, PatchRequest, TestRequest};
 use crate::views;
 
 pub async fn event_types() -> impl IntoResponse {
@@ -38,43 +35,12 @@ pub async fn event_types() -> impl IntoResponse {
     axum::Json(WalmartList { events })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListQuery {
-    subscription_id: Option<String>,
-    event_type: Option<String>,
-    resource_name: Option<String>,
-    status: Option<String>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> AppResult<impl IntoResponse> {
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            SubscriptionStatus::parse(s)
-                .ok_or_else(|| AppError::invalid("status", "status must be ACTIVE or INACTIVE"))?,
-        ),
-    };
-    let subscription_id = match q.subscription_id.as_deref() {
-        None => None,
-        Some(raw) => match Uuid::parse_str(raw) {
-            Ok(id) => Some(id),
-            // No subscription has that id.
-            Err(_) => return Ok(axum::Json(WalmartList { events: vec![] })),
-        },
-    };
-    let filter = SubscriptionFilter {
-        partners: visible_partners(&caller),
-        subscription_id,
-        event_type: q.event_type,
-        resource_name: q.resource_name,
-        status,
-    };
-    let subs = state.store.list_subscriptions(&filter).await?;
+    let subs = subscriptions::list(&state, &caller, q).await?;
     let events = subs
         .iter()
         .map(|s| views::subscription(&state, s))

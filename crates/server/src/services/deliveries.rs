@@ -1,6 +1,14 @@
-//! Deliveries: reading one the caller may see, and retrying it.
+//! Deliveries: listing and reading those the caller may see, and retrying one.
 
-use switchyard_core::model::{AttemptRecord, Client, DeliveryRecord};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use switchyard_core::model::{
+    AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+};
+
+use super::optional_uuid;
+use super::scope::visible_partners;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -29,4 +37,43 @@ pub async fn retry(state: &AppState, caller: &Client, id: &str) -> AppResult<Del
         .ok_or_else(|| AppError::not_found("delivery"))?;
     state.dispatcher.wake();
     Ok(delivery)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryQuery {
+    pub subscription_id: Option<String>,
+    pub event_id: Option<String>,
+    pub status: Option<String>,
+    /// The `nextBefore` of the previous page.
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Deliveries of the partners the caller manages, newest first, paged by key.
+pub async fn list(
+    state: &AppState,
+    caller: &Client,
+    q: DeliveryQuery,
+) -> AppResult<(Vec<DeliveryRecord>, Option<Uuid>)> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            AppError::invalid("status", "status must be pending, succeeded or failed")
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = DeliveryFilter {
+        partners: visible_partners(caller),
+        subscription_id: optional_uuid(q.subscription_id.as_deref(), "subscriptionId")?,
+        event_id: optional_uuid(q.event_id.as_deref(), "eventId")?,
+        status,
+        before: optional_uuid(q.before.as_deref(), "before")?,
+        limit,
+    };
+    let deliveries = state.store.list_deliveries(&filter).await?;
+    let next = (deliveries.len() == limit as usize)
+        .then(|| deliveries.last().map(|d| d.id))
+        .flatten();
+    Ok((deliveries, next))
 }

@@ -13,17 +13,18 @@ use uuid::Uuid;
 use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
     Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Envelope, Ordering,
-    RateLimit, SubscriptionRecord, SubscriptionStatus, validate_header_name, validate_header_value,
-    validate_http_url,
+    RateLimit, SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_header_name,
+    validate_header_value, validate_http_url,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::signatures::standard_webhooks;
 use switchyard_delivery::OutboundRequest;
 use switchyard_delivery::envelope;
 
-use super::scope::{resolve_partner, visible_subscription};
+use super::scope::{resolve_partner, visible_partners, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::models::HealthOut;
 use crate::views;
 
 /// One entry of a create request.
@@ -619,4 +620,102 @@ pub async fn rotate_secret(
         signing_secret: secret,
         subscription_id: sub.id,
     })
+}
+
+/// Delivery health over the last 24 hours.
+pub async fn health(state: &AppState, caller: &Client, id: &str) -> AppResult<HealthOut> {
+    let sub = visible_subscription(state, caller, id).await?;
+    let now = state.clock.now();
+    let since = now - SignedDuration::from_hours(24);
+    let attempts = state.store.attempts_since(sub.id, since, 100_000).await?;
+    let last_success = attempts
+        .iter()
+        .rev()
+        .find(|a| a.succeeded)
+        .map(|a| a.attempted_at);
+    let last_failure = attempts
+        .iter()
+        .rev()
+        .find(|a| !a.succeeded)
+        .map(|a| a.attempted_at);
+    let consecutive_failures = attempts.iter().rev().take_while(|a| !a.succeeded).count();
+    let successes = attempts.iter().filter(|a| a.succeeded).count();
+    let success_rate = (!attempts.is_empty()).then(|| successes as f64 / attempts.len() as f64);
+    let mut latencies: Vec<u64> = attempts.iter().map(|a| a.latency_ms).collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> Option<u64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        Some(latencies[rank - 1])
+    };
+    let pace = state.store.subscription_state(sub.id).await?;
+    let breaker = match pace.breaker_until {
+        _ if pace.consecutive_failures < sub.breaker.failure_threshold => "closed",
+        Some(until) if until > now => "open",
+        _ => "half_open",
+    };
+    let held = pace.paced_until.filter(|until| *until > now);
+    Ok(HealthOut {
+        attempts: attempts.len(),
+        backlog: pace.pending,
+        breaker,
+        breaker_until: pace.breaker_until,
+        consecutive_failures,
+        disabled_reason: sub.disabled_reason.clone(),
+        failing_since: pace.failing_since,
+        last_failure_at: last_failure,
+        last_success_at: last_success,
+        latency_p50_ms: percentile(0.50),
+        latency_p95_ms: percentile(0.95),
+        oldest_pending_at: pace.oldest_pending_at,
+        paced: held.is_some() || sub.rate_limit.is_some() || sub.max_in_flight.is_some(),
+        paced_until: held,
+        status: sub.status,
+        subscription_id: sub.id,
+        success_rate,
+        window: "24h",
+    })
+}
+
+/// Which of the caller's subscriptions to list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    pub subscription_id: Option<String>,
+    pub event_type: Option<String>,
+    pub resource_name: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The subscriptions of the partners the caller may see, filtered by the query.
+pub async fn list(
+    state: &AppState,
+    caller: &Client,
+    q: ListQuery,
+) -> AppResult<Vec<SubscriptionRecord>> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            SubscriptionStatus::parse(s)
+                .ok_or_else(|| AppError::invalid("status", "status must be ACTIVE or INACTIVE"))?,
+        ),
+    };
+    let subscription_id = match q.subscription_id.as_deref() {
+        None => None,
+        Some(raw) => match Uuid::parse_str(raw) {
+            Ok(id) => Some(id),
+            // No subscription has that id.
+            Err(_) => return Ok(vec![]),
+        },
+    };
+    let filter = SubscriptionFilter {
+        partners: visible_partners(caller),
+        subscription_id,
+        event_type: q.event_type,
+        resource_name: q.resource_name,
+        status,
+    };
+    Ok(state.store.list_subscriptions(&filter).await?)
 }

@@ -1,0 +1,136 @@
+//! Events: reading those the caller may see, and the outcomes subscribers report about them.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use switchyard_core::model::{
+    Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, OutcomeRecord,
+};
+
+use super::optional_uuid;
+use super::scope::visible_partners;
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::routes::parse_id;
+
+/// An event the caller may see, with its deliveries (at most 1,000).
+pub async fn get(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+) -> AppResult<(EventRecord, Vec<DeliveryRecord>)> {
+    let id = parse_id(id, "event")?;
+    let event = match state.store.get_event(id).await? {
+        Some(e) if caller.manages(&e.partner_id) => e,
+        _ => return Err(AppError::not_found("event")),
+    };
+    let deliveries = state
+        .store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(id),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    Ok((event, deliveries))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A subscriber says how it processed an event (`processed`, or `failed` with a reason such as
+/// `inventory_mismatch`); failures show on the console's failures dashboard.
+pub async fn report_outcome(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+    request: OutcomeRequest,
+) -> AppResult<OutcomeRecord> {
+    let id = parse_id(id, "event")?;
+    if !matches!(request.status.as_str(), "processed" | "failed") {
+        return Err(AppError::invalid(
+            "status",
+            "status must be \"processed\" or \"failed\"",
+        ));
+    }
+    if let Some(reason) = &request.reason
+        && (reason.is_empty()
+            || reason.len() > 100
+            || !reason
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+    {
+        return Err(AppError::invalid(
+            "reason",
+            "reason is 1 to 100 lowercase letters, digits or underscores (inventory_mismatch)",
+        ));
+    }
+    if request
+        .message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 1000)
+    {
+        return Err(AppError::invalid(
+            "message",
+            "message is at most 1000 characters",
+        ));
+    }
+    let event = match state.store.get_event(id).await? {
+        Some(e) if caller.manages(&e.partner_id) => e,
+        _ => return Err(AppError::not_found("event")),
+    };
+    let outcome = OutcomeRecord {
+        id: Uuid::now_v7(),
+        event_id: event.id,
+        partner_id: event.partner_id,
+        client_id: caller.id.clone(),
+        status: request.status,
+        reason: request.reason,
+        message: request.message,
+        reported_at: state.clock.now(),
+    };
+    state.store.insert_outcome(outcome.clone()).await?;
+    Ok(outcome)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQuery {
+    pub topic: Option<String>,
+    pub marketplace: Option<String>,
+    pub partner_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Events, newest first, paged by key.
+pub async fn list(
+    state: &AppState,
+    caller: &Client,
+    q: EventQuery,
+) -> AppResult<(Vec<EventRecord>, Option<Uuid>)> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = EventFilter {
+        partners: visible_partners(caller),
+        topic: q.topic,
+        marketplace: q.marketplace,
+        partner_id: q.partner_id,
+        resource_keys: None,
+        since: q.since,
+        until: None,
+        before: optional_uuid(q.before.as_deref(), "before")?,
+        limit,
+    };
+    let events = state.store.list_events(&filter).await?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok((events, next))
+}
