@@ -1,36 +1,15 @@
-//! Order facts and seller performance on demand (`/api/v1/orders/facts`,
-//! `/api/v1/performance/run`): what sellers tell the hub about their orders beyond what
-//! marketplaces send, and a preview of the notifications computed from it.
+//! `/api/v1/orders/facts` and `/api/v1/performance/run`: the HTTP adapters over
+//! [`crate::services::orders`].
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use jiff::Timestamp;
-use serde::Deserialize;
-use serde_json::Value;
-
-use switchyard_core::model::Access;
-use switchyard_core::performance::OrderFact;
-use switchyard_core::schedule::PerformanceKind;
-use switchyard_store::{OrderChange, OrderUpdate};
 
 use super::wm_partner_id;
 use crate::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::{Caller, JsonBody};
-use crate::models::{FactsAppliedOut, PerformancePreviewOut};
-use crate::performance;
-use crate::services::scope::resolve_partner;
-
-/// At most this many facts in one request.
-const MAX_FACTS: usize = 1000;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FactsRequest {
-    partner_id: Option<String>,
-    facts: Vec<Value>,
-}
+use crate::services::orders::{self, FactsRequest, RunRequest};
 
 /// Applies posted order facts (shipped, originScan, delivered, refunded, customerContact,
 /// sellerResponse): all of them, or none when one is invalid.
@@ -40,61 +19,8 @@ pub async fn post_facts(
     headers: HeaderMap,
     JsonBody(request): JsonBody<FactsRequest>,
 ) -> AppResult<impl IntoResponse> {
-    if caller.access_to("ORDER") != Access::FullAccess {
-        return Err(AppError::forbidden(
-            "insufficient_scope",
-            "posting order facts needs full_access on ORDER",
-        ));
-    }
-    let partner = resolve_partner(
-        &caller,
-        request.partner_id,
-        wm_partner_id(&headers),
-        "partnerId",
-    )?;
-    if request.facts.is_empty() || request.facts.len() > MAX_FACTS {
-        return Err(AppError::invalid(
-            "facts",
-            format!("give between 1 and {MAX_FACTS} facts"),
-        ));
-    }
-    let mut updates = Vec::with_capacity(request.facts.len());
-    for (i, raw) in request.facts.iter().enumerate() {
-        let fact = OrderFact::from_json(raw)
-            .and_then(|f| f.validate().map(|()| f))
-            .map_err(|e| match e {
-                switchyard_core::CoreError::Invalid { field, message } => {
-                    AppError::invalid(format!("facts[{i}].{field}"), message)
-                }
-                other => AppError::from(other),
-            })?;
-        updates.push(OrderUpdate {
-            marketplace: fact.marketplace().to_string(),
-            po_number: fact.po_number().to_string(),
-            change: OrderChange::Fact(fact),
-        });
-    }
-    let count = updates.len();
-    state
-        .store
-        .update_orders(&partner, updates, state.clock.now())
-        .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(FactsAppliedOut {
-            applied: count,
-            partner_id: partner,
-        }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RunRequest {
-    partner_id: Option<String>,
-    notification_type: PerformanceKind,
-    as_of: Option<Timestamp>,
-    marketplace: Option<String>,
+    let applied = orders::post_facts(&state, &caller, wm_partner_id(&headers), request).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(applied)))
 }
 
 /// Computes one notification now, as the scheduler would at `asOf`, without sending it.
@@ -104,25 +30,7 @@ pub async fn run(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let partner = resolve_partner(
-        &caller,
-        request.partner_id,
-        wm_partner_id(&headers),
-        "partnerId",
-    )?;
-    let as_of = request.as_of.unwrap_or_else(|| state.clock.now());
-    let orders = performance::orders_for(&state, &partner, as_of).await?;
-    let payload = performance::compute(
-        request.notification_type,
-        &partner,
-        request.marketplace.as_deref(),
-        &orders,
-        as_of,
-    );
-    Ok(axum::Json(PerformancePreviewOut {
-        as_of,
-        notification_type: request.notification_type.notification_type(),
-        partner_id: partner,
-        payload,
-    }))
+    let preview =
+        orders::preview_performance(&state, &caller, wm_partner_id(&headers), request).await?;
+    Ok(axum::Json(preview))
 }

@@ -19,22 +19,16 @@ use axum::response::{IntoResponse, Response};
 use hmac::Mac;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use switchyard_core::catalog::{self, Family};
-use switchyard_core::model::{
-    Client, Envelope, SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_http_url,
-};
-use switchyard_core::retry::RetryPolicy;
-use switchyard_core::signatures::standard_webhooks;
+use switchyard_core::model::{Client, Envelope, SubscriptionRecord, validate_http_url};
 
 use crate::AppState;
-use crate::services::scope::{resolve_partner, visible_partners};
+use crate::services::scope::{resolve_partner, visible_subscription};
+use crate::services::subscriptions::{self, ListQuery, SellercenterWebhook};
 
 /// How far a request's `Timestamp` may be from the hub's clock.
 const TIMESTAMP_WINDOW: SignedDuration = SignedDuration::from_mins(5);
-/// SellerCenter retries for 30 days; the breaker's auto-disable must not end that earlier.
-const AUTO_DISABLE_AFTER_SECS: u64 = 31 * 86_400;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -294,13 +288,7 @@ fn webhook_view(sub: &SubscriptionRecord) -> Value {
 }
 
 async fn get_webhooks(state: &AppState, client: &Client) -> Result<(&'static str, Value), ScError> {
-    let subs = state
-        .store
-        .list_subscriptions(&SubscriptionFilter {
-            partners: visible_partners(client),
-            ..Default::default()
-        })
-        .await?;
+    let subs = subscriptions::list(state, client, ListQuery::default()).await?;
     let webhooks: Vec<Value> = subs
         .iter()
         .filter(|s| s.envelope == Envelope::Sellercenter)
@@ -424,36 +412,17 @@ async fn create_webhook(
             }
         }
     }
-    let now = state.clock.now();
-    let record = SubscriptionRecord {
-        id: Uuid::now_v7(),
-        partner_id: partner,
-        client_id: client.id.clone(),
-        event_types,
-        event_version: catalog::V1.into(),
-        resource_name: chosen[0].resource_name.to_string(),
-        event_url: url,
-        headers: BTreeMap::new(),
-        auth_sealed: None,
-        status: SubscriptionStatus::Active,
-        retry_policy: RetryPolicy::Sellercenter,
-        signing_secret_sealed: state.secrets.seal(&standard_webhooks::generate_secret()),
-        previous_secret_sealed: None,
-        previous_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-        ordering: Default::default(),
-        max_in_flight: None,
-        rate_limit: None,
-        disabled_reason: None,
-        breaker: Default::default(),
-        auto_disable_after_secs: AUTO_DISABLE_AFTER_SECS,
-        envelope: Envelope::Sellercenter,
-    };
-    state
-        .store
-        .create_subscriptions(vec![record.clone()])
-        .await?;
+    let record = subscriptions::create_sellercenter(
+        state,
+        client,
+        SellercenterWebhook {
+            partner_id: partner,
+            event_url: url,
+            event_types,
+            resource_name: chosen[0].resource_name.to_string(),
+        },
+    )
+    .await?;
     Ok(("Webhook", json!({"Webhook": webhook_view(&record)})))
 }
 
@@ -463,18 +432,22 @@ async fn delete_webhook(
     id: &str,
 ) -> Result<(&'static str, Value), ScError> {
     let not_found = || refuse("E005", "Webhook not found");
-    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let sub = match state.store.get_subscription(uuid).await? {
-        Some(s) if client.manages(&s.partner_id) && s.envelope == Envelope::Sellercenter => s,
-        _ => return Err(not_found()),
+    // Another tenant's webhook, a webhook of the JSON API, or no UUID at all: not found.
+    let sub = match visible_subscription(state, client, id).await {
+        Ok(s) if s.envelope == Envelope::Sellercenter => s,
+        Ok(_) => return Err(not_found()),
+        Err(e) if matches!(e.status.as_u16(), 400 | 404) => return Err(not_found()),
+        Err(e) => return Err(e.into()),
     };
-    if !state
-        .store
-        .delete_subscription(sub.id, state.clock.now())
-        .await?
-    {
-        return Err(not_found());
-    }
+    subscriptions::delete(state, client, &sub.id.to_string())
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                not_found()
+            } else {
+                e.into()
+            }
+        })?;
     Ok(("Webhook", json!({"Webhook": {"WebhookId": sub.id}})))
 }
 

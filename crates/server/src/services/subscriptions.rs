@@ -719,3 +719,62 @@ pub async fn list(
     };
     Ok(state.store.list_subscriptions(&filter).await?)
 }
+
+/// SellerCenter retries for 30 days; the breaker's auto-disable must not end that earlier.
+const SELLERCENTER_AUTO_DISABLE_AFTER_SECS: u64 = 31 * 86_400;
+
+/// A SellerCenter webhook: one subscription to several event types (its events and the
+/// normalized topics they carry), with SellerCenter's envelope and retry ladder.
+#[derive(Debug)]
+pub struct SellercenterWebhook {
+    pub partner_id: String,
+    pub event_url: String,
+    pub event_types: Vec<String>,
+    pub resource_name: String,
+}
+
+/// Creates a SellerCenter webhook for a partner the caller manages (the dialect has checked the
+/// URL, the event types and the caller's scopes).
+pub async fn create_sellercenter(
+    state: &AppState,
+    caller: &Client,
+    w: SellercenterWebhook,
+) -> AppResult<SubscriptionRecord> {
+    if !caller.manages(&w.partner_id) {
+        return Err(AppError::forbidden(
+            "partner_not_managed",
+            format!("this client does not manage partner {:?}", w.partner_id),
+        ));
+    }
+    let now = state.clock.now();
+    let record = SubscriptionRecord {
+        id: Uuid::now_v7(),
+        partner_id: w.partner_id,
+        client_id: caller.id.clone(),
+        event_types: w.event_types,
+        event_version: catalog::V1.into(),
+        resource_name: w.resource_name,
+        event_url: w.event_url,
+        headers: BTreeMap::new(),
+        auth_sealed: None,
+        status: SubscriptionStatus::Active,
+        retry_policy: RetryPolicy::Sellercenter,
+        signing_secret_sealed: state.secrets.seal(&standard_webhooks::generate_secret()),
+        previous_secret_sealed: None,
+        previous_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        ordering: Default::default(),
+        max_in_flight: None,
+        rate_limit: None,
+        disabled_reason: None,
+        breaker: Default::default(),
+        auto_disable_after_secs: SELLERCENTER_AUTO_DISABLE_AFTER_SECS,
+        envelope: Envelope::Sellercenter,
+    };
+    state
+        .store
+        .create_subscriptions(vec![record.clone()])
+        .await?;
+    Ok(record)
+}
