@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
 use crate::routes::wm_partner_id;
-use crate::services::{deliveries, scope, sources, subscriptions};
+use crate::services::{deliveries, scope, sources, subscription_controls, subscriptions};
 use crate::views;
 
 const PAGE_SIZE: u32 = 50;
@@ -897,7 +897,7 @@ pub async fn replay(
     if let Some(until) = parse_time(&form, "until")? {
         r["until"] = json!(until);
     }
-    subscriptions::replay(&state, &session.client, &id, input(r)?).await?;
+    subscription_controls::replay(&state, &session.client, &id, input(r)?).await?;
     let sub = visible(&state, &session, &id).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}/logs?notice=replayed",

@@ -16,7 +16,7 @@ use crate::services::deliveries::{self, DeliveryQuery, visible_delivery};
 use crate::services::events::{self, EventQuery, OutcomeRequest};
 use crate::services::publish_event::{self, PublishRequest, Published};
 use crate::services::rejections::{self, RejectionQuery, SummaryQuery};
-use crate::services::subscriptions::{self, ReplayRequest};
+use crate::services::subscription_controls::{self, ReplayRequest};
 
 /// Stores an event with its deliveries in one transaction; answers only after the commit.
 pub async fn publish(
@@ -157,7 +157,8 @@ pub async fn replay(
     PathId(id): PathId,
     JsonBody(request): JsonBody<ReplayRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let (subscription_id, replayed) = subscriptions::replay(&state, &caller, &id, request).await?;
+    let (subscription_id, replayed) =
+        subscription_controls::replay(&state, &caller, &id, request).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ReplayOut {
@@ -173,7 +174,7 @@ pub async fn rotate_secret(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     Ok(axum::Json(
-        subscriptions::rotate_secret(&state, &caller, &id).await?,
+        subscription_controls::rotate_secret(&state, &caller, &id).await?,
     ))
 }
 
@@ -184,6 +185,6 @@ pub async fn health(
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     Ok(axum::Json(
-        subscriptions::health(&state, &caller, &id).await?,
+        subscription_controls::health(&state, &caller, &id).await?,
     ))
 }

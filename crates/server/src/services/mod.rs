@@ -13,6 +13,7 @@ pub mod rejections;
 pub mod scope;
 pub mod source_token;
 pub mod sources;
+pub mod subscription_controls;
 pub mod subscriptions;
 
 use uuid::Uuid;
