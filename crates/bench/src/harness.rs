@@ -52,6 +52,20 @@ impl Db {
     }
 
     /// The data directory a hub on this database is given.
+    /// Makes the database ready for a hub: on PostgreSQL, its schema.
+    pub async fn prepare(&self) {
+        if let Db::Postgres { url, schema } = self {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("postgres");
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .expect("schema");
+        }
+    }
+
     pub fn dir(&self) -> std::path::PathBuf {
         match self {
             Db::Sqlite(dir) => dir.path().to_path_buf(),
@@ -226,16 +240,7 @@ pub fn proc_cpu_seconds(pid: u32) -> f64 {
 
 /// Starts a hub as a child process on `db` (its PostgreSQL schema created first if needed).
 pub async fn start_hub(db: &Db, deliver: bool) -> Child {
-    if let Db::Postgres { url, schema } = db {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("postgres");
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .await
-            .expect("schema");
-    }
+    db.prepare().await;
     let mut args = vec!["hub".to_string(), db.dir().display().to_string(), db.url()];
     if !deliver {
         args.push("--no-deliver".into());
@@ -245,19 +250,23 @@ pub async fn start_hub(db: &Db, deliver: bool) -> Child {
 
 /// Runs the load generator in its own process and reads its measurements.
 pub async fn loadgen(args: Vec<String>) -> Value {
+    let mut all = vec!["loadgen".to_string()];
+    all.extend(args);
+    run_child_json(all).await
+}
+
+/// Runs this binary with `args` (a child command) to its end and reads the JSON line it prints.
+pub async fn run_child_json(args: Vec<String>) -> Value {
+    let what = args.first().cloned().unwrap_or_default();
     let output = tokio::task::spawn_blocking(move || {
         let exe = std::env::current_exe().expect("own path");
-        Command::new(exe).arg("loadgen").args(args).output()
+        Command::new(exe).args(args).output()
     })
     .await
     .expect("joined")
-    .expect("load generator");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "load generator failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    .expect("child");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{what} failed: {}", String::from_utf8_lossy(&output.stderr)))
 }
 
 /// A server answering 200 to everything, counting what it receives; with `receipts`, it also

@@ -6,7 +6,7 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload [--quick] [--postgres]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline [--quick] [--postgres]
 //! switchyard-bench nodes|network --postgres [--quick]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
@@ -17,6 +17,7 @@ mod children;
 mod console;
 mod harness;
 mod overload;
+mod pipeline;
 mod relay;
 mod scale;
 mod scenarios;
@@ -107,6 +108,7 @@ async fn main() {
         "hub" => return children::hub(rest).await,
         "bare" => return children::bare().await,
         "loadgen" => return children::loadgen(rest).await,
+        "pipeline-child" => return pipeline::child(rest).await,
         "console" => return console::run(parse(rest)).await,
         _ => {}
     }
@@ -150,6 +152,13 @@ async fn main() {
         "sustained" => {
             let (mut rows, _, rate) = scenarios::ingest(&sqlite, sizes).await;
             rows.extend(scale::sustained(&sqlite, sizes, rate).await.0);
+            rows
+        }
+        "pipeline" => {
+            let (mut rows, rate, _) = scenarios::ingest(&sqlite, sizes).await;
+            rows.truncate(1);
+            let cpu = rows[0].cpu_us.unwrap_or(0.0);
+            rows.extend(pipeline::pipeline(&sqlite, sizes, rate, cpu).await);
             rows
         }
         "overload" => {

@@ -85,7 +85,7 @@ impl Sizes {
     }
 }
 
-const INGEST_CONCURRENCY: usize = 32;
+pub(crate) const INGEST_CONCURRENCY: usize = 32;
 /// The hub's default delivery concurrency; the direct baseline uses the same.
 const DELIVERY_CONCURRENCY: usize = 64;
 
@@ -505,7 +505,9 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
     for backend in &backends {
         let started = Instant::now();
         let (r, ingest_rate, all_in_one_rate) = ingest(backend, sizes).await;
+        let ingest_cpu_us = r.first().and_then(|row| row.cpu_us).unwrap_or(0.0);
         rows.extend(r);
+        rows.extend(crate::pipeline::pipeline(backend, sizes, ingest_rate, ingest_cpu_us).await);
         rows.extend(latency(backend, sizes, ingest_rate / 2.0).await);
         let (r, empty_queue_rate, direct_rate, direct_cpu_us) = delivery(backend, sizes).await;
         rows.extend(r);

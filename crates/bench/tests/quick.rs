@@ -24,6 +24,7 @@ fn every_scenario_runs_in_quick_mode() {
     for expected in [
         "ingest (ingest-only node)",
         "ingest, all-in-one node delivering too",
+        "ingest pipeline without HTTP (in-process)",
         "ingest ack latency at half that rate",
         "delivery to a sink answering 200",
         "end to end at 1,000 events/s",
