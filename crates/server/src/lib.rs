@@ -117,9 +117,27 @@ impl Settings {
     }
 }
 
-/// What handlers share.
+/// What handlers share: cheap to clone (axum clones it for every extractor and middleware that
+/// takes `State`), since it is one `Arc` of [`AppStateInner`], whose fields it derefs to.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppStateInner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     /// Seals and opens secrets at rest.
@@ -324,7 +342,7 @@ impl Hub {
             tracing::info!(client_id = %id, "created the bootstrap admin client");
         }
         Ok(Hub {
-            state: AppState {
+            state: AppState::new(AppStateInner {
                 store,
                 clock,
                 secrets,
@@ -349,7 +367,7 @@ impl Hub {
                     metrics.clone(),
                 ),
                 metrics,
-            },
+            }),
             deliver: settings.deliver,
             header_read_timeout: settings.header_read_timeout,
             max_connections: settings.max_connections,
