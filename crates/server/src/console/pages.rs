@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use switchyard_core::catalog;
 use switchyard_core::model::{
-    AttemptFilter, DeliveryFilter, EventFilter, MASK, OutcomeFilter, RejectionFilter,
-    SubscriptionFilter, SubscriptionRecord, SubscriptionStatus,
+    AttemptFilter, EventFilter, MASK, OutcomeFilter, RejectionFilter, SubscriptionFilter,
+    SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_marketplaces::Kind;
 
@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
 use crate::routes::wm_partner_id;
-use crate::services::{deliveries, scope, sources, subscription_controls, subscriptions};
+use crate::services::{deliveries, events, scope, sources, subscription_controls, subscriptions};
 use crate::views;
 
 const PAGE_SIZE: u32 = 50;
@@ -1053,21 +1053,7 @@ pub async fn event(
     session: Session,
     PathId(id): PathId,
 ) -> PageResult {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return Err(ConsoleError(AppError::not_found("event")));
-    };
-    let event = match state.store.get_event(id).await? {
-        Some(e) if session.client.manages(&e.partner_id) => e,
-        _ => return Err(ConsoleError(AppError::not_found("event"))),
-    };
-    let deliveries = state
-        .store
-        .list_deliveries(&DeliveryFilter {
-            event_id: Some(id),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
+    let (event, deliveries) = events::get(&state, &session.client, &id).await?;
     let mut delivery_html = String::new();
     for d in &deliveries {
         let attempts = state
@@ -1129,7 +1115,7 @@ pub async fn event(
     let outcomes = state
         .store
         .list_outcomes(&OutcomeFilter {
-            event_id: Some(id),
+            event_id: Some(event.id),
             limit: 100,
             ..Default::default()
         })
