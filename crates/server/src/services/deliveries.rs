@@ -7,8 +7,8 @@ use switchyard_core::model::{
     AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus,
 };
 
-use super::optional_uuid;
 use super::scope::visible_partners;
+use super::{next_before, optional_uuid, page_limit};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -62,7 +62,7 @@ pub async fn list(
             AppError::invalid("status", "status must be pending, succeeded or failed")
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit);
     let filter = DeliveryFilter {
         partners: visible_partners(caller),
         subscription_id: optional_uuid(q.subscription_id.as_deref(), "subscriptionId")?,
@@ -72,8 +72,6 @@ pub async fn list(
         limit,
     };
     let deliveries = state.store.list_deliveries(&filter).await?;
-    let next = (deliveries.len() == limit as usize)
-        .then(|| deliveries.last().map(|d| d.id))
-        .flatten();
+    let next = next_before(&deliveries, limit, |d| d.id);
     Ok((deliveries, next))
 }

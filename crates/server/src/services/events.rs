@@ -8,8 +8,8 @@ use switchyard_core::model::{
     Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, OutcomeRecord,
 };
 
-use super::optional_uuid;
 use super::scope::visible_partners;
+use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
@@ -116,7 +116,7 @@ pub async fn list(
     caller: &Client,
     q: EventQuery,
 ) -> AppResult<(Vec<EventRecord>, Option<Uuid>)> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit);
     let filter = EventFilter {
         partners: visible_partners(caller),
         topic: q.topic,
@@ -129,8 +129,6 @@ pub async fn list(
         limit,
     };
     let events = state.store.list_events(&filter).await?;
-    let next = (events.len() == limit as usize)
-        .then(|| events.last().map(|e| e.id))
-        .flatten();
+    let next = next_before(&events, limit, |e| e.id);
     Ok((events, next))
 }

@@ -20,6 +20,18 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 
+/// A page's size: 100 unless asked, 1 to 1,000.
+pub(crate) fn page_limit(asked: Option<u32>) -> u32 {
+    asked.unwrap_or(100).clamp(1, 1000)
+}
+
+/// The `nextBefore` of a page: its last row's id when the page is full, else none.
+pub(crate) fn next_before<T>(rows: &[T], limit: u32, id: impl Fn(&T) -> Uuid) -> Option<Uuid> {
+    (rows.len() == limit as usize)
+        .then(|| rows.last().map(id))
+        .flatten()
+}
+
 /// An optional id a query names; one that is not a UUID is a 400 naming the field.
 pub(crate) fn optional_uuid(raw: Option<&str>, field: &str) -> AppResult<Option<Uuid>> {
     raw.map(|r| {

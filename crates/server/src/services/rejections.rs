@@ -8,8 +8,8 @@ use uuid::Uuid;
 use switchyard_core::model::{Client, RejectionFilter, RejectionRecord};
 use switchyard_store::RejectionCount;
 
-use super::optional_uuid;
 use super::scope::visible_partners;
+use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::AppResult;
 
@@ -30,7 +30,7 @@ pub async fn list(
     caller: &Client,
     q: RejectionQuery,
 ) -> AppResult<(Vec<RejectionRecord>, Option<Uuid>)> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit);
     let filter = RejectionFilter {
         partners: visible_partners(caller),
         source_id: q.source_id,
@@ -40,9 +40,7 @@ pub async fn list(
         limit,
     };
     let rejections = state.store.list_rejections(&filter).await?;
-    let next = (rejections.len() == limit as usize)
-        .then(|| rejections.last().map(|r| r.id))
-        .flatten();
+    let next = next_before(&rejections, limit, |r| r.id);
     Ok((rejections, next))
 }
 

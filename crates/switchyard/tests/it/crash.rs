@@ -8,7 +8,6 @@
 //! seed of the random kill moments is printed, and `SWITCHYARD_CRASH_SEED` replays it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -185,9 +184,7 @@ async fn acknowledged_events_survive_sigkill_and_sigterm_under_load() {
         if sigkill {
             hub.child.kill().expect("SIGKILL");
         } else {
-            let pid = hub.child.id().to_string();
-            let sent = Command::new("kill").args(["-TERM", &pid]).status();
-            assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent");
+            hub.sigterm();
         }
         let status = tokio::task::spawn_blocking(move || {
             let status = hub.child.wait();

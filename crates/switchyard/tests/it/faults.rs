@@ -4,7 +4,6 @@
 //! ends within the grace, exit 0, and the delivery cut off is made after a restart under the
 //! same `webhook-id`.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -278,14 +277,7 @@ async fn sigterm_ends_within_the_grace_and_a_delivery_cut_off_is_retried_under_t
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let mut hub = hub;
-    let pid = hub.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    hub.sigterm();
     let mut exited = None;
     for _ in 0..1500 {
         exited = hub.child.try_wait().ok().flatten();

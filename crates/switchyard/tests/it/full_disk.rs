@@ -152,14 +152,7 @@ async fn a_full_disk_is_answered_503_reads_go_on_and_nothing_acknowledged_is_los
     assert_one_webhook_id_per_pair(&sink);
 
     // A clean stop, then the file is checked whole.
-    let pid = hub.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    hub.sigterm();
     let _ = hub.child.wait();
     let db = rusqlite::Connection::open(data.join("switchyard.db")).unwrap();
     let check: String = db

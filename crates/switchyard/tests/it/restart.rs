@@ -32,6 +32,16 @@ pub(crate) async fn start_hub(data_dir: &std::path::Path, port: u16) -> Hub {
     start_hub_with(data_dir, port, &[]).await
 }
 
+impl Hub {
+    /// Asks the hub to stop, as an init system would (SIGTERM).
+    pub(crate) fn sigterm(&self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent");
+    }
+}
+
 /// A hub process with more environment settings (`SWITCHYARD_…`).
 pub(crate) async fn start_hub_with(
     data_dir: &std::path::Path,
