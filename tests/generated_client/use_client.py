@@ -16,21 +16,20 @@ from switchyard_client.api.events import publish_event
 from switchyard_client.api.token import issue_token
 from switchyard_client.api.webhooks import create_subscriptions, get_subscription
 from switchyard_client.models import (
+    Accepted,
     CreatedSubscriptions,
     CreateSubscriptions,
     DeliveryDetail,
     DeliveryList,
-    IssueTokenBody,
-    IssueTokenBodyGrantType,
-    PublishAccepted,
+    EventTypeName,
+    GrantType,
     PublishRequest,
-    PublishRequestEventType,
+    ResourceName,
     SubscriptionInput,
-    SubscriptionInputEventType,
-    SubscriptionInputResourceName,
     Subscription,
     SubscriptionStatus,
     Token,
+    TokenRequest,
 )
 
 
@@ -47,7 +46,7 @@ def main():
     token = expect(
         issue_token.sync(
             client=anonymous,
-            body=IssueTokenBody(grant_type=IssueTokenBodyGrantType.CLIENT_CREDENTIALS),
+            body=TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS),
         ),
         Token,
     )
@@ -59,8 +58,8 @@ def main():
             body=CreateSubscriptions(
                 events=[
                     SubscriptionInput(
-                        event_type=SubscriptionInputEventType.OFFER_UNPUBLISHED,
-                        resource_name=SubscriptionInputResourceName.ITEM,
+                        event_type=EventTypeName.OFFER_UNPUBLISHED,
+                        resource_name=ResourceName.ITEM,
                         event_url=event_url,
                         partner_id="seller-1",
                         status=SubscriptionStatus.ACTIVE,
@@ -77,12 +76,12 @@ def main():
         publish_event.sync(
             client=api,
             body=PublishRequest(
-                event_type=PublishRequestEventType.OFFER_UNPUBLISHED,
+                event_type=EventTypeName.OFFER_UNPUBLISHED,
                 partner_id="seller-1",
                 payload={"sku": "generated-client-1"},
             ),
         ),
-        PublishAccepted,
+        Accepted,
     )
 
     detail = None

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::CoreError;
 
 /// Where an event type comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Walmart,

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod schedule;
 pub mod secrets;
 pub mod signatures;
+pub mod wire_schema;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;

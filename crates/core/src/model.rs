@@ -69,7 +69,7 @@ impl Client {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SubscriptionStatus {
     Active,
@@ -92,7 +92,7 @@ impl SubscriptionStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthMethod {
     BasicAuth,
@@ -104,7 +104,7 @@ pub enum AuthMethod {
 pub const MASK: &str = "********";
 
 /// How a delivery authenticates to its endpoint, in Walmart's `authDetails` shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthDetails {
     pub auth_method: AuthMethod,
@@ -256,7 +256,7 @@ pub fn validate_header_value(field: &str, value: &str) -> Result<(), CoreError> 
 }
 
 /// Whether a subscription receives deliveries for the same resource one at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Ordering {
     /// Full parallelism.
@@ -325,7 +325,7 @@ pub struct SubscriptionRecord {
 }
 
 /// The body shape of a subscription's deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Envelope {
     /// `{"source":{eventType,eventVersion,eventTime,eventId},"payload":…}` (Walmart's).
@@ -357,7 +357,8 @@ impl Envelope {
 
 /// Circuit breaking: after `failureThreshold` failed attempts in a row the endpoint gets one
 /// probe every `probeIntervalSeconds` instead of every due delivery, until one succeeds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CircuitBreaker)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Breaker {
     pub failure_threshold: u32,
@@ -377,7 +378,7 @@ impl Default for Breaker {
 pub const DEFAULT_AUTO_DISABLE_AFTER_SECS: u64 = 5 * 86_400;
 
 /// A subscription's pace: `perSecond` on average, up to `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimit {
     pub per_second: f64,
@@ -506,7 +507,8 @@ pub struct SourceRecord {
 
 /// An inbound request that was refused: the failures dashboard's data. Holds no secret and no
 /// body, only the body's hash and size.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Rejection)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectionRecord {
     pub id: Uuid,
@@ -552,7 +554,7 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
@@ -579,7 +581,8 @@ impl DeliveryStatus {
 }
 
 /// One event owed to one subscription.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
     pub id: Uuid,
@@ -598,7 +601,8 @@ pub struct DeliveryRecord {
 }
 
 /// One try of a delivery, as the callback log shows it. Never holds a credential.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Attempt)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptRecord {
     pub id: Uuid,
@@ -654,7 +658,8 @@ pub struct LoggedAttempt {
 
 /// How a subscriber says it processed an event (`POST /api/v1/events/{id}/outcome`): the
 /// failures dashboard shows the reasons of the failed ones beside the hub's own failures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Outcome)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeRecord {
     #[serde(rename = "outcomeId")]

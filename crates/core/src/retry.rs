@@ -19,7 +19,7 @@ const SELLERCENTER_DAILY_MIN: f64 = 1440.0;
 const SELLERCENTER_GIVE_UP_DAYS: f64 = 30.0;
 
 /// A named retry policy, chosen per subscription (`retryPolicy`).
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum RetryPolicy {
     /// 5, 15, 45 minutes after the previous attempt, then failed.

@@ -40,7 +40,7 @@ pub fn pacific() -> &'static TimeZone {
 }
 
 /// The two notification types of `SELLER_PERFORMANCE_NOTIFICATIONS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PerformanceKind {
     /// Daily shipping alarms, 6:00 AM PT every day.

@@ -9,46 +9,68 @@ use uuid::Uuid;
 use jiff::Timestamp;
 use serde_json::Value;
 use switchyard_core::model::{
-    AttemptRecord, DeliveryRecord, EventRecord, RejectionRecord, SubscriptionStatus,
+    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, RejectionRecord, SubscriptionStatus,
 };
 use switchyard_store::RejectionCount;
 
 use crate::services::sources::SourceView;
+use crate::services::subscriptions::CreatedSubscription;
+use crate::views::SubscriptionOut;
 
-/// Walmart's list shape, `{"events": [...]}` (subscriptions and event types say `events`).
-#[derive(Debug, Serialize)]
-pub struct WalmartList<T> {
-    pub events: Vec<T>,
+/// The catalog, in Walmart's list shape (`{"events": [...]}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventTypeList)]
+pub struct EventTypeListOut {
+    pub events: Vec<EventTypeOut>,
 }
 
-#[derive(Debug, Serialize)]
+/// Subscriptions, in Walmart's list shape (`{"events": [...]}`), credentials masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SubscriptionList)]
+pub struct SubscriptionListOut {
+    pub events: Vec<SubscriptionOut>,
+}
+
+/// Subscriptions just created, in Walmart's list shape, each with its signing secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedSubscriptions)]
+pub struct CreatedSubscriptionsOut {
+    pub events: Vec<CreatedSubscription>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SourceList)]
 pub struct SourcesOut {
     pub sources: Vec<SourceView>,
 }
 
 /// A page of events, newest first; `nextBefore` asks for the next.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventList)]
 #[serde(rename_all = "camelCase")]
 pub struct EventsPage {
     pub events: Vec<EventOut>,
     pub next_before: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryList)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveriesPage {
     pub deliveries: Vec<DeliveryRecord>,
     pub next_before: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RejectionList)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectionsPage {
     pub next_before: Option<Uuid>,
     pub rejections: Vec<RejectionRecord>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RejectionSummary)]
 pub struct RejectionSummaryOut {
     pub counts: Vec<RejectionCount>,
     pub since: Timestamp,
@@ -57,7 +79,8 @@ pub struct RejectionSummaryOut {
 
 /// What publishing or receiving an event came to: `accepted` (with its deliveries, when
 /// published) or `duplicate`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Accepted)]
 #[serde(rename_all = "camelCase")]
 pub struct AcceptedOut {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,14 +90,16 @@ pub struct AcceptedOut {
 }
 
 /// An event's raw body: text when it is UTF-8 (marketplaces send JSON), else base64.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RawBody)]
 pub struct RawBodyOut {
     pub body: String,
     pub encoding: &'static str,
 }
 
 /// An event as the API shows it; the raw body only on its own page, its deliveries too.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 #[serde(rename_all = "camelCase")]
 pub struct EventOut {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,47 +163,88 @@ impl EventOut {
     }
 }
 
-/// A delivery with every attempt.
-#[derive(Debug, Serialize)]
+/// A delivery with every attempt: the delivery's fields, with `attempts` the attempts themselves
+/// rather than their count. (It was once the delivery flattened beside `attempts`, which wrote
+/// the key twice, the count and then the list; clients read the list.)
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = DeliveryDetail)]
 pub struct DeliveryDetailOut {
-    #[serde(flatten)]
-    pub delivery: DeliveryRecord,
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub subscription_id: Uuid,
+    pub partner_id: String,
+    pub status: DeliveryStatus,
+    /// Every attempt made.
     pub attempts: Vec<AttemptRecord>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub first_attempt_at: Option<Timestamp>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Serialize)]
+impl DeliveryDetailOut {
+    pub fn new(d: DeliveryRecord, attempts: Vec<AttemptRecord>) -> Self {
+        DeliveryDetailOut {
+            id: d.id,
+            event_id: d.event_id,
+            subscription_id: d.subscription_id,
+            partner_id: d.partner_id,
+            status: d.status,
+            attempts,
+            next_attempt_at: d.next_attempt_at,
+            first_attempt_at: d.first_attempt_at,
+            last_attempt_at: d.last_attempt_at,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Replayed)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayOut {
     pub replayed: u64,
     pub subscription_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SubscriptionDeleted)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionDeletedOut {
     pub message: &'static str,
     pub subscription_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SourceDeleted)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceDeletedOut {
     pub message: &'static str,
     pub source_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
 pub struct MessageOut {
     pub message: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Status)]
 pub struct StatusOut {
     pub status: &'static str,
 }
 
 /// An OAuth token, in the shape of Walmart's `/v3/token` (`token_type` is `Bearer`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Token)]
 pub struct TokenOut {
     pub access_token: String,
     pub expires_in: i64,
@@ -186,7 +252,8 @@ pub struct TokenOut {
 }
 
 /// A subscription's delivery health over the last 24 hours.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SubscriptionHealth)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthOut {
     pub attempts: usize,
@@ -211,7 +278,8 @@ pub struct HealthOut {
 }
 
 /// One type of the catalog, as `GET /v3/webhooks/eventTypes` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventType)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeOut {
     pub description: &'static str,
@@ -222,7 +290,8 @@ pub struct EventTypeOut {
     pub schema: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FactsApplied)]
 #[serde(rename_all = "camelCase")]
 pub struct FactsAppliedOut {
     pub applied: usize,
@@ -230,7 +299,8 @@ pub struct FactsAppliedOut {
 }
 
 /// A performance notification computed now, not sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PerformancePreview)]
 #[serde(rename_all = "camelCase")]
 pub struct PerformancePreviewOut {
     pub as_of: Timestamp,
@@ -241,21 +311,26 @@ pub struct PerformancePreviewOut {
 }
 
 /// A background task that is down, in `/readyz`'s 503.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TaskDown)]
 pub struct TaskDownOut {
     pub name: &'static str,
     pub reason: String,
 }
 
 /// `/readyz`'s 503 when tasks are down: the error envelope every refusal has, with the tasks.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TasksDown)]
 pub struct TasksDownOut {
     pub error: TasksDownError,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TasksDownError)]
 pub struct TasksDownError {
     pub code: &'static str,
     pub message: String,
+    /// Present with `task_down`, absent with `store_unavailable`.
+    #[schema(required = false)]
     pub tasks: Vec<TaskDownOut>,
 }

@@ -1,7 +1,10 @@
-//! The routes as the router's source declares them (`routes/mod.rs` and the console's), with
-//! their methods. axum's `Router` cannot be asked what it holds, so the tests that must cover
-//! every route (the OpenAPI document's, tenant isolation's) read its source: a route added to the
-//! router is then a route those tests know about, and fail on until it is covered.
+//! Every route of the router, with its methods, for the tests that must cover them all (the
+//! OpenAPI document's, tenant isolation's). The JSON API's come from its `OpenApiRouter`
+//! ([`crate::routes::api_routes`]), which mounts each handler at the path and method its
+//! `#[utoipa::path]` names; the rest are plain axum `.route(…)` calls, and axum's `Router` cannot
+//! be asked what it holds, so those are read from the router's source (`routes/mod.rs` and the
+//! console's). A route added either way is then a route those tests know about, and fail on
+//! until it is covered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +18,31 @@ const SOURCES: [&str; 2] = [
 
 /// Every route of the router (the API's and the console's) with its methods (`get`, `post`, ...).
 pub fn declared_routes() -> BTreeMap<String, BTreeSet<String>> {
+    let mut all = api_routes();
+    for (path, methods) in plain_routes() {
+        all.entry(path).or_default().extend(methods);
+    }
+    all
+}
+
+/// The JSON API's routes, as its `OpenApiRouter` mounted them.
+pub fn api_routes() -> BTreeMap<String, BTreeSet<String>> {
+    let api = crate::routes::api_routes().into_openapi();
+    let mut all = BTreeMap::new();
+    for (path, item) in &api.paths.paths {
+        let item = serde_json::to_value(item).unwrap_or_default();
+        let methods = METHODS
+            .iter()
+            .filter(|m| item.get(**m).is_some())
+            .map(|m| m.to_string())
+            .collect();
+        all.insert(path.clone(), methods);
+    }
+    all
+}
+
+/// The routes mounted with a plain `.route(…)`: the document, its page, metrics, the console.
+pub fn plain_routes() -> BTreeMap<String, BTreeSet<String>> {
     let mut all = BTreeMap::new();
     for source in SOURCES {
         for (path, methods) in routes_in_source(source) {

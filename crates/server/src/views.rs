@@ -31,7 +31,8 @@ pub fn open_auth(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Option
 
 /// The full subscription object of Walmart's API, with credentials masked. Fields in the order
 /// they have always been written (alphabetical).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Subscription)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionOut {
     /// Masked (`********`); absent when the subscription has none.

@@ -154,7 +154,7 @@ pub(crate) fn answer_after_commit<T: Send + 'static>(
 }
 
 /// How many requests a source refused for one reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectionCount {
     pub source_id: String,

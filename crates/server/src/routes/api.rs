@@ -4,21 +4,48 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
-use super::wm_partner_id;
+use super::{DeliveryIdParam, EventIdParam, PartnerHeader, SubscriptionIdParam, wm_partner_id};
 use crate::AppState;
 use crate::error::AppResult;
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
 use crate::models::{
-    AcceptedOut, DeliveriesPage, DeliveryDetailOut, EventOut, EventsPage, RejectionSummaryOut,
-    RejectionsPage, ReplayOut,
+    AcceptedOut, DeliveriesPage, DeliveryDetailOut, EventOut, EventsPage, HealthOut,
+    RejectionSummaryOut, RejectionsPage, ReplayOut,
 };
+use crate::openapi::{BadRequest, Forbidden, NotFound, TooLarge, Unauthorized, Unavailable};
 use crate::services::deliveries::{self, DeliveryQuery, visible_delivery};
 use crate::services::events::{self, EventQuery, OutcomeRequest};
 use crate::services::publish_event::{self, PublishRequest, Published};
 use crate::services::rejections::{self, RejectionQuery, SummaryQuery};
-use crate::services::subscription_controls::{self, ReplayRequest};
+use crate::services::subscription_controls::{self, ReplayRequest, RotatedSecret};
+use switchyard_core::model::{DeliveryRecord, OutcomeRecord};
 
-/// Stores an event with its deliveries in one transaction; answers only after the commit.
+/// Publish an event
+///
+/// Validates the payload against the type's schema and stores the event with a delivery for
+/// every ACTIVE subscription of the partner naming its type or topic, in one transaction;
+/// answers only after the commit. A repeated `eventId` (or `Idempotency-Key`) of the same
+/// partner creates nothing and answers 200. Needs `full_access` on the type's resource.
+#[utoipa::path(
+    post, path = "/api/v1/events", tag = "events", operation_id = "publishEvent",
+    params(
+        PartnerHeader,
+        ("Idempotency-Key" = Option<String>, Header, description = "Another name for `eventId`: a key seen before for the partner creates nothing."),
+    ),
+    request_body(content = PublishRequest, example = json!({
+        "eventType": "OFFER_UNPUBLISHED", "partnerId": "seller-1", "eventId": "offer-42-unpublished",
+        "payload": {"sku": "SKU-1"}
+    })),
+    responses(
+        (status = 200, description = "A duplicate (`status`: `duplicate`): nothing was stored.", body = AcceptedOut),
+        (status = 202, description = "Stored, with its deliveries (`status`: `accepted`).", body = AcceptedOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn publish(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -57,6 +84,19 @@ pub async fn publish(
     })
 }
 
+/// Get an event
+///
+/// The event with its raw body (for received events), normalized form and deliveries.
+#[utoipa::path(
+    get, path = "/api/v1/events/{id}", tag = "events", operation_id = "getEvent",
+    params(EventIdParam),
+    responses(
+        (status = 200, description = "The event.", body = EventOut),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn get_event(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -66,8 +106,24 @@ pub async fn get_event(
     Ok(axum::Json(EventOut::detail(&event, deliveries)))
 }
 
-/// A subscriber says how it processed an event (`processed`, or `failed` with a reason such as
-/// `inventory_mismatch`); failures show on the console's failures dashboard.
+/// Report an event's outcome
+///
+/// A subscriber says how it processed an event: `processed`, or `failed` with an optional
+/// machine-readable `reason` (such as `inventory_mismatch`) and a `message`; failures show on
+/// the console's failures dashboard.
+#[utoipa::path(
+    post, path = "/api/v1/events/{id}/outcome", tag = "events", operation_id = "reportEventOutcome",
+    params(EventIdParam),
+    request_body(content = OutcomeRequest, example = json!({"status": "failed", "reason": "inventory_mismatch", "message": "SKU-1 is not in the catalog"})),
+    responses(
+        (status = 201, description = "Recorded.", body = OutcomeRecord),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn report_outcome(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -78,7 +134,20 @@ pub async fn report_outcome(
     Ok((StatusCode::CREATED, axum::Json(outcome)))
 }
 
-/// Events, newest first, paged by key.
+/// List events
+///
+/// Events of the partners the client manages, newest first, without their raw bodies; page with
+/// `nextBefore`.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "events", operation_id = "listEvents",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = EventsPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn list_events(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -92,8 +161,20 @@ pub async fn list_events(
     }))
 }
 
-/// Refused inbound requests, newest first: the failures dashboard's rows. A client sees those
-/// of its partners' sources; requests naming no source are for admins.
+/// List rejections
+///
+/// Refused inbound requests of the client's partners' sources, newest first (those naming no
+/// source are for admins); page with `nextBefore`.
+#[utoipa::path(
+    get, path = "/api/v1/rejections", tag = "rejections", operation_id = "listRejections",
+    params(RejectionQuery),
+    responses(
+        (status = 200, description = "A page of rejections.", body = RejectionsPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn list_rejections(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -106,7 +187,19 @@ pub async fn list_rejections(
     }))
 }
 
-/// Rejections counted by source and reason (default: the last 24 hours).
+/// Count rejections
+///
+/// Rejections counted by source and reason since a time (default: 24 hours ago).
+#[utoipa::path(
+    get, path = "/api/v1/rejections/summary", tag = "rejections", operation_id = "rejectionSummary",
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The counts.", body = RejectionSummaryOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn rejection_summary(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -121,6 +214,19 @@ pub async fn rejection_summary(
     }))
 }
 
+/// List deliveries
+///
+/// Deliveries of the partners the client manages, newest first; page with `nextBefore`.
+#[utoipa::path(
+    get, path = "/api/v1/deliveries", tag = "deliveries", operation_id = "listDeliveries",
+    params(DeliveryQuery),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = DeliveriesPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -133,15 +239,41 @@ pub async fn list_deliveries(
     }))
 }
 
+/// Get a delivery
+///
+/// The delivery with every attempt (status, latency, error, the first 4 KiB of the answer).
+#[utoipa::path(
+    get, path = "/api/v1/deliveries/{id}", tag = "deliveries", operation_id = "getDelivery",
+    params(DeliveryIdParam),
+    responses(
+        (status = 200, description = "The delivery.", body = DeliveryDetailOut),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn get_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
     PathId(id): PathId,
 ) -> AppResult<impl IntoResponse> {
     let (delivery, attempts) = visible_delivery(&state, &caller, &id).await?;
-    Ok(axum::Json(DeliveryDetailOut { delivery, attempts }))
+    Ok(axum::Json(DeliveryDetailOut::new(delivery, attempts)))
 }
 
+/// Retry a delivery now
+///
+/// Makes the delivery pending and due now, with a fresh retry cycle.
+#[utoipa::path(
+    post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", operation_id = "retryDelivery",
+    params(DeliveryIdParam),
+    responses(
+        (status = 202, description = "Due now.", body = DeliveryRecord),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn retry_delivery(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -151,6 +283,23 @@ pub async fn retry_delivery(
     Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
 }
 
+/// Replay a time range
+///
+/// Delivers again every event of the subscription received in [`since`, `until`) (`until`
+/// defaults to now), under the same delivery ids.
+#[utoipa::path(
+    post, path = "/api/v1/subscriptions/{id}/replay", tag = "subscriptions", operation_id = "replaySubscription",
+    params(SubscriptionIdParam),
+    request_body(content = ReplayRequest, example = json!({"since": "2026-12-01T00:00:00Z"})),
+    responses(
+        (status = 202, description = "Replayed.", body = ReplayOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -168,6 +317,20 @@ pub async fn replay(
     ))
 }
 
+/// Rotate the signing secret
+///
+/// Answers the new Standard Webhooks secret (shown only here); the old one keeps signing
+/// alongside it for 24 hours.
+#[utoipa::path(
+    post, path = "/api/v1/subscriptions/{id}/rotate-secret", tag = "subscriptions", operation_id = "rotateSigningSecret",
+    params(SubscriptionIdParam),
+    responses(
+        (status = 200, description = "The new secret.", body = RotatedSecret),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -178,7 +341,19 @@ pub async fn rotate_secret(
     ))
 }
 
-/// Delivery health over the last 24 hours.
+/// Delivery health
+///
+/// Breaker, pacing and backlog now, with the last 24 hours' success rate and latency.
+#[utoipa::path(
+    get, path = "/api/v1/subscriptions/{id}/health", tag = "subscriptions", operation_id = "subscriptionHealth",
+    params(SubscriptionIdParam),
+    responses(
+        (status = 200, description = "The health.", body = HealthOut),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn health(
     State(state): State<AppState>,
     Caller(caller): Caller,

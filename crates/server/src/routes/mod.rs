@@ -6,78 +6,74 @@ pub(crate) mod api;
 mod ingest;
 pub mod metrics;
 pub(crate) mod orders;
+mod params;
 pub mod sellercenter;
 pub mod sources;
 mod token;
 pub(crate) mod webhooks;
 
+pub(crate) use params::{
+    DeliveryIdParam, EventIdParam, PartnerHeader, SourceIdParam, SubscriptionIdParam,
+};
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::models::{StatusOut, TaskDownOut, TasksDownError, TasksDownOut};
 
+/// The JSON API: every route here is in the OpenAPI document, because the document's operations
+/// are read from this router (each handler's `#[utoipa::path]` names its method and path).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(token::issue))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(
+            webhooks::get_one,
+            webhooks::update,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(api::publish, api::list_events))
+        .routes(routes!(api::get_event))
+        .routes(routes!(api::report_outcome))
+        .routes(routes!(orders::post_facts))
+        .routes(routes!(sellercenter::handle_get, sellercenter::handle_post))
+        .routes(routes!(orders::run))
+        .routes(routes!(api::list_deliveries))
+        .routes(routes!(api::get_delivery))
+        .routes(routes!(api::retry_delivery))
+        .routes(routes!(api::replay))
+        .routes(routes!(api::rotate_secret))
+        .routes(routes!(api::health))
+        .routes(routes!(sources::create, sources::list))
+        .routes(routes!(sources::get_one, sources::update, sources::delete))
+        .routes(routes!(api::list_rejections))
+        .routes(routes!(api::rejection_summary))
+        .routes(routes!(ingest::ingest, ingest::ingest_challenge))
+        .routes(routes!(ingest::ingest_with_token))
+        .routes(routes!(ingest::oauth_token))
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
+    let (api, _) = api_routes().split_for_parts();
+    // Beside the JSON API, and not in its document: the document itself, its page, metrics and
+    // the console (`route_table` lists these from this source).
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .merge(api)
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/docs", get(crate::openapi::docs_page))
         .route("/metrics", get(metrics::scrape))
-        .route("/v3/token", post(token::issue))
-        .route("/v3/webhooks/eventTypes", get(webhooks::event_types))
-        .route(
-            "/v3/webhooks/subscriptions",
-            post(webhooks::create).get(webhooks::list),
-        )
-        .route(
-            "/v3/webhooks/subscriptions/{id}",
-            get(webhooks::get_one)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route("/v3/webhooks/test", post(webhooks::test))
-        .route("/api/v1/events", post(api::publish).get(api::list_events))
-        .route("/api/v1/events/{id}", get(api::get_event))
-        .route("/api/v1/events/{id}/outcome", post(api::report_outcome))
-        .route("/api/v1/orders/facts", post(orders::post_facts))
-        .route(
-            "/sellercenter",
-            get(sellercenter::handle).post(sellercenter::handle),
-        )
-        .route("/api/v1/performance/run", post(orders::run))
-        .route("/api/v1/deliveries", get(api::list_deliveries))
-        .route("/api/v1/deliveries/{id}", get(api::get_delivery))
-        .route("/api/v1/deliveries/{id}/retry", post(api::retry_delivery))
-        .route("/api/v1/subscriptions/{id}/replay", post(api::replay))
-        .route(
-            "/api/v1/subscriptions/{id}/rotate-secret",
-            post(api::rotate_secret),
-        )
-        .route("/api/v1/subscriptions/{id}/health", get(api::health))
-        .route("/api/v1/sources", post(sources::create).get(sources::list))
-        .route(
-            "/api/v1/sources/{id}",
-            get(sources::get_one)
-                .patch(sources::update)
-                .delete(sources::delete),
-        )
-        .route("/api/v1/rejections", get(api::list_rejections))
-        .route("/api/v1/rejections/summary", get(api::rejection_summary))
-        .route(
-            "/ingest/{source_id}",
-            get(ingest::ingest).post(ingest::ingest),
-        )
-        .route(
-            "/ingest/{source_id}/{token}",
-            post(ingest::ingest_with_token),
-        )
-        .route("/ingest/{source_id}/oauth/token", post(ingest::oauth_token))
         .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -111,12 +107,28 @@ async fn limit_header_size(
     next.run(request).await
 }
 
+/// Liveness
+///
+/// Answers while the process serves.
+#[utoipa::path(
+    get, path = "/healthz", tag = "probes", operation_id = "healthz", security(()),
+    responses((status = 200, description = "Serving.", body = StatusOut)),
+)]
 async fn healthz() -> impl IntoResponse {
     axum::Json(StatusOut { status: "ok" })
 }
 
-/// Ready when the database answers and every supervised background task is up; a 503 names
-/// what is not.
+/// Readiness
+///
+/// Ready when the database answers and every background task (dispatcher, retention,
+/// performance scheduler) is up; a 503 `task_down` lists the tasks down in `error.tasks`.
+#[utoipa::path(
+    get, path = "/readyz", tag = "probes", operation_id = "readyz", security(()),
+    responses(
+        (status = 200, description = "The database answers and every task is up.", body = StatusOut),
+        (status = 503, description = "The database does not answer (`store_unavailable`, with `Retry-After`), or background tasks are down (`task_down`, listed in `error.tasks`).", body = TasksDownOut),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if let Err(e) = state.store.ping().await {
         tracing::warn!(error = %e, "not ready: the database does not answer");

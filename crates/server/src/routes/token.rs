@@ -10,18 +10,29 @@ use serde::Deserialize;
 use switchyard_core::secrets::{client_secret_matches, tokens};
 
 use crate::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorOut};
 use crate::extract::{RawBody, TokenClaims};
 use crate::models::TokenOut;
 
 /// Token lifetime, as Walmart's (`expires_in: 900`).
 pub const TOKEN_TTL_SECS: i64 = 900;
 
-#[derive(Deserialize)]
-struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+/// The token request's form; the credentials may instead be in HTTP Basic.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TokenRequest)]
+pub(crate) struct TokenForm {
+    #[schema(value_type = GrantType)]
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// The one grant the token endpoints take.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Names the form's only value in the document.
+pub(crate) enum GrantType {
+    ClientCredentials,
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -37,6 +48,27 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
+/// Get a bearer token
+///
+/// Client credentials in HTTP Basic, or as `client_id` and `client_secret` form fields;
+/// `grant_type` must be `client_credentials`. The token is valid for 900 seconds.
+#[utoipa::path(
+    post, path = "/v3/token", tag = "token", operation_id = "issueToken",
+    security(("clientBasic" = []), ()),
+    request_body(
+        content = TokenForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"grant_type": "client_credentials"}),
+    ),
+    responses(
+        (status = 200, description = "A token.", body = TokenOut),
+        (status = 400, description = "The body is not a form (`malformed_body`) or `grant_type` is not `client_credentials` (`unsupported_grant_type`).", body = ErrorOut),
+        (status = 401, description = "No credentials, an unknown client or a wrong secret (`invalid_client`).", body = ErrorOut),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 429, description = "Too many wrong secrets for this client id lately (`too_many_failures`): refused, right secret or not, for the seconds `Retry-After` gives (doubling with each further failure, at most 900).", body = ErrorOut,
+            headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 pub async fn issue(
     State(state): State<AppState>,
     headers: HeaderMap,

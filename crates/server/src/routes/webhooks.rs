@@ -11,15 +11,34 @@ use axum::response::IntoResponse;
 
 use switchyard_core::catalog;
 
-use super::wm_partner_id;
+use super::{PartnerHeader, SubscriptionIdParam, wm_partner_id};
 use crate::AppState;
 use crate::error::AppResult;
+use crate::error::ErrorOut;
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
-use crate::models::{EventTypeOut, MessageOut, SubscriptionDeletedOut, WalmartList};
+use crate::models::{
+    CreatedSubscriptionsOut, EventTypeListOut, EventTypeOut, MessageOut, SubscriptionDeletedOut,
+    SubscriptionListOut,
+};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, Internal, NotFound, TooLarge, Unauthorized, Unavailable,
+};
 use crate::services::scope::visible_subscription;
 use crate::services::subscriptions::{self, CreateRequest, ListQuery, PatchRequest, TestRequest};
-use crate::views;
+use crate::views::{self, SubscriptionOut};
 
+/// List event types
+///
+/// Walmart's native types, SellerCenter's events, the normalized topics and the operational
+/// events, each with the JSON schema its payload must match.
+#[utoipa::path(
+    get, path = "/v3/webhooks/eventTypes", tag = "webhooks", operation_id = "listEventTypes",
+    responses(
+        (status = 200, description = "The catalog.", body = EventTypeListOut),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn event_types() -> impl IntoResponse {
     let events = catalog::all()
         .iter()
@@ -32,9 +51,23 @@ pub async fn event_types() -> impl IntoResponse {
             schema: t.schema.clone(),
         })
         .collect();
-    axum::Json(WalmartList { events })
+    axum::Json(EventTypeListOut { events })
 }
 
+/// List subscriptions
+///
+/// The subscriptions of the partners the client manages, credentials masked.
+#[utoipa::path(
+    get, path = "/v3/webhooks/subscriptions", tag = "webhooks", operation_id = "listSubscriptions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The subscriptions.", body = SubscriptionListOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -45,9 +78,23 @@ pub async fn list(
         .iter()
         .map(|s| views::subscription(&state, s))
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(axum::Json(WalmartList { events }))
+    Ok(axum::Json(SubscriptionListOut { events }))
 }
 
+/// Get a subscription
+///
+/// Credentials in `authDetails` are masked (`********`).
+#[utoipa::path(
+    get, path = "/v3/webhooks/subscriptions/{id}", tag = "webhooks", operation_id = "getSubscription",
+    params(SubscriptionIdParam),
+    responses(
+        (status = 200, description = "The subscription.", body = SubscriptionOut),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -57,6 +104,31 @@ pub async fn get_one(
     Ok(axum::Json(views::subscription(&state, &sub)?))
 }
 
+/// Create subscriptions
+///
+/// One subscription per entry of `events` (the body may also say `event` or `eventTypes`). Each
+/// answer entry carries the Standard Webhooks `signingSecret`, shown only here. Needs a scope
+/// other than `no_access` on the resource.
+#[utoipa::path(
+    post, path = "/v3/webhooks/subscriptions", tag = "webhooks", operation_id = "createSubscriptions",
+    params(PartnerHeader),
+    request_body(content = CreateRequest, example = json!({"events": [{
+        "eventType": "OFFER_UNPUBLISHED", "eventVersion": "V1", "resourceName": "ITEM",
+        "eventUrl": "http://127.0.0.1:9000/hook",
+        "authDetails": {"authMethod": "BASIC_AUTH", "userName": "shop", "password": "s3cret"},
+        "retryPolicy": "walmart"
+    }]})),
+    responses(
+        (status = 200, description = "Created.", body = CreatedSubscriptionsOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -64,9 +136,32 @@ pub async fn create(
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> AppResult<impl IntoResponse> {
     let events = subscriptions::create(&state, &caller, wm_partner_id(&headers), request).await?;
-    Ok((StatusCode::OK, axum::Json(WalmartList { events })))
+    Ok((
+        StatusCode::OK,
+        axum::Json(CreatedSubscriptionsOut { events }),
+    ))
 }
 
+/// Change a subscription
+///
+/// Changes only the fields given. `null` removes `authDetails`, `maxInFlight` or `rateLimit`; a
+/// masked credential sent back keeps the stored one; read-only fields may be sent back
+/// unchanged. Setting `ACTIVE` clears `disabledReason`.
+#[utoipa::path(
+    patch, path = "/v3/webhooks/subscriptions/{id}", tag = "webhooks", operation_id = "updateSubscription",
+    params(SubscriptionIdParam),
+    request_body(content = PatchRequest, example = json!({"eventUrl": "http://127.0.0.1:9000/new-hook", "status": "INACTIVE"})),
+    responses(
+        (status = 200, description = "The subscription as changed.", body = SubscriptionOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -77,6 +172,19 @@ pub async fn update(
     Ok(axum::Json(views::subscription(&state, &sub)?))
 }
 
+/// Delete a subscription
+///
+/// Its pending deliveries end as failed.
+#[utoipa::path(
+    delete, path = "/v3/webhooks/subscriptions/{id}", tag = "webhooks", operation_id = "deleteSubscription",
+    params(SubscriptionIdParam),
+    responses(
+        (status = 200, description = "Deleted.", body = SubscriptionDeletedOut),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -89,7 +197,26 @@ pub async fn delete(
     }))
 }
 
-/// Sends a sample of the event type to `eventUrl` now and says how the endpoint answered.
+/// Send a test notification
+///
+/// Sends a sample of the event type to `eventUrl` now, with the given auth and headers, and says
+/// whether the endpoint answered 2xx.
+#[utoipa::path(
+    post, path = "/v3/webhooks/test", tag = "webhooks", operation_id = "testNotification",
+    params(PartnerHeader),
+    request_body(content = TestRequest, example = json!({
+        "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM",
+        "eventUrl": "http://127.0.0.1:9000/hook"
+    })),
+    responses(
+        (status = 200, description = "The endpoint answered 2xx.", body = MessageOut),
+        (status = 400, description = "Invalid input, or the endpoint did not answer 2xx (`test_delivery_failed`, `field`: `eventUrl`).", body = ErrorOut),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn test(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -39,14 +39,22 @@ pub async fn retry(state: &AppState, caller: &Client, id: &str) -> AppResult<Del
     Ok(delivery)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    /// Only this subscription's.
+    #[param(format = Uuid)]
     pub subscription_id: Option<String>,
+    /// Only this event's.
+    #[param(format = Uuid)]
     pub event_id: Option<String>,
+    /// Only deliveries in this status.
+    #[param(value_type = Option<switchyard_core::model::DeliveryStatus>)]
     pub status: Option<String>,
     /// The `nextBefore` of the previous page.
     pub before: Option<String>,
+    /// At most this many (default 100; asks above 1,000 get 1,000).
     pub limit: Option<u32>,
 }
 

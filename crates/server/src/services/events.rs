@@ -36,11 +36,16 @@ pub async fn get(
     Ok((event, deliveries))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeRequest {
+    /// `processed` or `failed`.
+    #[schema(pattern = "^(processed|failed)$")]
     pub status: String,
+    /// A short machine-readable reason (`inventory_mismatch`), for failures.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9_]+$")]
     pub reason: Option<String>,
+    #[schema(max_length = 1000)]
     pub message: Option<String>,
 }
 
@@ -99,14 +104,21 @@ pub async fn report_outcome(
     Ok(outcome)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    /// Only events normalized onto this topic (`order.created`, …).
     pub topic: Option<String>,
+    /// Only events received from this marketplace (a source kind), or `api` for published ones.
     pub marketplace: Option<String>,
+    /// Only this partner's.
     pub partner_id: Option<String>,
+    /// Only events received at or after this time.
     pub since: Option<Timestamp>,
+    /// The `nextBefore` of the previous page.
     pub before: Option<String>,
+    /// At most this many (default 100; asks above 1,000 get 1,000).
     pub limit: Option<u32>,
 }
 

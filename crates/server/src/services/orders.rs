@@ -20,10 +20,14 @@ use crate::performance;
 const MAX_FACTS: usize = 1000;
 
 /// Facts about a partner's orders.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = OrderFacts)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FactsRequest {
+    /// Default: `WM_PARTNER.ID`, else the client's only partner.
     pub partner_id: Option<String>,
+    /// Between 1 and 1,000; all are applied, or none when one is invalid.
+    #[schema(value_type = Vec<switchyard_core::wire_schema::OrderFactInput>, min_items = 1, max_items = 1000)]
     pub facts: Vec<Value>,
 }
 
@@ -76,7 +80,8 @@ pub async fn post_facts(
 }
 
 /// Which notification to compute, for whom and as of when.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = PerformanceRun)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunRequest {
     pub partner_id: Option<String>,

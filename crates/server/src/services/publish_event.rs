@@ -15,22 +15,28 @@ use crate::AppState;
 use crate::error::{AppError, AppResult};
 
 /// An event to publish.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishRequest {
+    #[schema(value_type = switchyard_core::wire_schema::EventTypeName)]
     pub event_type: String,
+    /// Default: the type's version.
     pub event_version: Option<String>,
+    /// Default: `WM_PARTNER.ID`, else the client's only partner.
     pub partner_id: Option<String>,
+    /// The publisher's id; repeating it creates nothing.
+    #[schema(min_length = 1, max_length = 255)]
     pub event_id: Option<String>,
     /// When the fact happened; defaults to now.
     pub occurred_at: Option<Timestamp>,
     /// What the event is about, for subscriptions with `ordering: "resource"`.
     pub resource: Option<ResourceRef>,
+    /// Must match the type's schema.
     pub payload: Value,
 }
 
 /// What an event is about.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceRef {
     #[serde(rename = "type")]

@@ -13,13 +13,19 @@ use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::AppResult;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct RejectionQuery {
+    /// Only requests to this source id.
     pub source_id: Option<String>,
+    /// Only this reason (`bad_signature`, `stale_timestamp`, …).
     pub reason: Option<String>,
+    /// Only refusals at or after this time.
     pub since: Option<Timestamp>,
+    /// The `nextBefore` of the previous page.
     pub before: Option<String>,
+    /// At most this many (default 100; asks above 1,000 get 1,000).
     pub limit: Option<u32>,
 }
 
@@ -44,8 +50,10 @@ pub async fn list(
     Ok((rejections, next))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
+    /// Count from this time (default: 24 hours ago).
     pub since: Option<Timestamp>,
 }
 

@@ -47,11 +47,14 @@ fn ingest_url(public_url: &str, source: &SourceRecord, token: Option<&str>) -> S
 }
 
 /// A source as the API shows it: secrets masked, SellerCenter's URL token shown only on create.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Source)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     pub created_at: jiff::Timestamp,
+    /// What to register with the marketplace.
     pub ingest_url: String,
+    #[schema(value_type = SourceKind)]
     pub kind: String,
     pub name: String,
     pub options: Value,
@@ -63,7 +66,7 @@ pub struct SourceView {
 }
 
 /// A secret's id, its value always `********`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MaskedSecret {
     pub id: String,
     pub value: &'static str,
@@ -106,25 +109,51 @@ pub fn render(
 }
 
 /// Secrets as the API takes them: `[{"id","value"}]`, or a single `"secret"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SourceSecretInput)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretInput {
+    /// Default: its position, from 1.
     pub id: Option<String>,
+    /// `********` keeps the stored secret of that id.
+    #[schema(min_length = 1, max_length = 8192)]
     pub value: String,
 }
 
 /// A source to create.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SourceCreate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSource {
+    #[schema(value_type = SourceKind)]
     pub kind: String,
     pub name: Option<String>,
+    #[schema(min_items = 1)]
     pub partners: Vec<String>,
+    /// One secret (id `1`).
     pub secret: Option<String>,
+    #[schema(max_items = 20)]
     pub secrets: Option<Vec<SecretInput>>,
+    #[schema(minimum = 1, maximum = 86_400)]
     pub replay_window_seconds: Option<i64>,
+    /// The kind's options (README).
     pub options: Option<Value>,
 }
+
+/// The kinds of source (`switchyard_marketplaces::Kind`), by name.
+pub struct SourceKind;
+
+impl utoipa::PartialSchema for SourceKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        let kinds = Kind::ALL.map(Kind::as_str);
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(kinds))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SourceKind {}
 
 fn check_partners(caller: &Client, partners: &[String]) -> AppResult<()> {
     if partners.is_empty() || partners.iter().any(|p| p.trim().is_empty()) {
@@ -307,7 +336,8 @@ pub async fn get(state: &AppState, caller: &Client, id: &str) -> AppResult<Sourc
 }
 
 /// A change to a source: each field given replaces what is stored (a masked secret keeps it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SourcePatch)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchSource {
     pub name: Option<String>,

@@ -14,10 +14,12 @@ use crate::error::{AppError, AppResult};
 use crate::models::HealthOut;
 
 /// Which of a subscription's events to send again: received in `[since, until)`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
+    /// From (inclusive).
     pub since: Timestamp,
+    /// To (exclusive); default now.
     pub until: Option<Timestamp>,
 }
 
@@ -45,7 +47,8 @@ pub async fn replay(
 const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
 
 /// A signing secret just rotated in (shown this once), and when the old one stops signing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RotatedSecret)]
 #[serde(rename_all = "camelCase")]
 pub struct RotatedSecret {
     pub previous_secret_expires_at: Timestamp,

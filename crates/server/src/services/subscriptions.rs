@@ -20,34 +20,53 @@ use switchyard_core::signatures::standard_webhooks;
 use switchyard_delivery::OutboundRequest;
 use switchyard_delivery::envelope;
 
+use switchyard_core::wire_schema::{EventTypeName, RateLimitInput, ResourceName, RetryPolicyInput};
+
 use super::scope::{resolve_partner, visible_partners, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::views;
 
 /// One entry of a create request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubscriptionInput {
+    #[schema(value_type = EventTypeName)]
     pub event_type: String,
+    /// Default: the type's version.
     pub event_version: Option<String>,
+    /// Default: the type's resource.
+    #[schema(value_type = Option<ResourceName>)]
     pub resource_name: Option<String>,
+    #[schema(format = "uri")]
     pub event_url: String,
+    /// Default: `ACTIVE`.
+    #[schema(value_type = Option<SubscriptionStatus>)]
     pub status: Option<String>,
     pub auth_details: Option<AuthDetails>,
+    /// Sent with every delivery (at most 50).
     pub headers: Option<BTreeMap<String, String>>,
+    /// Default: `walmart` (5, 15, 45 minutes).
+    #[schema(value_type = Option<RetryPolicyInput>)]
     pub retry_policy: Option<RetryPolicy>,
+    /// Default: `WM_PARTNER.ID`, else the client's only partner.
     pub partner_id: Option<String>,
     pub ordering: Option<Ordering>,
+    /// At most this many deliveries to the endpoint at once.
+    #[schema(minimum = 1, maximum = 10_000)]
     pub max_in_flight: Option<u32>,
+    #[schema(value_type = Option<RateLimitInput>)]
     pub rate_limit: Option<RateLimit>,
     pub circuit_breaker: Option<Breaker>,
+    /// Disable the subscription after failing this long (default five days).
+    #[schema(minimum = 60, maximum = 7_776_000)]
     pub auto_disable_after_seconds: Option<u64>,
     pub envelope: Option<Envelope>,
 }
 
 /// A create request: one subscription per entry.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateSubscriptions)]
 pub struct CreateRequest {
     #[serde(alias = "event", alias = "eventTypes")]
     pub events: Vec<SubscriptionInput>,
@@ -66,7 +85,7 @@ struct Checked {
 }
 
 /// A subscription just created, with its signing secret (never shown again).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedSubscription {
     pub event_type: String,
@@ -308,39 +327,57 @@ fn check_max_in_flight(value: Option<u32>, field: &str) -> AppResult<Option<u32>
 }
 
 /// A change to a subscription: each field given replaces what is stored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = SubscriptionPatch)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchRequest {
+    #[schema(format = "uri")]
     pub event_url: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     /// Absent: unchanged; `null`: removed; an object: merged (masked values keep what is stored).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<AuthDetails>)]
     pub auth_details: Option<Value>,
+    #[schema(value_type = Option<SubscriptionStatus>)]
     pub status: Option<String>,
     pub event_version: Option<String>,
+    #[schema(value_type = Option<RetryPolicyInput>)]
     pub retry_policy: Option<RetryPolicy>,
     pub ordering: Option<Ordering>,
     /// `null` removes the cap.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10_000)]
     pub max_in_flight: Option<Value>,
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitInput>)]
     pub rate_limit: Option<Value>,
     pub circuit_breaker: Option<Breaker>,
+    #[schema(minimum = 60, maximum = 7_776_000)]
     pub auto_disable_after_seconds: Option<u64>,
     pub envelope: Option<Envelope>,
-    // Shown in reads; cleared by the hub when the subscription is resumed.
+    /// Read-only; ignored (cleared by the hub when the subscription is resumed).
     #[serde(rename = "disabledReason")]
+    #[schema(value_type = Option<Value>)]
     pub _disabled_reason: Option<serde::de::IgnoredAny>,
     // Read-only fields a client may send back unchanged from a read.
+    /// Read-only: may only be sent back unchanged.
     pub subscription_id: Option<Value>,
+    /// Read-only: may only be sent back unchanged.
     pub partner_id: Option<Value>,
+    /// Read-only: may only be sent back unchanged.
     pub event_type: Option<Value>,
+    /// Read-only: may only be sent back unchanged.
     pub event_types: Option<Value>,
+    /// Read-only: may only be sent back unchanged.
     pub resource_name: Option<Value>,
+    /// Read-only; ignored.
     #[serde(rename = "createdAt")]
+    #[schema(value_type = Option<Value>)]
     pub _created_at: Option<serde::de::IgnoredAny>,
+    /// Read-only; ignored.
     #[serde(rename = "updatedAt")]
+    #[schema(value_type = Option<Value>)]
     pub _updated_at: Option<serde::de::IgnoredAny>,
 }
 
@@ -489,12 +526,16 @@ pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uu
 }
 
 /// A test notification: where to send a sample of which event type.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = TestNotification)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TestRequest {
+    #[schema(value_type = EventTypeName)]
     pub event_type: String,
     pub event_version: Option<String>,
+    #[schema(value_type = Option<ResourceName>)]
     pub resource_name: Option<String>,
+    #[schema(format = "uri")]
     pub event_url: String,
     pub auth_details: Option<AuthDetails>,
     pub headers: Option<BTreeMap<String, String>>,
@@ -557,12 +598,18 @@ pub async fn test_notification(
 }
 
 /// Which of the caller's subscriptions to list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this subscription (an id that is not a UUID matches nothing).
     pub subscription_id: Option<String>,
+    /// Only this event type.
     pub event_type: Option<String>,
+    /// Only this resource.
     pub resource_name: Option<String>,
+    /// Only this status.
+    #[param(value_type = Option<SubscriptionStatus>)]
     pub status: Option<String>,
 }
 
