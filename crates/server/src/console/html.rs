@@ -318,3 +318,101 @@ pub fn bar_chart(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use switchyard_core::model::Client;
+
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert(1)</script>\"'&";
+    /// `HOSTILE` as it must appear: `<`, `>`, `"` and `&` as entities. maud leaves `'` as it is,
+    /// which is inert: every attribute it writes is double-quoted.
+    const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
+
+    fn session() -> Session {
+        Session {
+            client: Client {
+                id: HOSTILE.into(),
+                name: HOSTILE.into(),
+                secret_hash: String::new(),
+                partners: vec![HOSTILE.into()],
+                scopes: Default::default(),
+                admin: true,
+                created_at: jiff::Timestamp::UNIX_EPOCH,
+            },
+            csrf: HOSTILE.into(),
+            hidden_partners: vec![HOSTILE.into()],
+        }
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    /// No hostile text survives raw, and it is there escaped as often as it was given.
+    fn assert_escaped(markup: &str, times: usize) {
+        assert!(!markup.contains("<script>"), "raw: {markup}");
+        assert!(!markup.contains("\"'&"), "raw quote: {markup}");
+        assert_eq!(markup.matches(ESCAPED).count(), times, "{markup}");
+    }
+
+    #[tokio::test]
+    async fn the_layout_escapes_by_default() {
+        let session = session();
+        let main = html! { p { (HOSTILE) } };
+        let page = body(page(&session, HOSTILE, main)).await;
+        // Title twice, the client's id, the CSRF field, the hidden partner notice, the body.
+        assert_escaped(&page, 6);
+        assert!(page.contains(&format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{ESCAPED}\">"
+        )));
+        assert!(page.contains(&format!("<span class=\"who\">{ESCAPED}</span>")));
+        let bare = body(bare_page(HOSTILE, html! { (HOSTILE) })).await;
+        assert_escaped(&bare, 3);
+        assert!(bare.starts_with("<!DOCTYPE html><html lang=\"en\">"));
+    }
+
+    #[test]
+    fn forms_tables_and_links_escape_by_default() {
+        let session = session();
+        let form = button_form(&session, HOSTILE, HOSTILE, Some(HOSTILE)).into_string();
+        // Action, confirmation, CSRF token, label.
+        assert_escaped(&form, 4);
+        assert!(form.starts_with(&format!(
+            "<form method=\"post\" action=\"{ESCAPED}\" class=\"inline\" data-confirm=\"{ESCAPED}\">"
+        )));
+        let rows = vec![vec![
+            link(HOSTILE, HOSTILE),
+            badge(HOSTILE),
+            code(HOSTILE),
+            copyable(HOSTILE),
+            html! { (HOSTILE) },
+        ]];
+        let table = table(&[HOSTILE, ""], &rows, HOSTILE).into_string();
+        // The header, the link's two, the badge, the code, the copyable's two, the text.
+        assert_escaped(&table, 8);
+        assert!(table.contains(&format!("<td><a href=\"{ESCAPED}\">{ESCAPED}</a></td>")));
+        assert_escaped(&super::table(&[], &[], HOSTILE).into_string(), 1);
+        let facts = facts(&[(HOSTILE, html! { (HOSTILE) })]).into_string();
+        assert_escaped(&facts, 2);
+    }
+
+    #[test]
+    fn charts_escape_by_default() {
+        let t = jiff::Timestamp::from_second(3600).expect("time");
+        let series = BTreeMap::from([(HOSTILE.to_string(), BTreeMap::from([(t, 3)]))]);
+        let chart = bar_chart(HOSTILE, &[t], &series).into_string();
+        // The caption, the label, the bar's title, the legend.
+        assert_escaped(&chart, 4);
+        let empty = bar_chart(HOSTILE, &[t], &BTreeMap::new()).into_string();
+        assert_escaped(&empty, 1);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(q("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+    }
+}
