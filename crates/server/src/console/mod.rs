@@ -6,9 +6,23 @@
 //! sets an HttpOnly, SameSite=Strict session cookie; every form carries a CSRF token bound to
 //! that session. An admin may switch the console off for a partner: that hides the partner's
 //! objects here, while the API keeps working.
+//!
+//! Pages are maud templates, which escape every spliced text: no text from a record or a request
+//! reaches a page unescaped. This module holds the router, the session and the error page;
+//! `html` the layout and the building blocks (forms, tables, charts); `requests` what pages share
+//! about requests and redirects; one module per part of the console (`login`, `webhooks` with
+//! `webhook_form`, `deliveries`, `events`, `failures`, `sources`, `partners`).
 
+mod deliveries;
+mod events;
+mod failures;
 mod html;
-mod pages;
+mod login;
+mod partners;
+mod requests;
+mod sources;
+mod webhook_form;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -18,6 +32,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::Mac;
+use maud::html;
 use serde::{Deserialize, Serialize};
 
 use switchyard_core::model::Client;
@@ -26,8 +41,6 @@ use switchyard_core::secrets::tokens;
 use crate::AppState;
 use crate::error::AppError;
 
-pub use html::esc;
-
 /// How long a console session lasts.
 const SESSION_SECS: i64 = 12 * 3600;
 const SESSION_COOKIE: &str = "sy_session";
@@ -35,45 +48,54 @@ const LOGIN_COOKIE: &str = "sy_login";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
+        .route("/", get(login::home))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .route(
             "/console/webhooks",
-            get(pages::webhooks).post(pages::create_webhook),
+            get(webhooks::webhooks).post(webhooks::create_webhook),
         )
-        .route("/console/webhooks/new", get(pages::new_webhook))
+        .route("/console/webhooks/new", get(webhooks::new_webhook))
         .route(
             "/console/webhooks/{id}",
-            get(pages::webhook).post(pages::update_webhook),
+            get(webhooks::webhook).post(webhooks::update_webhook),
         )
-        .route("/console/webhooks/{id}/status", post(pages::set_status))
-        .route("/console/webhooks/{id}/delete", post(pages::delete_webhook))
-        .route("/console/webhooks/{id}/test", post(pages::test_webhook))
-        .route("/console/webhooks/{id}/logs", get(pages::callback_logs))
-        .route("/console/webhooks/{id}/replay", post(pages::replay))
+        .route("/console/webhooks/{id}/status", post(webhooks::set_status))
+        .route(
+            "/console/webhooks/{id}/delete",
+            post(webhooks::delete_webhook),
+        )
+        .route("/console/webhooks/{id}/test", post(webhooks::test_webhook))
+        .route(
+            "/console/webhooks/{id}/logs",
+            get(deliveries::callback_logs),
+        )
+        .route("/console/webhooks/{id}/replay", post(deliveries::replay))
         .route(
             "/console/deliveries/{id}/retry",
-            post(pages::retry_delivery),
+            post(deliveries::retry_delivery),
         )
-        .route("/console/events", get(pages::events))
-        .route("/console/events/{id}", get(pages::event))
-        .route("/console/failures", get(pages::failures))
-        .route("/console/rejections", get(pages::rejections))
-        .route("/console/outcomes", get(pages::outcomes))
+        .route("/console/events", get(events::events))
+        .route("/console/events/{id}", get(events::event))
+        .route("/console/failures", get(failures::failures))
+        .route("/console/rejections", get(failures::rejections))
+        .route("/console/outcomes", get(failures::outcomes))
         .route(
             "/console/sources",
-            get(pages::sources).post(pages::create_source),
+            get(sources::sources).post(sources::create_source),
         )
-        .route("/console/sources/new", get(pages::new_source))
+        .route("/console/sources/new", get(sources::new_source))
         .route(
             "/console/sources/{id}",
-            get(pages::source).post(pages::update_source),
+            get(sources::source).post(sources::update_source),
         )
-        .route("/console/partners", get(pages::partners))
-        .route("/console/partners/{id}", post(pages::set_partner_console))
+        .route("/console/partners", get(partners::partners))
+        .route(
+            "/console/partners/{id}",
+            post(partners::set_partner_console),
+        )
 }
 
 async fn stylesheet() -> Response {
@@ -260,14 +282,35 @@ impl IntoResponse for ConsoleError {
             Some(field) => format!("{field}: {}", self.0.message),
             None => self.0.message,
         };
-        let body = format!(
-            "<p class=\"error\">{}</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=\"/\">Home</a></p>",
-            esc(&message)
-        );
-        let mut response = html::bare_page(&format!("Error {}", status.as_u16()), &body);
+        let body = html! {
+            p class="error" { (message) }
+            p {
+                a href="javascript:history.back()" { "Back" }
+                " · "
+                a href="/" { "Home" }
+            }
+        };
+        let mut response = html::bare_page(&format!("Error {}", status.as_u16()), body);
         *response.status_mut() = status;
         response
     }
 }
 
 pub type PageResult = Result<Response, ConsoleError>;
+
+/// Escapes text for XML element content, for SellerCenter's XML dialect
+/// (`routes::sellercenter`). No console page uses it: pages are maud templates, which escape.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

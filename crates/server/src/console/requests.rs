@@ -1,0 +1,97 @@
+//! What the pages share about requests and answers: a form into a use case's typed input, query
+//! strings, times and ids from fields, redirects, and the fixed notices a redirect may ask for.
+
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use maud::{Markup, html};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ConsoleError;
+use super::html::Form;
+use crate::error::AppError;
+
+/// Rows per page of a list.
+pub const PAGE_SIZE: u32 = 50;
+
+/// A form turned into a use case's typed input; a shape the API does not take is a 400.
+pub fn input<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ConsoleError> {
+    serde_json::from_value(body)
+        .map_err(|e| ConsoleError(AppError::bad_request("invalid_form", e.to_string())))
+}
+
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_string())]).into_response()
+}
+
+/// A console-local path to go back to, or the fallback (never an outside URL).
+pub fn back_to(form: &Form, fallback: &str) -> String {
+    match form.get("back") {
+        Some(path) if path.starts_with("/console/") && !path.contains("//") => path,
+        _ => fallback.to_string(),
+    }
+}
+
+/// Notices a redirect may ask a page to show: fixed texts, never text from the URL.
+pub fn notice(query: &Form) -> Markup {
+    let text = match query.get("notice").as_deref() {
+        Some("created") => "Webhook created.",
+        Some("saved") => "Saved.",
+        Some("paused") => "Webhook paused: deliveries wait until it is resumed.",
+        Some("resumed") => "Webhook resumed.",
+        Some("deleted") => "Webhook deleted; its pending deliveries ended as failed.",
+        Some("retried") => "The delivery is pending again and will be sent now.",
+        Some("replayed") => "Replay started: the events of that range are pending again.",
+        Some("source_saved") => "Source saved.",
+        Some("partner_saved") => "Console setting saved.",
+        _ => return Markup::default(),
+    };
+    html! { p class="notice" { (text) } }
+}
+
+pub fn query(raw: Option<String>) -> Form {
+    Form::parse(raw.unwrap_or_default().as_bytes())
+}
+
+/// A time from a `datetime-local` field (taken as UTC) or RFC 3339.
+pub fn parse_time(form: &Form, name: &str) -> Result<Option<Timestamp>, ConsoleError> {
+    let Some(text) = form.get(name) else {
+        return Ok(None);
+    };
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(Some(t));
+    }
+    let local = if text.len() == 16 {
+        format!("{text}:00")
+    } else {
+        text.clone()
+    };
+    local
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| Some(z.timestamp()))
+        .ok_or_else(|| {
+            ConsoleError(AppError::invalid(
+                name,
+                format!("{name} must be a date and time such as 2026-11-23T08:00"),
+            ))
+        })
+}
+
+/// A time as a `datetime-local` field's value.
+pub fn time_input_value(t: Option<Timestamp>) -> String {
+    t.map(|t| t.strftime("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+pub fn parse_uuid(form: &Form, name: &str) -> Option<Uuid> {
+    form.get(name).and_then(|v| Uuid::parse_str(&v).ok())
+}
+
+/// JSON as the pages show it (the template escapes it).
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
