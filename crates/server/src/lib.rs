@@ -12,6 +12,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod key_fetch;
+pub mod markup;
 pub mod models;
 pub mod openapi;
 pub mod performance;

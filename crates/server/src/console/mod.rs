@@ -297,20 +297,3 @@ impl IntoResponse for ConsoleError {
 }
 
 pub type PageResult = Result<Response, ConsoleError>;
-
-/// Escapes text for XML element content, for SellerCenter's XML dialect
-/// (`routes::sellercenter`). No console page uses it: pages are maud templates, which escape.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

@@ -5,21 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-/// Escapes text for HTML content and attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(super) use crate::markup::escape;
 
 /// Follows a `#/…` reference within the document.
 pub(super) fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {

@@ -177,25 +177,9 @@ fn xml(name: &str, value: &Value, out: &mut String) {
             out.push_str(&format!("</{name}>"));
         }
         Value::Null => out.push_str(&format!("<{name}/>")),
-        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", escape_xml(s))),
+        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", crate::markup::escape(s))),
         other => out.push_str(&format!("<{name}>{other}</{name}>")),
     }
-}
-
-/// Escapes text for XML element content.
-fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
