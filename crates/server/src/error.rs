@@ -161,6 +161,12 @@ impl From<StoreError> for AppError {
                 format!("{what} already exists"),
             ),
             StoreError::Invalid { field, message } => AppError::invalid(field, message),
+            // The use cases check the partners a request names first; this is the store's
+            // own refusal behind them.
+            StoreError::OutOfScope => AppError::forbidden(
+                "partner_not_managed",
+                "this client does not manage that partner",
+            ),
             StoreError::Closed => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

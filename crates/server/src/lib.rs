@@ -38,7 +38,7 @@ use switchyard_core::metrics::{self, Metrics};
 use switchyard_core::model::Client;
 use switchyard_core::secrets::{SecretBox, derive_key, hash_client_secret};
 use switchyard_delivery::{Dispatcher, DispatcherConfig, Sender, SenderConfig};
-use switchyard_store::{PostgresStore, SqliteStore, Store, StoreError};
+use switchyard_store::{PostgresStore, SqliteStore, Store, StoreError, TenantStore};
 
 /// What the key deriving SellerCenter API keys is derived for.
 pub const SELLERCENTER_KEY_PURPOSE: &str = "switchyard/sellercenter-api-keys/v1";
@@ -139,7 +139,8 @@ impl AppState {
 
 /// The fields of [`AppState`].
 pub struct AppStateInner {
-    pub store: Arc<dyn Store>,
+    /// Tenant data only through a scope (`store.scoped(Scope::of(caller))`).
+    pub store: TenantStore,
     pub clock: Arc<dyn Clock>,
     /// Seals and opens secrets at rest.
     pub secrets: SecretBox,
@@ -238,7 +239,7 @@ pub async fn purge_expired(state: &AppState) -> Result<switchyard_store::PurgeCo
     let before = state.clock.now() - retention;
     let mut total = switchyard_store::PurgeCounts::default();
     loop {
-        let batch = state.store.purge_before(before, 500).await?;
+        let batch = state.store.unscoped().purge_before(before, 500).await?;
         total.events += batch.events;
         total.deliveries += batch.deliveries;
         total.attempts += batch.attempts;
@@ -344,7 +345,7 @@ impl Hub {
         }
         Ok(Hub {
             state: AppState::new(AppStateInner {
-                store,
+                store: TenantStore::new(store),
                 clock,
                 secrets,
                 token_key,

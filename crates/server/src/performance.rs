@@ -67,9 +67,11 @@ pub async fn orders_for(
     partner_id: &str,
     as_of: Timestamp,
 ) -> Result<Vec<OrderFacts>, StoreError> {
-    state.store.derive_pending().await?;
-    state
-        .store
+    // The hub's own work across every partner: the scheduler, and the preview a use case asks
+    // for after checking the caller manages `partner_id`.
+    let store = state.store.unscoped();
+    store.derive_pending().await?;
+    store
         .partner_orders(partner_id, as_of - ORDER_HORIZON)
         .await
 }
@@ -83,6 +85,7 @@ pub async fn run_due(state: &AppState, done: &RunsDone) -> Result<u32, StoreErro
     let mut partners: BTreeMap<String, Timestamp> = BTreeMap::new();
     for sub in state
         .store
+        .unscoped()
         .list_subscriptions(&SubscriptionFilter {
             event_type: Some(EVENT_TYPE.into()),
             status: Some(SubscriptionStatus::Active),
@@ -161,7 +164,7 @@ async fn publish(
         resource_key: None,
         headers: Default::default(),
     };
-    match state.store.insert_event(event, None).await? {
+    match state.store.unscoped().insert_event(event, None).await? {
         InsertOutcome::Created { .. } => {
             tracing::info!(
                 partner_id,

@@ -36,7 +36,10 @@ impl SourceCache {
         {
             return Ok(Some(cached.clone()));
         }
-        let Some(source) = state.store.get_source(id).await? else {
+        let Some(source) = crate::services::scope::inbound(state)
+            .get_source(id)
+            .await?
+        else {
             self.forget(id);
             return Ok(None);
         };

@@ -28,10 +28,12 @@ pub(crate) mod derive;
 pub mod pacing;
 pub mod postgres;
 pub mod rules;
+pub mod scope;
 pub mod sqlite;
 pub(crate) mod stored;
 
 pub use postgres::PostgresStore;
+pub use scope::{Scope, Scoped, TenantStore};
 pub use sqlite::SqliteStore;
 
 /// The store crate's one error type.
@@ -52,6 +54,9 @@ pub enum StoreError {
     /// A change a caller asked for does not apply (an order fact that contradicts the order).
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A write names a partner outside the caller's [`Scope`].
+    #[error("outside the caller's scope")]
+    OutOfScope,
 }
 
 /// A change to one order, named by marketplace and order number.

@@ -17,8 +17,8 @@ use switchyard_core::model::{
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_store::{
-    DeliveryNext, FailurePolicy, InsertOutcome, QueueDepth, SourceStats, SqliteStore, Store,
-    StoreError,
+    DeliveryNext, FailurePolicy, InsertOutcome, QueueDepth, Scope, SourceStats, SqliteStore, Store,
+    StoreError, TenantStore,
 };
 
 /// A store a test runs on, with what must live as long as it: the SQLite file's directory, or
@@ -137,6 +137,7 @@ on_both_stores!(
     order_facts_apply_all_or_nothing_and_are_read_back_per_partner,
     order_facts_and_the_resource_search_are_derived_after_the_ack_once,
     a_subscriptions_envelope_round_trips,
+    a_scoped_store_reaches_only_its_partners_objects,
 );
 
 /// Whether leases run out by themselves: they do where several nodes share the database (a
@@ -1908,4 +1909,103 @@ async fn a_subscriptions_envelope_round_trips(store: Arc<dyn Store>) {
             .unwrap(),
     );
     assert_eq!(deliveries, 1);
+}
+
+/// Through a scope, another partner's objects do not exist: lists leave them out, reads find
+/// nothing, changes to them change nothing, and writes naming them are refused.
+async fn a_scoped_store_reaches_only_its_partners_objects(store: Arc<dyn Store>) {
+    let theirs = subscription("p2", &["PO_CREATED"]);
+    let mine = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![theirs.clone(), mine.clone()])
+        .await
+        .unwrap();
+    let (their_event, _) = created(
+        store
+            .insert_event(event("p2", "PO_CREATED", None, Some("e-2")), None)
+            .await
+            .unwrap(),
+    );
+    let their_source = source(&["p2"]);
+    store.create_source(their_source.clone()).await.unwrap();
+
+    let tenants = TenantStore::new(store.clone());
+    let p1 = vec!["p1".to_string()];
+    let scoped = tenants.scoped(Scope::Partners(&p1));
+
+    let listed = scoped
+        .list_subscriptions(&SubscriptionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [mine.id]);
+    // A filter naming another partner is narrowed to nothing, not widened.
+    let asked = SubscriptionFilter {
+        partners: Some(vec!["p2".into()]),
+        ..Default::default()
+    };
+    assert!(scoped.list_subscriptions(&asked).await.unwrap().is_empty());
+    assert_eq!(scoped.get_subscription(theirs.id).await.unwrap(), None);
+    assert_eq!(scoped.get_event(their_event).await.unwrap(), None);
+    assert!(
+        scoped
+            .list_events(&EventFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deliveries = scoped
+        .list_deliveries(&DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(deliveries.iter().all(|d| d.partner_id == "p1"));
+    assert_eq!(scoped.get_source(their_source.id).await.unwrap(), None);
+    assert_eq!(scoped.source_stats(their_source.id).await.unwrap(), None);
+
+    // Changes to another partner's objects change nothing.
+    assert!(!scoped.delete_subscription(theirs.id, t0()).await.unwrap());
+    assert!(!scoped.delete_source(their_source.id).await.unwrap());
+    assert!(matches!(
+        scoped.update_subscription(theirs.clone()).await,
+        Err(StoreError::OutOfScope)
+    ));
+    assert!(store.get_subscription(theirs.id).await.unwrap().is_some());
+    assert!(store.get_source(their_source.id).await.unwrap().is_some());
+    // Writes naming another partner are refused, and store nothing.
+    let planted = subscription("p2", &["PO_CREATED"]);
+    assert!(matches!(
+        scoped.create_subscriptions(vec![planted.clone()]).await,
+        Err(StoreError::OutOfScope)
+    ));
+    assert_eq!(store.get_subscription(planted.id).await.unwrap(), None);
+    assert!(matches!(
+        scoped
+            .insert_event(event("p2", "PO_CREATED", None, Some("e-3")), None)
+            .await,
+        Err(StoreError::OutOfScope)
+    ));
+    assert!(matches!(
+        scoped.create_source(source(&["p1", "p2"])).await,
+        Err(StoreError::OutOfScope)
+    ));
+
+    // Its own objects are all there, and an admin's scope reaches everyone's.
+    assert_eq!(
+        scoped.get_subscription(mine.id).await.unwrap(),
+        Some(mine.clone())
+    );
+    let all = tenants.scoped(Scope::All);
+    assert_eq!(
+        all.list_subscriptions(&SubscriptionFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(all.get_event(their_event).await.unwrap().is_some());
 }

@@ -17,7 +17,7 @@ use super::{ConsoleError, PageResult, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
-use crate::services::{deliveries, subscription_controls};
+use crate::services::{deliveries, scope, subscription_controls};
 
 pub async fn callback_logs(
     State(state): State<AppState>,
@@ -30,8 +30,7 @@ pub async fn callback_logs(
     let status = query.get("status").unwrap_or_default();
     let since = parse_time(&query, "since")?;
     let until = parse_time(&query, "until")?;
-    let logged = state
-        .store
+    let logged = scope::tenant(&state, &session.client)
         .list_attempts(&AttemptFilter {
             subscription_id: sub.id,
             succeeded: match status.as_str() {

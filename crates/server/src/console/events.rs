@@ -37,10 +37,9 @@ pub async fn events(
     let query = query(raw);
     let since = parse_time(&query, "since")?;
     let until = parse_time(&query, "until")?;
-    let found = state
-        .store
+    let found = scope::tenant(&state, &session.client)
         .list_events(&EventFilter {
-            partners: scope::visible_partners(&session.client),
+            partners: None,
             topic: query.get("topic"),
             marketplace: query.get("marketplace"),
             partner_id: query.get("partner"),
@@ -158,8 +157,7 @@ pub async fn event(
     let back = format!("/console/events/{}", event.id);
     let mut delivery_sections = Vec::new();
     for d in &deliveries {
-        let attempts = state
-            .store
+        let attempts = scope::tenant(&state, &session.client)
             .get_delivery(d.id)
             .await?
             .map(|(_, a)| a)
@@ -209,8 +207,7 @@ pub async fn event(
             ))
         });
     }
-    let outcomes = state
-        .store
+    let outcomes = scope::tenant(&state, &session.client)
         .list_outcomes(&OutcomeFilter {
             event_id: Some(event.id),
             limit: 100,

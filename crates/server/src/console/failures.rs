@@ -62,19 +62,17 @@ pub async fn failures(
     // Whole buckets, so the first bar is not a sliver.
     let start_secs = (now - span).as_second().div_euclid(bucket) * bucket + bucket;
     let start = Timestamp::from_second(start_secs).map_err(|_| AppError::internal())?;
-    let report = state
-        .store
-        .failure_report(scope::visible_partners(&session.client), start, bucket)
+    let report = scope::tenant(&state, &session.client)
+        .failure_report(start, bucket)
         .await?;
     let buckets: Vec<Timestamp> = (0..)
         .map(|i| start_secs + i * bucket)
         .take_while(|s| *s <= now.as_second())
         .filter_map(|s| Timestamp::from_second(s).ok())
         .collect();
-    let subs: BTreeMap<String, SubscriptionRecord> = state
-        .store
+    let subs: BTreeMap<String, SubscriptionRecord> = scope::tenant(&state, &session.client)
         .list_subscriptions(&SubscriptionFilter {
-            partners: scope::visible_partners(&session.client),
+            partners: None,
             ..Default::default()
         })
         .await?
@@ -191,10 +189,9 @@ pub async fn rejections(
     RawQuery(raw): RawQuery,
 ) -> PageResult {
     let query = query(raw);
-    let found = state
-        .store
+    let found = scope::tenant(&state, &session.client)
         .list_rejections(&RejectionFilter {
-            partners: scope::visible_partners(&session.client),
+            partners: None,
             source_id: query.get("source"),
             reason: query.get("reason"),
             since: parse_time(&query, "since")?,
@@ -248,10 +245,9 @@ pub async fn outcomes(
     RawQuery(raw): RawQuery,
 ) -> PageResult {
     let query = query(raw);
-    let found = state
-        .store
+    let found = scope::tenant(&state, &session.client)
         .list_outcomes(&OutcomeFilter {
-            partners: scope::visible_partners(&session.client),
+            partners: None,
             status: Some("failed".into()),
             reason: query.get("reason"),
             since: parse_time(&query, "since")?,

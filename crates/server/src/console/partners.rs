@@ -15,6 +15,7 @@ use super::{ConsoleError, PageResult, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
+use crate::services::scope;
 
 fn admin_only(session: &Session) -> Result<(), ConsoleError> {
     if session.client.admin {
@@ -35,14 +36,16 @@ pub async fn partners(
     admin_only(&session)?;
     let disabled = state.store.console_disabled_partners().await?;
     let mut known: BTreeSet<String> = disabled.iter().cloned().collect();
-    for s in state
-        .store
+    for s in scope::tenant(&state, &session.client)
         .list_subscriptions(&SubscriptionFilter::default())
         .await?
     {
         known.insert(s.partner_id);
     }
-    for s in state.store.list_sources(None).await? {
+    for s in scope::tenant(&state, &session.client)
+        .list_sources(None)
+        .await?
+    {
         known.extend(s.partners);
     }
     let rows: Vec<Vec<Markup>> = known
@@ -110,6 +113,8 @@ pub async fn set_partner_console(
         )));
     }
     let enabled = form.get("enabled").as_deref() == Some("true");
-    state.store.set_console_enabled(&partner, enabled).await?;
+    scope::tenant(&state, &session.client)
+        .set_console_enabled(&partner, enabled)
+        .await?;
     Ok(see_other("/console/partners?notice=partner_saved"))
 }

@@ -21,14 +21,16 @@ pub async fn sources(
     session: Session,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
-    let found = state
-        .store
-        .list_sources(scope::visible_partners(&session.client))
+    let found = scope::tenant(&state, &session.client)
+        .list_sources(None)
         .await?;
     let mut rows: Vec<Vec<Markup>> = Vec::new();
     for s in &found {
         let url = sources::render(&state.secrets, &state.public_url, s, None)?.ingest_url;
-        let stats = state.store.source_stats(s.id).await?;
+        let stats = scope::tenant(&state, &session.client)
+            .source_stats(s.id)
+            .await?
+            .ok_or_else(|| AppError::not_found("source"))?;
         rows.push(vec![
             link(&format!("/console/sources/{}", s.id), &s.name),
             html! { (s.kind) },
@@ -160,7 +162,10 @@ pub async fn source(
 ) -> PageResult {
     let view = sources::get(&state, &session.client, &id).await?;
     let source_id = view.source_id.to_string();
-    let stats = state.store.source_stats(view.source_id).await?;
+    let stats = scope::tenant(&state, &session.client)
+        .source_stats(view.source_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("source"))?;
     let facts = facts(&[
         ("Marketplace", html! { (view.kind) }),
         ("Ingest URL", copyable(&view.ingest_url)),

@@ -24,6 +24,7 @@ use super::webhook_form::{
 };
 use super::{ConsoleError, PageResult, Session};
 use crate::AppState;
+use crate::error::AppError;
 use crate::extract::PathId;
 use crate::routes::wm_partner_id;
 use crate::services::{scope, subscriptions};
@@ -38,10 +39,9 @@ pub async fn webhooks(
     let status = query
         .get("status")
         .and_then(|s| SubscriptionStatus::parse(&s));
-    let subs = state
-        .store
+    let subs = scope::tenant(&state, &session.client)
         .list_subscriptions(&SubscriptionFilter {
-            partners: scope::visible_partners(&session.client),
+            partners: None,
             status,
             ..Default::default()
         })
@@ -53,7 +53,10 @@ pub async fn webhooks(
         .take(PAGE_SIZE as usize);
     let mut rows = Vec::new();
     for sub in shown {
-        let health = state.store.subscription_state(sub.id).await?;
+        let health = scope::tenant(&state, &session.client)
+            .subscription_state(sub)
+            .await?
+            .ok_or_else(|| AppError::not_found("subscription"))?;
         let breaker_open = health
             .breaker_until
             .is_some_and(|until| until > state.clock.now());
@@ -204,7 +207,10 @@ async fn webhook_page(
     sub: &SubscriptionRecord,
     message: Markup,
 ) -> PageResult {
-    let health = state.store.subscription_state(sub.id).await?;
+    let health = scope::tenant(state, &session.client)
+        .subscription_state(sub)
+        .await?
+        .ok_or_else(|| AppError::not_found("subscription"))?;
     let auth = views::open_auth(state, sub)?;
     let auth_method = auth
         .as_ref()

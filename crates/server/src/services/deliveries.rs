@@ -7,7 +7,7 @@ use switchyard_core::model::{
     AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus,
 };
 
-use super::scope::visible_partners;
+use super::scope::tenant;
 use super::{next_before, optional_uuid, page_limit};
 
 use crate::AppState;
@@ -21,7 +21,7 @@ pub async fn visible_delivery(
     raw_id: &str,
 ) -> AppResult<(DeliveryRecord, Vec<AttemptRecord>)> {
     let id = parse_id(raw_id, "delivery")?;
-    match state.store.get_delivery(id).await? {
+    match tenant(state, caller).get_delivery(id).await? {
         Some((d, attempts)) if caller.manages(&d.partner_id) => Ok((d, attempts)),
         _ => Err(AppError::not_found("delivery")),
     }
@@ -30,8 +30,7 @@ pub async fn visible_delivery(
 /// Makes a delivery the caller may see due now, whatever its state; returns it as stored.
 pub async fn retry(state: &AppState, caller: &Client, id: &str) -> AppResult<DeliveryRecord> {
     let (delivery, _) = visible_delivery(state, caller, id).await?;
-    let delivery = state
-        .store
+    let delivery = tenant(state, caller)
         .retry_delivery(delivery.id, state.clock.now())
         .await?
         .ok_or_else(|| AppError::not_found("delivery"))?;
@@ -72,14 +71,14 @@ pub async fn list(
     };
     let limit = page_limit(q.limit);
     let filter = DeliveryFilter {
-        partners: visible_partners(caller),
+        partners: None,
         subscription_id: optional_uuid(q.subscription_id.as_deref(), "subscriptionId")?,
         event_id: optional_uuid(q.event_id.as_deref(), "eventId")?,
         status,
         before: optional_uuid(q.before.as_deref(), "before")?,
         limit,
     };
-    let deliveries = state.store.list_deliveries(&filter).await?;
+    let deliveries = tenant(state, caller).list_deliveries(&filter).await?;
     let next = next_before(&deliveries, limit, |d| d.id);
     Ok((deliveries, next))
 }

@@ -8,7 +8,7 @@ use switchyard_core::model::{
     Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, OutcomeRecord,
 };
 
-use super::scope::visible_partners;
+use super::scope::tenant;
 use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -21,12 +21,11 @@ pub async fn get(
     id: &str,
 ) -> AppResult<(EventRecord, Vec<DeliveryRecord>)> {
     let id = parse_id(id, "event")?;
-    let event = match state.store.get_event(id).await? {
+    let event = match tenant(state, caller).get_event(id).await? {
         Some(e) if caller.manages(&e.partner_id) => e,
         _ => return Err(AppError::not_found("event")),
     };
-    let deliveries = state
-        .store
+    let deliveries = tenant(state, caller)
         .list_deliveries(&DeliveryFilter {
             event_id: Some(id),
             limit: 1000,
@@ -86,7 +85,7 @@ pub async fn report_outcome(
             "message is at most 1000 characters",
         ));
     }
-    let event = match state.store.get_event(id).await? {
+    let event = match tenant(state, caller).get_event(id).await? {
         Some(e) if caller.manages(&e.partner_id) => e,
         _ => return Err(AppError::not_found("event")),
     };
@@ -100,7 +99,9 @@ pub async fn report_outcome(
         message: request.message,
         reported_at: state.clock.now(),
     };
-    state.store.insert_outcome(outcome.clone()).await?;
+    tenant(state, caller)
+        .insert_outcome(outcome.clone())
+        .await?;
     Ok(outcome)
 }
 
@@ -130,7 +131,7 @@ pub async fn list(
 ) -> AppResult<(Vec<EventRecord>, Option<Uuid>)> {
     let limit = page_limit(q.limit);
     let filter = EventFilter {
-        partners: visible_partners(caller),
+        partners: None,
         topic: q.topic,
         marketplace: q.marketplace,
         partner_id: q.partner_id,
@@ -140,7 +141,7 @@ pub async fn list(
         before: optional_uuid(q.before.as_deref(), "before")?,
         limit,
     };
-    let events = state.store.list_events(&filter).await?;
+    let events = tenant(state, caller).list_events(&filter).await?;
     let next = next_before(&events, limit, |e| e.id);
     Ok((events, next))
 }

@@ -135,4 +135,76 @@ mod tests {
             ["get_event"]
         );
     }
+
+    /// Every `.rs` file under `src/`, read from disk (so a new module is read too).
+    fn server_sources() -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .expect("src is readable")
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("source is readable");
+                    let name = path
+                        .strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"))
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    out.push((name, text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut out,
+        );
+        out
+    }
+
+    /// Every tenant-owned read and write takes a scope: the request path reaches the store
+    /// through `TenantStore::scoped` (whose methods apply the scope) and the few methods that
+    /// belong to no tenant; the whole store (`unscoped`) only where the hub works for every
+    /// partner, and `Scope::All` only for admins (in the store) and inbound requests.
+    #[test]
+    fn every_tenant_owned_read_takes_a_scope() {
+        const UNSCOPED_ALLOWED: [&str; 3] = [
+            // Retention purges every partner's old rows.
+            "lib.rs",
+            // The performance scheduler runs for every partner.
+            "performance.rs",
+            // A source's refusal spike is announced as the dispatcher announces its events.
+            "services/refusals.rs",
+        ];
+        let sources = server_sources();
+        assert!(
+            sources.len() > 40,
+            "the sources were read: {}",
+            sources.len()
+        );
+        let mut found = Vec::new();
+        for (file, text) in &sources {
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            if code.contains(".unscoped()") && !UNSCOPED_ALLOWED.contains(&file.as_str()) {
+                found.push(format!("{file}: store.unscoped()"));
+            }
+            if code.contains("Scope::All") && file != "services/scope.rs" {
+                found.push(format!("{file}: Scope::All"));
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "tenant data reached without a scope: {found:?}"
+        );
+        // The check reads what is there.
+        assert!(
+            sources
+                .iter()
+                .any(|(f, t)| f == "lib.rs" && t.contains(".unscoped()"))
+        );
+    }
 }

@@ -10,7 +10,7 @@ use switchyard_core::performance::OrderFact;
 use switchyard_core::schedule::PerformanceKind;
 use switchyard_store::{OrderChange, OrderUpdate};
 
-use super::scope::resolve_partner;
+use super::scope::{resolve_partner, tenant};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::models::{FactsAppliedOut, PerformancePreviewOut};
@@ -69,8 +69,7 @@ pub async fn post_facts(
         });
     }
     let count = updates.len();
-    state
-        .store
+    tenant(state, caller)
         .update_orders(&partner, updates, state.clock.now())
         .await?;
     Ok(FactsAppliedOut {

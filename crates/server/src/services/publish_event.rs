@@ -10,7 +10,7 @@ use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{Access, Client, EventRecord};
 use switchyard_store::InsertOutcome;
 
-use super::scope::resolve_partner;
+use super::scope::{resolve_partner, tenant};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 
@@ -132,7 +132,7 @@ pub async fn publish(
         resource_key: p.resource.map(|r| format!("{}:{}", r.kind, r.id)),
         headers: Default::default(),
     };
-    match state.store.insert_event(event, None).await? {
+    match tenant(state, caller).insert_event(event, None).await? {
         InsertOutcome::Created {
             event_id,
             deliveries,

@@ -23,6 +23,7 @@ use switchyard_marketplaces::{
 use switchyard_store::InsertOutcome;
 
 use super::refusals::Arrival;
+use super::scope::{inbound, of_source};
 use super::source_token::issued_token_valid;
 use crate::AppState;
 use crate::error::AppError;
@@ -225,8 +226,7 @@ pub async fn refuse_too_large(
     started: Instant,
 ) -> AppError {
     let source = match Uuid::parse_str(source_ref) {
-        Ok(id) => state
-            .store
+        Ok(id) => inbound(state)
             .get_source(id)
             .await
             .ok()
@@ -365,7 +365,7 @@ async fn store_event(
             .map(|r| format!("{}:{}", r.kind, r.id)),
         headers,
     };
-    match state.store.insert_event(event, sighting).await {
+    match of_source(state, source).insert_event(event, sighting).await {
         Ok(InsertOutcome::Created {
             event_id,
             deliveries,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use switchyard_core::metrics;
 use switchyard_core::model::RejectionRecord;
 
+use super::scope::inbound;
 use crate::AppState;
 use crate::error::AppError;
 
@@ -59,7 +60,7 @@ impl AppState {
             body_size: arrival.body.len() as u64,
             received_at: self.clock.now(),
         };
-        if let Err(e) = self.store.insert_rejection(rejection).await {
+        if let Err(e) = inbound(self).insert_rejection(rejection).await {
             tracing::error!(error = %e, "cannot record a rejection");
         }
         self.metrics.inc(
@@ -96,7 +97,7 @@ impl AppState {
         let Some(first_partner) = partners.first() else {
             return;
         };
-        let threshold = match self.store.get_source(id).await {
+        let threshold = match inbound(self).get_source(id).await {
             Ok(Some(source)) => source
                 .options
                 .get("rejectionSpikeThreshold")
@@ -112,7 +113,7 @@ impl AppState {
             limit: threshold,
             ..Default::default()
         };
-        let Ok(recent) = self.store.list_rejections(&filter).await else {
+        let Ok(recent) = inbound(self).list_rejections(&filter).await else {
             return;
         };
         if (recent.len() as u32) < threshold {
@@ -128,8 +129,10 @@ impl AppState {
             "reasons": recent.iter().map(|r| r.reason.clone()).collect::<std::collections::BTreeSet<_>>(),
         });
         let key = format!("spike:{source_ref}:{window}");
+        // The hub's own announcement to the source's first partner, as the dispatcher makes
+        // its operational events.
         if switchyard_delivery::dispatcher::publish_operational(
-            self.store.as_ref(),
+            self.store.unscoped().as_ref(),
             now,
             first_partner,
             "source.rejections_spiking",

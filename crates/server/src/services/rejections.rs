@@ -8,7 +8,7 @@ use uuid::Uuid;
 use switchyard_core::model::{Client, RejectionFilter, RejectionRecord};
 use switchyard_store::RejectionCount;
 
-use super::scope::visible_partners;
+use super::scope::tenant;
 use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::AppResult;
@@ -38,14 +38,14 @@ pub async fn list(
 ) -> AppResult<(Vec<RejectionRecord>, Option<Uuid>)> {
     let limit = page_limit(q.limit);
     let filter = RejectionFilter {
-        partners: visible_partners(caller),
+        partners: None,
         source_id: q.source_id,
         reason: q.reason,
         since: q.since,
         before: optional_uuid(q.before.as_deref(), "before")?,
         limit,
     };
-    let rejections = state.store.list_rejections(&filter).await?;
+    let rejections = tenant(state, caller).list_rejections(&filter).await?;
     let next = next_before(&rejections, limit, |r| r.id);
     Ok((rejections, next))
 }
@@ -66,9 +66,6 @@ pub async fn summary(
     let since = q
         .since
         .unwrap_or_else(|| state.clock.now() - SignedDuration::from_hours(24));
-    let counts = state
-        .store
-        .rejection_summary(visible_partners(caller), since)
-        .await?;
+    let counts = tenant(state, caller).rejection_summary(since).await?;
     Ok((counts, since))
 }

@@ -1,7 +1,10 @@
-//! Tenant scope: which partners a caller may see and act for. Every use case that reads or writes
-//! a partner's objects goes through one of these.
+//! Tenant scope: which partners a caller may see and act for. Every use case reads and writes a
+//! partner's objects through [`tenant`], the store seen through the caller's scope
+//! (`switchyard_store::Scope`), which the store applies; the checks here add what a request
+//! names (the partner it acts for) and the 404 for what it addresses outside its scope.
 
-use switchyard_core::model::{Client, SubscriptionRecord};
+use switchyard_core::model::{Client, SourceRecord, SubscriptionRecord};
+use switchyard_store::{Scope, Scoped};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -32,9 +35,21 @@ pub fn resolve_partner(
     }
 }
 
-/// The partners a client may see: `None` for admins (all).
-pub fn visible_partners(caller: &Client) -> Option<Vec<String>> {
-    (!caller.admin).then(|| caller.partners.clone())
+/// The store as `caller` may reach it: the partners it manages (every one for an admin).
+pub fn tenant<'a>(state: &'a AppState, caller: &'a Client) -> Scoped<'a> {
+    state.store.scoped(Scope::of(caller))
+}
+
+/// The store as an inbound request reaches it before any tenant is known: the URL names a
+/// source, and the source's partners are the scope of what the request then stores
+/// ([`of_source`]).
+pub fn inbound(state: &AppState) -> Scoped<'_> {
+    state.store.scoped(Scope::All)
+}
+
+/// The store within a source's partners: what a webhook it received may write.
+pub fn of_source<'a>(state: &'a AppState, source: &'a SourceRecord) -> Scoped<'a> {
+    state.store.scoped(Scope::Partners(&source.partners))
 }
 
 /// A subscription the caller may see, by the id a request gave; any other is 404 (another
@@ -45,8 +60,8 @@ pub async fn visible_subscription(
     raw_id: &str,
 ) -> AppResult<SubscriptionRecord> {
     let id = parse_id(raw_id, "subscription")?;
-    match state.store.get_subscription(id).await? {
-        Some(s) if caller.manages(&s.partner_id) => Ok(s),
-        _ => Err(AppError::not_found("subscription")),
-    }
+    tenant(state, caller)
+        .get_subscription(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("subscription"))
 }

@@ -13,6 +13,7 @@ use switchyard_marketplaces::Kind;
 use switchyard_marketplaces::util::ct_eq;
 
 use super::refusals::Arrival;
+use super::scope::inbound;
 use super::sources::open_secrets;
 use crate::AppState;
 use crate::error::AppError;
@@ -60,7 +61,7 @@ pub async fn issue_source_token(
         started,
     };
     let source = match Uuid::parse_str(source_ref) {
-        Ok(id) => state.store.get_source(id).await.ok().flatten(),
+        Ok(id) => inbound(state).get_source(id).await.ok().flatten(),
         Err(_) => None,
     };
     arrival.source = source.as_ref().map(|s| s.id);

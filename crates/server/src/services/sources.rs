@@ -10,7 +10,7 @@ use switchyard_core::model::{Client, MASK, SourceRecord};
 use switchyard_core::secrets::{SecretBox, random_token};
 use switchyard_marketplaces::{Kind, SourceSecret};
 
-use super::scope::visible_partners;
+use super::scope::tenant;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
@@ -306,13 +306,13 @@ pub fn prepare(
 pub async fn create(state: &AppState, caller: &Client, c: CreateSource) -> AppResult<SourceView> {
     check_partners(caller, &c.partners)?;
     let (source, token) = prepare(&state.secrets, &caller.id, c, state.clock.now())?;
-    state.store.create_source(source.clone()).await?;
+    tenant(state, caller).create_source(source.clone()).await?;
     view(state, &source, token.as_deref())
 }
 
 /// The sources whose partners the caller may see.
 pub async fn list(state: &AppState, caller: &Client) -> AppResult<Vec<SourceView>> {
-    let sources = state.store.list_sources(visible_partners(caller)).await?;
+    let sources = tenant(state, caller).list_sources(None).await?;
     sources.iter().map(|s| view(state, s, None)).collect()
 }
 
@@ -323,7 +323,7 @@ pub async fn visible_source(
     raw: &str,
 ) -> AppResult<SourceRecord> {
     let id = parse_id(raw, "source")?;
-    match state.store.get_source(id).await? {
+    match tenant(state, caller).get_source(id).await? {
         Some(s) if s.partners.iter().all(|p| caller.manages(p)) => Ok(s),
         _ => Err(AppError::not_found("source")),
     }
@@ -385,7 +385,7 @@ pub async fn update(
         source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
     }
     source.updated_at = state.clock.now();
-    let updated = state.store.update_source(source.clone()).await;
+    let updated = tenant(state, caller).update_source(source.clone()).await;
     state.sources.forget(source.id);
     if !updated? {
         return Err(AppError::not_found("source"));
@@ -396,7 +396,7 @@ pub async fn update(
 /// Deletes a source the caller may see; returns its id.
 pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uuid> {
     let source = visible_source(state, caller, id).await?;
-    let deleted = state.store.delete_source(source.id).await;
+    let deleted = tenant(state, caller).delete_source(source.id).await;
     state.sources.forget(source.id);
     deleted?;
     Ok(source.id)

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use switchyard_core::model::Client;
 use switchyard_core::signatures::standard_webhooks;
 
-use super::scope::visible_subscription;
+use super::scope::{tenant, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::models::HealthOut;
@@ -36,7 +36,9 @@ pub async fn replay(
     if until <= r.since {
         return Err(AppError::invalid("until", "until must be after since"));
     }
-    let replayed = state.store.replay(sub.id, r.since, until, now).await?;
+    let replayed = tenant(state, caller)
+        .replay(sub.id, r.since, until, now)
+        .await?;
     if replayed > 0 {
         state.dispatcher.wake();
     }
@@ -70,7 +72,10 @@ pub async fn rotate_secret(
     sub.previous_secret_expires_at = Some(expires);
     sub.signing_secret_sealed = state.secrets.seal(&secret);
     sub.updated_at = now;
-    if !state.store.update_subscription(sub.clone()).await? {
+    if !tenant(state, caller)
+        .update_subscription(sub.clone())
+        .await?
+    {
         return Err(AppError::not_found("subscription"));
     }
     Ok(RotatedSecret {
@@ -85,7 +90,9 @@ pub async fn health(state: &AppState, caller: &Client, id: &str) -> AppResult<He
     let sub = visible_subscription(state, caller, id).await?;
     let now = state.clock.now();
     let since = now - SignedDuration::from_hours(24);
-    let attempts = state.store.attempts_since(sub.id, since, 100_000).await?;
+    let attempts = tenant(state, caller)
+        .attempts_since(&sub, since, 100_000)
+        .await?;
     let last_success = attempts
         .iter()
         .rev()
@@ -108,7 +115,10 @@ pub async fn health(state: &AppState, caller: &Client, id: &str) -> AppResult<He
         let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
         Some(latencies[rank - 1])
     };
-    let pace = state.store.subscription_state(sub.id).await?;
+    let pace = tenant(state, caller)
+        .subscription_state(&sub)
+        .await?
+        .ok_or_else(|| AppError::not_found("subscription"))?;
     let breaker = match pace.breaker_until {
         _ if pace.consecutive_failures < sub.breaker.failure_threshold => "closed",
         Some(until) if until > now => "open",

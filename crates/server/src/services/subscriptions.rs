@@ -22,7 +22,7 @@ use switchyard_delivery::envelope;
 
 use switchyard_core::wire_schema::{EventTypeName, RateLimitInput, ResourceName, RetryPolicyInput};
 
-use super::scope::{resolve_partner, visible_partners, visible_subscription};
+use super::scope::{resolve_partner, tenant, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::views;
@@ -278,7 +278,9 @@ pub async fn create(
         });
         secrets.push(signing_secret);
     }
-    state.store.create_subscriptions(records.clone()).await?;
+    tenant(state, caller)
+        .create_subscriptions(records.clone())
+        .await?;
     Ok(records
         .into_iter()
         .zip(secrets)
@@ -502,7 +504,10 @@ pub async fn update(
         sub.disabled_reason = None;
     }
     sub.updated_at = state.clock.now();
-    if !state.store.update_subscription(sub.clone()).await? {
+    if !tenant(state, caller)
+        .update_subscription(sub.clone())
+        .await?
+    {
         return Err(AppError::not_found("subscription"));
     }
     if !was_active && sub.status == SubscriptionStatus::Active {
@@ -515,8 +520,7 @@ pub async fn update(
 /// Deletes a subscription the caller may see; returns its id.
 pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uuid> {
     let sub = visible_subscription(state, caller, id).await?;
-    if !state
-        .store
+    if !tenant(state, caller)
         .delete_subscription(sub.id, state.clock.now())
         .await?
     {
@@ -635,13 +639,13 @@ pub async fn list(
         },
     };
     let filter = SubscriptionFilter {
-        partners: visible_partners(caller),
+        partners: None,
         subscription_id,
         event_type: q.event_type,
         resource_name: q.resource_name,
         status,
     };
-    Ok(state.store.list_subscriptions(&filter).await?)
+    Ok(tenant(state, caller).list_subscriptions(&filter).await?)
 }
 
 /// SellerCenter retries for 30 days; the breaker's auto-disable must not end that earlier.
@@ -696,8 +700,7 @@ pub async fn create_sellercenter(
         auto_disable_after_secs: SELLERCENTER_AUTO_DISABLE_AFTER_SECS,
         envelope: Envelope::Sellercenter,
     };
-    state
-        .store
+    tenant(state, caller)
         .create_subscriptions(vec![record.clone()])
         .await?;
     Ok(record)

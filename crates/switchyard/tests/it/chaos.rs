@@ -167,7 +167,7 @@ async fn every_delivery_ends_with_its_attempts_logged_on_the_policys_schedule() 
             .await;
     }
     // Time moves a second at a time on the hub's clock; requests take real time.
-    let store = app.state.store.clone();
+    let store = app.state.store.unscoped().clone();
     let mut done = Vec::new();
     for _ in 0..(1500 + events * 5) {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -177,6 +177,7 @@ pub async fn populate(app: &TestApp) -> Value {
     assert_eq!(facts.status, 202, "{}", facts.body);
     app.state
         .store
+        .unscoped()
         .set_console_enabled("seller-2", false)
         .await
         .expect("console switch");

@@ -126,6 +126,7 @@ impl TestApp {
         let secret = format!("{id}-secret");
         self.state
             .store
+            .unscoped()
             .create_client(Client {
                 id: id.into(),
                 name: id.into(),

@@ -213,6 +213,7 @@ async fn order_facts_are_validated_all_or_nothing_and_received_orders_count_too(
     let kept = app
         .state
         .store
+        .unscoped()
         .partner_orders("seller-1", Timestamp::UNIX_EPOCH)
         .await
         .expect("orders");

@@ -217,6 +217,7 @@ async fn create_list_patch_mask_and_delete_in_walmarts_shapes() {
     let stored = app
         .state
         .store
+        .unscoped()
         .get_subscription(id.parse().unwrap())
         .await
         .unwrap()

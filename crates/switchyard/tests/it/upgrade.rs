@@ -54,6 +54,7 @@ async fn check_upgraded(app: &TestApp, manifest: &Value) {
     let outcomes = app
         .state
         .store
+        .unscoped()
         .list_outcomes(&switchyard_core::model::OutcomeFilter {
             limit: 10,
             ..Default::default()
@@ -65,6 +66,7 @@ async fn check_upgraded(app: &TestApp, manifest: &Value) {
     let orders = app
         .state
         .store
+        .unscoped()
         .partner_orders("seller-1", jiff::Timestamp::UNIX_EPOCH)
         .await
         .expect("orders");
