@@ -350,24 +350,32 @@ fn is_sns_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Refuses a topic the source's `topicArns` option does not list.
-fn check_topic(source: &SourceSettings, topic_arn: &str) -> Result<(), Refusal> {
-    let allowed: Vec<&str> = match source.options.get("topicArns") {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::String(one)) => vec![one.as_str()],
+/// The topics the `topicArns` option lists; empty for any topic.
+fn topic_arns(options: &Value) -> Result<Vec<&str>, Refusal> {
+    match options.get("topicArns") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(one)) => Ok(vec![one.as_str()]),
         Some(Value::Array(list)) => list
             .iter()
             .map(|v| v.as_str())
             .collect::<Option<_>>()
-            .ok_or_else(|| {
-                Refusal::Misconfigured("topicArns must be an array of strings".into())
-            })?,
-        Some(_) => {
-            return Err(Refusal::Misconfigured(
-                "topicArns must be an array of strings".into(),
-            ));
-        }
-    };
+            .ok_or_else(|| Refusal::Misconfigured("topicArns must be an array of strings".into())),
+        Some(_) => Err(Refusal::Misconfigured(
+            "topicArns must be an array of strings".into(),
+        )),
+    }
+}
+
+/// Refuses the options [`verify`] would refuse as misconfigured: only a `topicArns` that is not a
+/// string or an array of strings, so that a source is refused when it is set up rather than on
+/// every request. (The options `sign` reads are the simulator's, not the source's.)
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    topic_arns(options).map(|_| ())
+}
+
+/// Refuses a topic the source's `topicArns` option does not list.
+fn check_topic(source: &SourceSettings, topic_arn: &str) -> Result<(), Refusal> {
+    let allowed = topic_arns(&source.options)?;
     if allowed.is_empty() || allowed.contains(&topic_arn) {
         return Ok(());
     }

@@ -55,7 +55,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -104,6 +104,19 @@ fn hmac_alg_of(options: &Value) -> Result<HmacAlg, Refusal> {
         Some(other) => Err(Refusal::Misconfigured(format!(
             "hmacAlgorithm must be \"sha256\" or \"sha1\", not {other}"
         ))),
+    }
+}
+
+/// Refuses the options [`verify`] would refuse as misconfigured: a `signatureForm` other than the
+/// two, then what that form reads: `publicKeys` that is not an object (`ecdsa`), or an
+/// `hmacAlgorithm` other than the two (`hmac`). A form's options are not checked for the other
+/// form, which never reads them. Nor are the pinned keys themselves: `verify` skips one that is
+/// not a string (and asks the key store) and finds one that does not parse unavailable, not
+/// misconfigured.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    match form_of(options)? {
+        Form::Ecdsa => pinned_keys(options).map(|_| ()),
+        Form::Hmac => hmac_alg_of(options).map(|_| ()),
     }
 }
 
@@ -230,18 +243,23 @@ fn verify_ecdsa(
     }
 }
 
-/// The key pinned for `kid` in the `publicKeys` option, if any.
-fn pinned_key(source: &SourceSettings, kid: &str) -> Result<Option<Vec<u8>>, Refusal> {
-    match source.options.get("publicKeys") {
+/// The `publicKeys` option, if set.
+fn pinned_keys(options: &Value) -> Result<Option<&Map<String, Value>>, Refusal> {
+    match options.get("publicKeys") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(map)) => Ok(map
-            .get(kid)
-            .and_then(Value::as_str)
-            .map(|s| s.as_bytes().to_vec())),
+        Some(Value::Object(map)) => Ok(Some(map)),
         Some(_) => Err(Refusal::Misconfigured(
             "publicKeys must be an object of key id → PEM".into(),
         )),
     }
+}
+
+/// The key pinned for `kid` in the `publicKeys` option, if any.
+fn pinned_key(source: &SourceSettings, kid: &str) -> Result<Option<Vec<u8>>, Refusal> {
+    Ok(pinned_keys(&source.options)?
+        .and_then(|map| map.get(kid))
+        .and_then(Value::as_str)
+        .map(|s| s.as_bytes().to_vec()))
 }
 
 /// A key as DER: from PEM (line breaks optional), base64 DER, eBay's `getPublicKey` JSON answer

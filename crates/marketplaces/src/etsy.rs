@@ -57,6 +57,13 @@ fn form_of(options: &Value) -> Result<Form, Refusal> {
     }
 }
 
+/// Refuses the options [`verify`] would refuse as misconfigured: only a `form` other than
+/// `standard` and `bearer`, so that a source is refused when it is set up rather than on every
+/// request.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    form_of(options).map(|_| ())
+}
+
 /// The challenge string, when the body is a challenge.
 fn challenge_of(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;

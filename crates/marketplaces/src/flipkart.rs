@@ -100,6 +100,17 @@ fn app_id(options: &Value) -> Result<&str, Refusal> {
         .ok_or_else(|| Refusal::Misconfigured("the fklogin form needs the option appId".into()))
 }
 
+/// Refuses the options [`verify`] would refuse as misconfigured: a `form` other than the two, or
+/// the `fklogin` form without an `appId`. Read as `verify` reads them (a `form` that is not a
+/// string is the default), so that a source is refused when it is set up rather than on every
+/// request.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    match form_of(options.get("form").and_then(Value::as_str))? {
+        Form::Seed => Ok(()),
+        Form::Fklogin => app_id(options).map(|_| ()),
+    }
+}
+
 /// The secrets labelled `id`, or every secret when none is.
 fn labelled<'a>(source: &'a SourceSettings, id: &str) -> Result<Vec<&'a str>, Refusal> {
     let with_id: Vec<&str> = source

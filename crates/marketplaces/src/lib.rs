@@ -1,9 +1,13 @@
-//! One module per marketplace, each with the same three functions:
+//! One module per marketplace, each with the same four functions:
 //!
 //! - `verify(&Inbound, &SourceSettings, &dyn KeyStore) -> Result<Outcome, Refusal>`: checks a
 //!   received request exactly as that marketplace signs it (every documented form the source is
 //!   configured for), before parsing anything it does not need, comparing MACs in constant time;
 //!   answers handshakes; and extracts the native event (type, dedup key, partner, time, payload).
+//! - `check_options(&Value) -> Result<(), Refusal>`: refuses the source options `verify` would
+//!   refuse as [`Refusal::Misconfigured`], with the same parsers and the same message, so that a
+//!   source that cannot work is refused when it is created or changed instead of answering every
+//!   request 500.
 //! - `sign(&SignRequest) -> Result<SignedRequest, Refusal>`: builds a request in that marketplace's
 //!   exact wire format, correctly signed, for `switchyard simulate` and for tests.
 //! - `normalize(&NativeEvent) -> Normalized`: maps the native event onto a cross-marketplace topic
@@ -110,6 +114,21 @@ impl Kind {
             Kind::Sellercenter => sellercenter::verify(request, source, keys),
             Kind::Shopify => shopify::verify(request, source, keys),
             Kind::Standard => standard::verify(request, source, keys),
+        }
+    }
+
+    /// Checks a source's options as a source of this kind's `verify` reads them.
+    pub fn check_options(self, options: &Value) -> Result<(), Refusal> {
+        match self {
+            Kind::AmazonSns => amazon_sns::check_options(options),
+            Kind::Ebay => ebay::check_options(options),
+            Kind::Etsy => etsy::check_options(options),
+            Kind::Tiktok => tiktok::check_options(options),
+            Kind::Walmart => walmart::check_options(options),
+            Kind::Flipkart => flipkart::check_options(options),
+            Kind::Sellercenter => sellercenter::check_options(options),
+            Kind::Shopify => shopify::check_options(options),
+            Kind::Standard => standard::check_options(options),
         }
     }
 

@@ -60,6 +60,12 @@ use crate::{
 /// The header through which the server hands over the token from the URL path.
 pub const TOKEN_HEADER: &str = "x-switchyard-url-token";
 
+/// A source of this kind has no options, so none can be wrong (unknown ones are ignored, as
+/// [`verify`] ignores them).
+pub fn check_options(_options: &Value) -> Result<(), Refusal> {
+    Ok(())
+}
+
 pub fn verify(
     req: &Inbound,
     source: &SourceSettings,

@@ -52,6 +52,12 @@ fn check_triggered_at(options: &Value) -> Result<bool, Refusal> {
     }
 }
 
+/// Refuses the options [`verify`] would refuse as misconfigured: only a `checkTriggeredAt` that
+/// is not a boolean, so that a source is refused when it is set up rather than on every request.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    check_triggered_at(options).map(|_| ())
+}
+
 pub fn verify(
     req: &Inbound,
     source: &SourceSettings,

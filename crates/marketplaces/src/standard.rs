@@ -106,6 +106,12 @@ fn first_str<'v>(payload: &'v Value, pointers: &[&str]) -> Option<&'v str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A source of this kind has no options, so none can be wrong (unknown ones are ignored, as
+/// [`verify`] ignores them).
+pub fn check_options(_options: &Value) -> Result<(), Refusal> {
+    Ok(())
+}
+
 pub fn verify(
     req: &Inbound,
     source: &SourceSettings,

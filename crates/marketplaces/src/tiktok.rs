@@ -95,6 +95,17 @@ fn app_key(options: &Value) -> Result<&str, Refusal> {
         })
 }
 
+/// Refuses the options [`verify`] would refuse as misconfigured: a `form` other than the two, or
+/// the `authorization` form without an `appKey`. Read as `verify` reads them (a `form` that is
+/// not a string is the default), so that a source is refused when it is set up rather than on
+/// every request.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    match form_of(options.get("form").and_then(Value::as_str))? {
+        Form::Authorization => app_key(options).map(|_| ()),
+        Form::Seed => Ok(()),
+    }
+}
+
 /// The MAC a form puts on a body.
 fn mac(form: Form, app_key: &str, secret: &str, body: &[u8]) -> [u8; 32] {
     match form {

@@ -124,6 +124,14 @@ fn header_name(options: &Value, form: Form) -> &str {
         .unwrap_or(form.default_header())
 }
 
+/// Refuses the options [`verify`] would refuse as misconfigured: only a `form` other than the
+/// four (`authHeaderName` falls back to the form's header when unusable). Read as `verify` reads
+/// it (a `form` that is not a string is the default), so that a source is refused when it is set
+/// up rather than on every request.
+pub fn check_options(options: &Value) -> Result<(), Refusal> {
+    Form::parse(options.get("form").and_then(Value::as_str)).map(|_| ())
+}
+
 /// The credentials after an auth scheme (`Basic`, `Bearer`), the scheme matched
 /// case-insensitively.
 fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {

@@ -918,6 +918,41 @@ fn topics_outside_topic_arns_are_refused() {
     );
 }
 
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options (a topic not listed is the request's fault, not the source's).
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = sign("", json!({"certUrl": CERT_URL}), "options-1", now());
+    for bad in [
+        json!({"topicArns": [1]}),
+        json!({"topicArns": ["arn:aws:sns:us-east-1:123456789012:switchyard-orders", null]}),
+        json!({"topicArns": {"arn": "x"}}),
+        json!({"topicArns": true}),
+    ] {
+        let refused = amazon_sns::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = deliver(&signed, CERT_URL, now(), &settings(bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({}),
+        json!({"topicArns": null}),
+        json!({"topicArns": []}),
+        json!({"topicArns": "arn:aws:sns:us-east-1:123456789012:other"}),
+        json!({"topicArns": ["arn:aws:sns:us-east-1:123456789012:switchyard-orders"]}),
+    ] {
+        assert_eq!(amazon_sns::check_options(&good), Ok(()), "{good}");
+        let verified = deliver(&signed, CERT_URL, now(), &settings(good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Notifications that are not ORDER_CHANGE
 

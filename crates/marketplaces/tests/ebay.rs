@@ -755,6 +755,65 @@ fn hmac_form_matches_python_hmac() {
     }
 }
 
+// ---- Options ----
+
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options. Each form's options are checked only in that form, as `verify`
+/// reads them only there.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let (ecdsa, _) = signed_ecdsa("ORDER_CONFIRMATION");
+    let hmac = ebay::sign(&request("", "dev-id", json!({"signatureForm": "hmac"}))).unwrap();
+    for (signed, bad) in [
+        (&ecdsa, json!({"signatureForm": "rsa"})),
+        (&ecdsa, json!({"signatureForm": true})),
+        (&ecdsa, json!({"publicKeys": "-----BEGIN PUBLIC KEY-----"})),
+        (&ecdsa, json!({"signatureForm": "ecdsa", "publicKeys": []})),
+        (
+            &hmac,
+            json!({"signatureForm": "hmac", "hmacAlgorithm": "md5"}),
+        ),
+        (
+            &hmac,
+            json!({"signatureForm": "hmac", "hmacAlgorithm": 256}),
+        ),
+    ] {
+        let refused = ebay::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = send(signed, &settings(&["dev-id"], bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    let pem = ecdsa.certificate_pem.clone().expect("public key PEM");
+    for (signed, good) in [
+        (&ecdsa, json!({})),
+        (&ecdsa, json!({"publicKeys": {(ebay::DEFAULT_KID): pem}})),
+        (&ecdsa, json!({"publicKeys": null, "hmacAlgorithm": "md5"})),
+        (
+            &ecdsa,
+            json!({"signatureForm": "ECDSA", "verificationToken": "t"}),
+        ),
+        (&hmac, json!({"signatureForm": "hmac"})),
+        (
+            &hmac,
+            json!({"signatureForm": "hmac", "hmacAlgorithm": "SHA-1", "publicKeys": "x"}),
+        ),
+        (
+            &hmac,
+            json!({"signatureForm": "hmac", "hmacAlgorithm": "sha256"}),
+        ),
+    ] {
+        assert_eq!(ebay::check_options(&good), Ok(()), "{good}");
+        let verified = send(signed, &settings(&["dev-id"], good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 // ---- Normalize ----
 
 fn native(topic: &str, data: Value) -> NativeEvent {

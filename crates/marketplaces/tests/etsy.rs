@@ -325,6 +325,41 @@ fn bearer_form_challenge_is_echoed_with_or_without_the_token() {
     );
 }
 
+// ---- Options ----
+
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = etsy::sign(&request("", SECRET, "standard")).unwrap();
+    for bad in [
+        json!({"form": "hmac"}),
+        json!({"form": ""}),
+        json!({"form": 1}),
+    ] {
+        let refused = etsy::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = send(&signed, &settings(&[SECRET], bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({}),
+        json!({"form": null}),
+        json!({"form": "standard"}),
+        json!({"form": "Bearer"}),
+    ] {
+        assert_eq!(etsy::check_options(&good), Ok(()), "{good}");
+        let verified = send(&signed, &settings(&[SECRET], good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 // ---- Normalize ----
 
 #[test]

@@ -489,6 +489,40 @@ fn missing_signature_is_refused() {
     ));
 }
 
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = fklogin_signed("s3cret", now());
+    for bad in [
+        json!({"form": "fklogin"}),
+        json!({"form": "fklogin", "appId": ""}),
+        json!({"form": "fklogin", "appId": 77}),
+        json!({"form": "hmac"}),
+        json!({"form": "FKLOGIN", "appId": "app-77"}),
+    ] {
+        let refused = flipkart::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = verify_signed(&signed, &source_with(&[("main", "s3cret")], bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({}),
+        json!({"form": "seed"}),
+        json!({"form": "fklogin", "appId": "app-77"}),
+    ] {
+        assert_eq!(flipkart::check_options(&good), Ok(()), "{good}");
+        let verified = verify_signed(&signed, &source_with(&[("main", "s3cret")], good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 fn normalized(event_type: &str, body: Value) -> Normalized {
     flipkart::normalize(&NativeEvent {
         kind: Kind::Flipkart,

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use switchyard_marketplaces::{
-    Inbound, Kind, NativeEvent, NoKeys, Outcome, SignRequest, SourceSecret, SourceSettings,
+    Inbound, Kind, NativeEvent, NoKeys, Outcome, Refusal, SignRequest, SourceSecret, SourceSettings,
 };
 
 fn settings(kind: Kind) -> SourceSettings {
@@ -163,6 +163,76 @@ proptest! {
             payload,
         };
         let _ = kind.normalize(&event);
+    }
+}
+
+/// Source options made of the names the verifiers read, each set to a value some verifier
+/// accepts, to an empty string, or to anything at all.
+fn options() -> impl Strategy<Value = Value> {
+    let name = prop::sample::select(vec![
+        "form",
+        "appKey",
+        "appId",
+        "signatureForm",
+        "hmacAlgorithm",
+        "publicKeys",
+        "verificationToken",
+        "topicArns",
+        "checkTriggeredAt",
+        "authHeaderName",
+    ]);
+    let value = prop_oneof![
+        prop::sample::select(vec![
+            "authorization",
+            "seed",
+            "fklogin",
+            "standard",
+            "bearer",
+            "hmac",
+            "hmac-body",
+            "basic",
+            "ecdsa",
+            "sha1",
+            "sha256",
+            "k",
+            "",
+        ])
+        .prop_map(|s| json!(s)),
+        json_value(),
+    ];
+    prop::collection::btree_map(name, value, 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// `check_options` and `verify` agree: a correctly signed request to a source with random
+    /// options is refused as misconfigured exactly when `check_options` refuses those options,
+    /// and for the same reason (the sources here have usable secrets, so options are the only
+    /// thing that can be misconfigured).
+    #[test]
+    fn check_options_agrees_with_verify(
+        kind_index in 0usize..Kind::ALL.len(),
+        options in options(),
+    ) {
+        let kind = Kind::ALL[kind_index];
+        let Some(good) = signed(kind) else { return Ok(()) };
+        let headers: Vec<(String, String)> = good.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+        let request = Inbound {
+            method: good.method,
+            endpoint_url: "https://hub.example.com/ingest/x",
+            query: good.url_suffix.trim_start_matches('?'),
+            headers: &headers,
+            body: &good.body,
+            now: now(),
+        };
+        let source = SourceSettings { options: options.clone(), ..settings(kind) };
+        let misconfigured = match kind.verify(&request, &source, &NoKeys) {
+            Err(refusal @ Refusal::Misconfigured(_)) => Err(refusal),
+            _ => Ok(()),
+        };
+        prop_assert_eq!(kind.check_options(&options), misconfigured, "{:?} {}", kind, options);
     }
 }
 

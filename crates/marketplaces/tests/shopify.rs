@@ -245,6 +245,39 @@ fn triggered_at_is_checked_only_when_asked() {
     );
 }
 
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = shopify::sign(&request("orders/create", SECRET)).unwrap();
+    for bad in [
+        json!({"checkTriggeredAt": "yes"}),
+        json!({"checkTriggeredAt": 1}),
+        json!({"checkTriggeredAt": "true"}),
+    ] {
+        let refused = shopify::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = send(&signed, &settings(&[SECRET], bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({}),
+        json!({"checkTriggeredAt": null}),
+        json!({"checkTriggeredAt": true}),
+        json!({"checkTriggeredAt": false}),
+    ] {
+        assert_eq!(shopify::check_options(&good), Ok(()), "{good}");
+        let verified = send(&signed, &settings(&[SECRET], good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 #[test]
 fn normalize_maps_the_topics() {
     let native = |t: &str, payload: Value| NativeEvent {

@@ -472,6 +472,48 @@ fn misconfigured_sources_say_so() {
     ));
 }
 
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = tiktok::sign(&sign_request(
+        "s3cret",
+        json!({"appKey": "app-key"}),
+        "1",
+        now(),
+    ))
+    .unwrap();
+    for bad in [
+        json!({}),
+        json!({"form": "authorization"}),
+        json!({"appKey": ""}),
+        json!({"appKey": 7}),
+        json!({"form": "nope", "appKey": "app-key"}),
+        json!({"form": "Seed"}),
+    ] {
+        let refused = tiktok::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = verify_signed(&signed, &settings(&["s3cret"], bad.clone()));
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({"appKey": "app-key"}),
+        json!({"form": "authorization", "appKey": "app-key"}),
+        json!({"form": null, "appKey": "app-key"}),
+        json!({"form": "seed"}),
+    ] {
+        assert_eq!(tiktok::check_options(&good), Ok(()), "{good}");
+        let verified = verify_signed(&signed, &settings(&["s3cret"], good.clone()));
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 fn normalized(event_type: &str, body: Value) -> switchyard_marketplaces::Normalized {
     tiktok::normalize(&NativeEvent {
         kind: Kind::Tiktok,

@@ -552,6 +552,47 @@ fn custom_auth_header_name() {
     );
 }
 
+/// `check_options` refuses what `verify` refuses as misconfigured, with the same reason, and
+/// passes the documented options.
+#[test]
+fn check_options_refuses_what_verify_would() {
+    let signed = signed("client-secret");
+    for bad in [
+        json!({"form": "oauth"}),
+        json!({"form": "HMAC"}),
+        json!({"form": ""}),
+    ] {
+        let refused = walmart::check_options(&bad);
+        assert!(
+            matches!(refused, Err(Refusal::Misconfigured(_))),
+            "{bad}: {refused:?}"
+        );
+        let verified = verify_signed(
+            &signed,
+            &source_with(&[("1", "client-secret")], bad.clone()),
+        );
+        assert_eq!(verified.err(), refused.err(), "{bad}");
+    }
+    for good in [
+        json!({}),
+        json!({"form": "hmac"}),
+        json!({"form": "hmac-body", "authHeaderName": "X-Auth"}),
+        json!({"form": "basic"}),
+        json!({"form": "bearer"}),
+        json!({"authHeaderName": ""}),
+    ] {
+        assert_eq!(walmart::check_options(&good), Ok(()), "{good}");
+        let verified = verify_signed(
+            &signed,
+            &source_with(&[("1", "client-secret")], good.clone()),
+        );
+        assert!(
+            !matches!(verified, Err(Refusal::Misconfigured(_))),
+            "{good}: {verified:?}"
+        );
+    }
+}
+
 fn normalized(event_type: &str, payload: Value) -> Normalized {
     walmart::normalize(&NativeEvent {
         kind: Kind::Walmart,

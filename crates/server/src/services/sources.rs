@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use switchyard_core::model::{Client, MASK, SourceRecord};
 use switchyard_core::secrets::{SecretBox, random_token};
-use switchyard_marketplaces::{Kind, SourceSecret};
+use switchyard_marketplaces::{Kind, Refusal, SourceSecret};
 
 use super::scope::tenant;
 use crate::AppState;
@@ -183,14 +183,27 @@ fn check_window(secs: i64) -> AppResult<i64> {
     }
 }
 
-fn check_options(options: Option<Value>) -> AppResult<Value> {
-    match options.unwrap_or_else(|| json!({})) {
-        Value::Object(map) => Ok(Value::Object(map)),
-        _ => Err(AppError::invalid(
-            "options",
-            "options must be a JSON object",
-        )),
-    }
+/// A source's options: a JSON object that the kind's verifier can work with. A source whose
+/// options its verifier refuses would answer every request 500 `source_misconfigured`, so it is
+/// refused here instead, with the verifier's own reason.
+fn check_options(kind: Kind, options: Option<Value>) -> AppResult<Value> {
+    let options = match options.unwrap_or_else(|| json!({})) {
+        Value::Object(map) => Value::Object(map),
+        _ => {
+            return Err(AppError::invalid(
+                "options",
+                "options must be a JSON object",
+            ));
+        }
+    };
+    kind.check_options(&options).map_err(|refusal| {
+        let why = match refusal {
+            Refusal::Misconfigured(why) => why,
+            other => other.to_string(),
+        };
+        AppError::invalid("options", why)
+    })?;
+    Ok(options)
 }
 
 fn secrets_from(
@@ -265,7 +278,7 @@ pub fn prepare(
         c.replay_window_seconds
             .unwrap_or(DEFAULT_REPLAY_WINDOW_SECS),
     )?;
-    let options = check_options(c.options)?;
+    let options = check_options(kind, c.options)?;
     let mut secrets = secrets_from(c.secret, c.secrets, &[])?;
     let mut token = None;
     if kind == Kind::Sellercenter {
@@ -366,7 +379,13 @@ pub async fn update(
         source.replay_window_secs = check_window(secs)?;
     }
     if p.options.is_some() {
-        source.options = check_options(p.options)?;
+        // Stored kinds are ones `prepare` parsed; one that no longer parses has no verifier
+        // either, so the change is refused like its requests are.
+        let kind = Kind::parse(&source.kind).ok_or_else(|| {
+            tracing::error!(source = %source.id, kind = %source.kind, "source of an unknown kind");
+            AppError::internal()
+        })?;
+        source.options = check_options(kind, p.options)?;
     }
     if let Some(given) = p.secrets {
         let kept = open_secrets(state, &source)?;

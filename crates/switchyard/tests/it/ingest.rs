@@ -358,6 +358,111 @@ async fn sources_are_write_only_for_secrets_and_isolated_between_clients() {
     );
 }
 
+/// A source whose options its verifier would refuse (so every request to it would be answered
+/// 500 `source_misconfigured`) is refused when it is created or changed, naming the field, and
+/// nothing is stored.
+#[tokio::test]
+async fn sources_whose_options_cannot_verify_are_refused_and_stored_nowhere() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    // The authorization form (named, or by default) signs the app key, so it needs one.
+    let unusable = [
+        json!({"form": "authorization"}),
+        json!({}),
+        json!({"form": "sealed"}),
+    ];
+    for options in &unusable {
+        let answer = app
+            .post(
+                "/api/v1/sources",
+                &token,
+                json!({"kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret", "options": options}),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{options}: {}", answer.body);
+        assert_eq!(
+            answer.body["error"]["code"], "invalid_field",
+            "{}",
+            answer.body
+        );
+        assert_eq!(answer.body["error"]["field"], "options", "{}", answer.body);
+    }
+    let answer = app
+        .post(
+            "/api/v1/sources",
+            &token,
+            json!({"kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret", "options": {"form": "authorization"}}),
+        )
+        .await;
+    assert_eq!(
+        answer.body["error"]["message"],
+        "the authorization form needs the option appKey"
+    );
+    assert_eq!(
+        app.get("/api/v1/sources", &token).await.body["sources"],
+        json!([])
+    );
+
+    // A well-configured source of the kind is created, and the same change to it is refused.
+    let (id, url) = source(
+        &app,
+        &token,
+        json!({
+            "kind": "tiktok", "partners": ["seller-1"], "secret": "tiktok-app-secret",
+            "options": {"form": "authorization", "appKey": "app-key"},
+        }),
+    )
+    .await;
+    let before = app.get(&format!("/api/v1/sources/{id}"), &token).await;
+    assert_eq!(before.status, 200);
+    for options in &unusable {
+        let answer = app
+            .patch(
+                &format!("/api/v1/sources/{id}"),
+                &token,
+                json!({"name": "renamed", "options": options}),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{options}: {}", answer.body);
+        assert_eq!(
+            answer.body["error"]["code"], "invalid_field",
+            "{}",
+            answer.body
+        );
+        assert_eq!(answer.body["error"]["field"], "options", "{}", answer.body);
+    }
+    let after = app.get(&format!("/api/v1/sources/{id}"), &token).await;
+    assert_eq!(
+        after.body, before.body,
+        "the refused changes left it as it was"
+    );
+    let listed = app.get("/api/v1/sources", &token).await.body["sources"].clone();
+    assert_eq!(listed, json!([before.body]));
+    // And it still verifies what TikTok sends.
+    let signed = sign(
+        Kind::Tiktok,
+        "tiktok-app-secret",
+        json!({"appKey": "app-key"}),
+        "1",
+        "576684019603311365",
+        "tts-1",
+        now_of(&app),
+    );
+    let answer = send(&app, &url, &signed).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "accepted");
+    // A change to options it can use is taken.
+    let patched = app
+        .patch(
+            &format!("/api/v1/sources/{id}"),
+            &token,
+            json!({"options": {"form": "seed"}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["options"], json!({"form": "seed"}));
+}
+
 /// `switchyard simulate` sends what the marketplace would, and its refusals are the right ones.
 #[tokio::test]
 async fn simulate_sends_signed_webhooks_that_the_hub_accepts_dedups_and_refuses_when_forged() {
