@@ -68,7 +68,7 @@ async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
         for c in claimed {
             attempts += 1;
             // One attempt in 20 fails, spread over the subscriptions (v7 ids end in random bits).
-            let ok = !c.delivery.id.as_u128().is_multiple_of(20);
+            let ok = !c.delivery.id.0.as_u128().is_multiple_of(20);
             let attempt = AttemptRecord {
                 id: Uuid::now_v7(),
                 delivery_id: c.delivery.id,
@@ -128,7 +128,7 @@ async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
             store
                 .insert_outcome(OutcomeRecord {
                     id: Uuid::now_v7(),
-                    event_id,
+                    event_id: event_id.into(),
                     partner_id: PARTNER.into(),
                     client_id: ADMIN.0.into(),
                     status: "failed".into(),
@@ -141,7 +141,7 @@ async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
         }
     }
     (
-        subs.iter().map(|s| s.id).collect(),
+        subs.iter().map(|s| s.id.0).collect(),
         first_event.unwrap_or_default(),
     )
 }

@@ -430,7 +430,7 @@ pub async fn subscribe(http: &reqwest::Client, base: &str, bearer: &str, url: &s
 pub fn subscription(url: String) -> SubscriptionRecord {
     let now = Timestamp::now();
     SubscriptionRecord {
-        id: Uuid::now_v7(),
+        id: Uuid::now_v7().into(),
         partner_id: PARTNER.into(),
         client_id: ADMIN.0.into(),
         event_types: vec!["PO_CREATED".into()],
@@ -506,7 +506,7 @@ pub async fn seed_admin(store: &Arc<dyn Store>) {
 pub fn order_event(origin: &str, n: u64, at: Timestamp) -> EventRecord {
     let po = format!("PO-{n}");
     EventRecord {
-        id: Uuid::now_v7(),
+        id: Uuid::now_v7().into(),
         origin: origin.to_string(),
         dedup_key: Some(format!("seed-{n}")),
         partner_id: PARTNER.into(),
@@ -545,7 +545,7 @@ pub async fn seed_events_at(
         for n in i..(i + 1000).min(events) {
             let store = store.clone();
             let event = order_event(origin, n, at(n));
-            first.get_or_insert(event.id);
+            first.get_or_insert(event.id.0);
             writes.spawn(async move { store.insert_event(event, None).await });
         }
         while let Some(done) = writes.join_next().await {

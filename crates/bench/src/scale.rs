@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde_json::json;
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 use switchyard_core::model::EventRecord;
 use switchyard_store::Store;
@@ -21,7 +20,7 @@ use crate::scenarios::{Backend, Sizes, db_label, f, ingest_args, per_op_us};
 
 /// A published event as a producer would send it: payload and dedup key, nothing derived.
 fn published(n: u64, at: Timestamp) -> EventRecord {
-    let id = Uuid::now_v7();
+    let id = switchyard_core::model::EventId::new();
     EventRecord {
         id,
         origin: "publish".into(),

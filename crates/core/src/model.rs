@@ -10,6 +10,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::ids::{DeliveryId, EventId, SourceId, SubscriptionId};
+
 use crate::CoreError;
 use crate::retry::RetryPolicy;
 
@@ -287,7 +289,7 @@ impl Ordering {
 /// A subscription as stored: who gets which events where, with secrets sealed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRecord {
-    pub id: Uuid,
+    pub id: SubscriptionId,
     pub partner_id: String,
     /// The client that created it.
     pub client_id: String,
@@ -436,7 +438,7 @@ impl<'de> Deserialize<'de> for RateLimit {
 pub struct SubscriptionFilter {
     /// Limit to these partners (`None`: every partner, for admins).
     pub partners: Option<Vec<String>>,
-    pub subscription_id: Option<Uuid>,
+    pub subscription_id: Option<SubscriptionId>,
     pub event_type: Option<String>,
     pub resource_name: Option<String>,
     pub status: Option<SubscriptionStatus>,
@@ -445,7 +447,7 @@ pub struct SubscriptionFilter {
 /// One immutable fact, published by a producer or received from a marketplace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
-    pub id: Uuid,
+    pub id: EventId,
     /// Where it came from: `publish` or a source id.
     pub origin: String,
     /// Dedup key within the origin (the producer's `eventId`, a marketplace's notification id).
@@ -488,7 +490,7 @@ pub struct ResourceSighting {
 /// An inbound endpoint for one marketplace connection. Secrets are sealed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRecord {
-    pub id: Uuid,
+    pub id: SourceId,
     /// `amazon_sns`, `ebay`, `etsy`, `tiktok`, `walmart`, `flipkart`, `sellercenter`, `shopify`,
     /// `standard`.
     pub kind: String,
@@ -550,7 +552,7 @@ pub struct EventFilter {
     pub since: Option<Timestamp>,
     /// Received strictly before this time.
     pub until: Option<Timestamp>,
-    pub before: Option<Uuid>,
+    pub before: Option<EventId>,
     pub limit: u32,
 }
 
@@ -585,9 +587,9 @@ impl DeliveryStatus {
 #[schema(as = Delivery)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub subscription_id: Uuid,
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub subscription_id: SubscriptionId,
     pub partner_id: String,
     pub status: DeliveryStatus,
     pub attempts: u32,
@@ -606,7 +608,7 @@ pub struct DeliveryRecord {
 #[serde(rename_all = "camelCase")]
 pub struct AttemptRecord {
     pub id: Uuid,
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     pub attempted_at: Timestamp,
     pub succeeded: bool,
     pub status_code: Option<u16>,
@@ -625,18 +627,18 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub partners: Option<Vec<String>>,
-    pub subscription_id: Option<Uuid>,
-    pub event_id: Option<Uuid>,
+    pub subscription_id: Option<SubscriptionId>,
+    pub event_id: Option<EventId>,
     pub status: Option<DeliveryStatus>,
     /// Return deliveries with ids strictly below this one (the previous page's cursor).
-    pub before: Option<Uuid>,
+    pub before: Option<DeliveryId>,
     pub limit: u32,
 }
 
 /// Filters for a webhook's callback log: its attempts, newest first, paged by attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptFilter {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     /// `Some(true)`: only successes; `Some(false)`: only failures.
     pub succeeded: Option<bool>,
     pub since: Option<Timestamp>,
@@ -651,8 +653,8 @@ pub struct AttemptFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedAttempt {
     pub attempt: AttemptRecord,
-    pub subscription_id: Uuid,
-    pub event_id: Uuid,
+    pub subscription_id: SubscriptionId,
+    pub event_id: EventId,
     pub event_type: String,
 }
 
@@ -664,7 +666,7 @@ pub struct LoggedAttempt {
 pub struct OutcomeRecord {
     #[serde(rename = "outcomeId")]
     pub id: Uuid,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub partner_id: String,
     pub client_id: String,
     /// `processed` or `failed`.
@@ -679,7 +681,7 @@ pub struct OutcomeRecord {
 #[derive(Debug, Clone, Default)]
 pub struct OutcomeFilter {
     pub partners: Option<Vec<String>>,
-    pub event_id: Option<Uuid>,
+    pub event_id: Option<EventId>,
     pub status: Option<String>,
     pub reason: Option<String>,
     pub since: Option<Timestamp>,

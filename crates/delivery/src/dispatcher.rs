@@ -39,7 +39,7 @@ pub async fn publish_operational(
     key: String,
     payload: serde_json::Value,
 ) -> bool {
-    let id = Uuid::now_v7();
+    let id = switchyard_core::model::EventId::new();
     let event = EventRecord {
         id,
         origin: OPERATIONAL_ORIGIN.into(),

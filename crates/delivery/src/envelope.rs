@@ -87,7 +87,7 @@ pub fn event_time(t: Timestamp) -> String {
 
 /// The id a receiver dedups on: the delivery's id, stable across every retry of it.
 pub fn webhook_id(delivery: &DeliveryRecord) -> String {
-    format!("msg_{}", delivery.id.simple())
+    format!("msg_{}", delivery.id.0.simple())
 }
 
 /// `webhook-id`, `webhook-timestamp` and `webhook-signature` (one `v1,` entry per secret).
@@ -124,7 +124,7 @@ mod tests {
     fn event() -> EventRecord {
         let at: Timestamp = "2026-11-23T12:00:00Z".parse().expect("time");
         EventRecord {
-            id: Uuid::now_v7(),
+            id: Uuid::now_v7().into(),
             origin: "source".into(),
             dedup_key: Some("k".into()),
             partner_id: "p1".into(),
@@ -147,7 +147,7 @@ mod tests {
     fn subscription(types: &[&str], envelope: Envelope) -> SubscriptionRecord {
         let at: Timestamp = "2026-11-23T12:00:00Z".parse().expect("time");
         SubscriptionRecord {
-            id: Uuid::now_v7(),
+            id: Uuid::now_v7().into(),
             partner_id: "p1".into(),
             client_id: "c".into(),
             event_types: types.iter().map(|t| t.to_string()).collect(),

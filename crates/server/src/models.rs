@@ -16,6 +16,7 @@ use switchyard_store::RejectionCount;
 use crate::services::sources::SourceView;
 use crate::services::subscriptions::CreatedSubscription;
 use crate::views::SubscriptionOut;
+use switchyard_core::model::{DeliveryId, EventId, SourceId, SubscriptionId};
 
 /// The catalog, in Walmart's list shape (`{"events": [...]}`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,7 +51,7 @@ pub struct SourcesOut {
 #[serde(rename_all = "camelCase")]
 pub struct EventsPage {
     pub events: Vec<EventOut>,
-    pub next_before: Option<Uuid>,
+    pub next_before: Option<EventId>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -58,7 +59,7 @@ pub struct EventsPage {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveriesPage {
     pub deliveries: Vec<DeliveryRecord>,
-    pub next_before: Option<Uuid>,
+    pub next_before: Option<DeliveryId>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -85,7 +86,7 @@ pub struct RejectionSummaryOut {
 pub struct AcceptedOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<u32>,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub status: &'static str,
 }
 
@@ -104,7 +105,7 @@ pub struct RawBodyOut {
 pub struct EventOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<Vec<DeliveryRecord>>,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub event_type: String,
     pub event_version: String,
     pub normalized: Option<Value>,
@@ -170,9 +171,9 @@ impl EventOut {
 #[serde(rename_all = "camelCase")]
 #[schema(as = DeliveryDetail)]
 pub struct DeliveryDetailOut {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub subscription_id: Uuid,
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub subscription_id: SubscriptionId,
     pub partner_id: String,
     pub status: DeliveryStatus,
     /// Every attempt made.
@@ -211,7 +212,7 @@ impl DeliveryDetailOut {
 #[serde(rename_all = "camelCase")]
 pub struct ReplayOut {
     pub replayed: u64,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -219,7 +220,7 @@ pub struct ReplayOut {
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionDeletedOut {
     pub message: &'static str,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -227,7 +228,7 @@ pub struct SubscriptionDeletedOut {
 #[serde(rename_all = "camelCase")]
 pub struct SourceDeletedOut {
     pub message: &'static str,
-    pub source_id: Uuid,
+    pub source_id: SourceId,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -272,7 +273,7 @@ pub struct HealthOut {
     pub paced: bool,
     pub paced_until: Option<Timestamp>,
     pub status: SubscriptionStatus,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub success_rate: Option<f64>,
     pub window: &'static str,
 }

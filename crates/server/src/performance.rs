@@ -14,7 +14,6 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use switchyard_core::model::{EventRecord, SubscriptionFilter, SubscriptionStatus};
 use switchyard_core::performance::{self, OrderFacts};
@@ -22,6 +21,7 @@ use switchyard_core::schedule::{PerformanceKind, PerformanceSchedule, run_key};
 use switchyard_store::{InsertOutcome, StoreError};
 
 use crate::AppState;
+use switchyard_core::model::EventId;
 
 /// The event type the notifications are published as.
 pub const EVENT_TYPE: &str = "SELLER_PERFORMANCE_NOTIFICATIONS";
@@ -146,7 +146,7 @@ async fn publish(
     scheduled: Timestamp,
     payload: Value,
 ) -> Result<bool, StoreError> {
-    let id = Uuid::now_v7();
+    let id = EventId::new();
     let event = EventRecord {
         id,
         origin: ORIGIN.into(),

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
-
 use switchyard_core::model::SourceRecord;
 use switchyard_marketplaces::SourceSecret;
 
 use crate::AppState;
 use crate::error::AppResult;
+use switchyard_core::model::SourceId;
 
 /// How long a source read from the store is used without reading it again.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -24,13 +23,13 @@ pub type CachedSource = (Arc<SourceRecord>, Arc<Vec<SourceSecret>>);
 
 #[derive(Default, Clone)]
 pub struct SourceCache {
-    entries: Arc<Mutex<HashMap<Uuid, (CachedSource, Instant)>>>,
+    entries: Arc<Mutex<HashMap<SourceId, (CachedSource, Instant)>>>,
 }
 
 impl SourceCache {
     /// The source `id` with its secrets opened, from the cache or the store; `None` if there is
     /// no such source (never cached: a source created on another node is seen at once).
-    pub async fn get(&self, state: &AppState, id: Uuid) -> AppResult<Option<CachedSource>> {
+    pub async fn get(&self, state: &AppState, id: SourceId) -> AppResult<Option<CachedSource>> {
         if let Some((cached, read_at)) = self.lock().get(&id)
             && read_at.elapsed() < TTL
         {
@@ -54,11 +53,11 @@ impl SourceCache {
     }
 
     /// Drops a source changed or deleted on this node.
-    pub fn forget(&self, id: Uuid) {
+    pub fn forget(&self, id: SourceId) {
         self.lock().remove(&id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (CachedSource, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SourceId, (CachedSource, Instant)>> {
         // A panic while holding the lock leaves a map that is still a valid cache.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }

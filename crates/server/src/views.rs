@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use uuid::Uuid;
 
 use switchyard_core::model::{
     AuthDetails, Breaker, Envelope, Ordering, RateLimit, SubscriptionRecord, SubscriptionStatus,
@@ -13,6 +12,7 @@ use switchyard_core::retry::RetryPolicy;
 
 use crate::AppState;
 use crate::error::AppResult;
+use switchyard_core::model::SubscriptionId;
 
 /// Opens a subscription's sealed `authDetails`.
 pub fn open_auth(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Option<AuthDetails>> {
@@ -57,7 +57,7 @@ pub struct SubscriptionOut {
     pub resource_name: String,
     pub retry_policy: RetryPolicy,
     pub status: SubscriptionStatus,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub updated_at: Timestamp,
 }
 

@@ -16,12 +16,12 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
-    LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter, RejectionRecord,
-    ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
+    RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
+    SubscriptionRecord,
 };
 
 pub(crate) mod derive;
@@ -102,9 +102,9 @@ impl OrderChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
     /// Stored, with this many deliveries fanned out.
-    Created { event_id: Uuid, deliveries: u32 },
+    Created { event_id: EventId, deliveries: u32 },
     /// An event with the same origin and dedup key exists; nothing was written.
-    Duplicate { event_id: Uuid },
+    Duplicate { event_id: EventId },
 }
 
 /// What a writer tells a caller once its batch's fate is known.
@@ -318,7 +318,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates all of them or none.
     async fn create_subscriptions(&self, subs: Vec<SubscriptionRecord>) -> Result<(), StoreError>;
-    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError>;
+    async fn get_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Option<SubscriptionRecord>, StoreError>;
     async fn list_subscriptions(
         &self,
         filter: &SubscriptionFilter,
@@ -326,7 +329,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a stored subscription; `false` if it does not exist.
     async fn update_subscription(&self, sub: SubscriptionRecord) -> Result<bool, StoreError>;
     /// Deletes a subscription; its pending deliveries end as failed. `false` if it did not exist.
-    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
+    async fn delete_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     // --- events ---
 
@@ -347,14 +354,14 @@ pub trait Store: Send + Sync + 'static {
     /// many events it took. For readers that need every event derived (a performance run, a
     /// test).
     async fn derive_pending(&self) -> Result<usize, StoreError>;
-    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError>;
+    async fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError>;
     /// Events matching the filter, newest first.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError>;
 
     // --- sources and rejections ---
 
     async fn create_source(&self, source: SourceRecord) -> Result<(), StoreError>;
-    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError>;
+    async fn get_source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError>;
     /// Sources whose partners are all among `partners` (`None`: every source).
     async fn list_sources(
         &self,
@@ -362,7 +369,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SourceRecord>, StoreError>;
     /// Replaces a stored source; `false` if it does not exist.
     async fn update_source(&self, source: SourceRecord) -> Result<bool, StoreError>;
-    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError>;
+    async fn delete_source(&self, id: SourceId) -> Result<bool, StoreError>;
     async fn insert_rejection(&self, rejection: RejectionRecord) -> Result<(), StoreError>;
     /// Rejections matching the filter, newest first.
     async fn list_rejections(
@@ -400,7 +407,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<AttemptEffects, StoreError>;
     /// Holds all of a subscription's deliveries until `until` (an endpoint's 429 with
     /// `Retry-After`), on every node; an earlier time does not shorten a longer hold.
-    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError>;
+    async fn pace_subscription(
+        &self,
+        id: SubscriptionId,
+        until: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Drops every lease `owner` holds (graceful shutdown), so others may take them at once.
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
     /// The earliest time a pending delivery of an ACTIVE subscription becomes claimable.
@@ -412,12 +423,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
     async fn get_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError>;
     /// Makes a delivery pending and due at `now`, with a fresh retry cycle. `None` if missing.
     async fn retry_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
         now: Timestamp,
     ) -> Result<Option<DeliveryRecord>, StoreError>;
     /// Re-delivers every event of the subscription's partner and types received in
@@ -425,7 +436,7 @@ pub trait Store: Send + Sync + 'static {
     /// `webhook-id`), missing ones are created. Returns how many are now pending.
     async fn replay(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         until: Timestamp,
         now: Timestamp,
@@ -435,11 +446,12 @@ pub trait Store: Send + Sync + 'static {
     /// deliveries. Call it until it removes nothing; each batch is a short write of its own.
     async fn purge_before(&self, before: Timestamp, batch: u32) -> Result<PurgeCounts, StoreError>;
     /// A subscription's delivery state: failure streak, breaker, hold, backlog.
-    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError>;
+    async fn subscription_state(&self, id: SubscriptionId)
+    -> Result<SubscriptionState, StoreError>;
     /// Attempts of a subscription's deliveries since `since`, oldest first (at most `limit`).
     async fn attempts_since(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<AttemptRecord>, StoreError>;
@@ -463,7 +475,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list_outcomes(&self, filter: &OutcomeFilter)
     -> Result<Vec<OutcomeRecord>, StoreError>;
     /// Accepted, duplicate and refused requests of a source.
-    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError>;
+    async fn source_stats(&self, source_id: SourceId) -> Result<SourceStats, StoreError>;
     /// Switches the console on or off for a partner (the API is not affected).
     async fn set_console_enabled(&self, partner_id: &str, enabled: bool) -> Result<(), StoreError>;
     /// The partners whose console was switched off.

@@ -13,12 +13,11 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use uuid::Uuid;
-
 use switchyard_core::model::{
-    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
-    LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter, RejectionRecord, SourceRecord,
-    SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
+    RejectionRecord, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
+    SubscriptionRecord,
 };
 
 use crate::{
@@ -149,7 +148,7 @@ impl Scoped<'_> {
 
     pub async fn get_subscription(
         &self,
-        id: Uuid,
+        id: SubscriptionId,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
         let sub = self.store.get_subscription(id).await?;
         Ok(sub.filter(|s| self.scope.admits(&s.partner_id)))
@@ -175,7 +174,11 @@ impl Scoped<'_> {
         self.store.update_subscription(sub).await
     }
 
-    pub async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+    pub async fn delete_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         if self.get_subscription(id).await?.is_none() {
             return Ok(false);
         }
@@ -223,7 +226,7 @@ impl Scoped<'_> {
 
     pub async fn replay(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         until: Timestamp,
         now: Timestamp,
@@ -246,7 +249,7 @@ impl Scoped<'_> {
         self.store.insert_event(event, sighting).await
     }
 
-    pub async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+    pub async fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
         let event = self.store.get_event(id).await?;
         Ok(event.filter(|e| self.scope.admits(&e.partner_id)))
     }
@@ -290,7 +293,7 @@ impl Scoped<'_> {
 
     pub async fn get_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
         let found = self.store.get_delivery(id).await?;
         Ok(found.filter(|(d, _)| self.scope.admits(&d.partner_id)))
@@ -299,7 +302,7 @@ impl Scoped<'_> {
     /// Makes a delivery within the scope due now; `None` if there is none (or not here).
     pub async fn retry_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
         now: Timestamp,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
         if self.get_delivery(id).await?.is_none() {
@@ -317,7 +320,7 @@ impl Scoped<'_> {
         self.store.create_source(source).await
     }
 
-    pub async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError> {
+    pub async fn get_source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError> {
         let source = self.store.get_source(id).await?;
         Ok(source.filter(|s| self.scope.admits_all(&s.partners)))
     }
@@ -340,7 +343,7 @@ impl Scoped<'_> {
         self.store.update_source(source).await
     }
 
-    pub async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError> {
+    pub async fn delete_source(&self, id: SourceId) -> Result<bool, StoreError> {
         if self.get_source(id).await?.is_none() {
             return Ok(false);
         }
@@ -348,7 +351,7 @@ impl Scoped<'_> {
     }
 
     /// Accepted, duplicate and refused requests of a source within the scope.
-    pub async fn source_stats(&self, id: Uuid) -> Result<Option<SourceStats>, StoreError> {
+    pub async fn source_stats(&self, id: SourceId) -> Result<Option<SourceStats>, StoreError> {
         if self.get_source(id).await?.is_none() {
             return Ok(None);
         }

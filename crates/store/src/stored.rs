@@ -71,7 +71,7 @@ impl StoredEvent {
         };
         let hyphenated = e.id.to_string();
         StoredEvent {
-            id: e.id,
+            id: e.id.0,
             public_event_id: (e.public_event_id != hyphenated).then_some(e.public_event_id),
             origin: e.origin,
             dedup_key: e.dedup_key,
@@ -125,7 +125,7 @@ impl StoredEvent {
         };
         Ok(EventRecord {
             public_event_id: self.public_event_id.unwrap_or_else(|| self.id.to_string()),
-            id: self.id,
+            id: self.id.into(),
             origin: self.origin,
             dedup_key: self.dedup_key,
             partner_id: self.partner_id,
@@ -149,7 +149,7 @@ mod tests {
     use serde_json::json;
 
     fn received(raw: &str, payload: serde_json::Value) -> EventRecord {
-        let id = Uuid::now_v7();
+        let id = switchyard_core::model::EventId::new();
         EventRecord {
             id,
             origin: "source-1".into(),

@@ -11,9 +11,9 @@ use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    Access, AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryStatus, EventFilter,
-    EventRecord, OutcomeFilter, OutcomeRecord, SubscriptionFilter, SubscriptionRecord,
-    SubscriptionStatus,
+    Access, AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryStatus,
+    EventFilter, EventId, EventRecord, OutcomeFilter, OutcomeRecord, SourceId, SubscriptionFilter,
+    SubscriptionId, SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_store::{
@@ -153,7 +153,7 @@ fn t0() -> Timestamp {
 
 fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
     SubscriptionRecord {
-        id: Uuid::now_v7(),
+        id: SubscriptionId::new(),
         partner_id: partner.into(),
         client_id: "client-a".into(),
         event_types: types.iter().map(|t| t.to_string()).collect(),
@@ -181,7 +181,7 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
 
 fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>) -> EventRecord {
     EventRecord {
-        id: Uuid::now_v7(),
+        id: EventId::new(),
         origin: "publish".into(),
         dedup_key: key.map(str::to_string),
         partner_id: partner.into(),
@@ -199,7 +199,7 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
     }
 }
 
-fn attempt(delivery_id: Uuid, at: Timestamp, ok: bool) -> AttemptRecord {
+fn attempt(delivery_id: DeliveryId, at: Timestamp, ok: bool) -> AttemptRecord {
     AttemptRecord {
         id: Uuid::now_v7(),
         delivery_id,
@@ -213,7 +213,7 @@ fn attempt(delivery_id: Uuid, at: Timestamp, ok: bool) -> AttemptRecord {
     }
 }
 
-fn created(outcome: InsertOutcome) -> (Uuid, u32) {
+fn created(outcome: InsertOutcome) -> (EventId, u32) {
     match outcome {
         InsertOutcome::Created {
             event_id,
@@ -347,7 +347,7 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write(
         })
         .await
         .unwrap();
-    let mut subs: Vec<Uuid> = deliveries.iter().map(|d| d.subscription_id).collect();
+    let mut subs: Vec<SubscriptionId> = deliveries.iter().map(|d| d.subscription_id).collect();
     subs.sort();
     let mut expected = vec![by_type.id, by_topic.id, both.id];
     expected.sort();
@@ -592,7 +592,7 @@ async fn retry_and_replay_make_deliveries_pending_again_under_the_same_id(store:
     );
     assert!(
         store
-            .retry_delivery(Uuid::now_v7(), now)
+            .retry_delivery(DeliveryId::new(), now)
             .await
             .unwrap()
             .is_none()
@@ -734,7 +734,7 @@ async fn only_one_serving_process_may_open_a_sqlite_file() {
 
 fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
     switchyard_core::model::SourceRecord {
-        id: Uuid::now_v7(),
+        id: SourceId::new(),
         kind: "walmart".into(),
         name: "Walmart US".into(),
         partners: partners.iter().map(|p| p.to_string()).collect(),
@@ -1038,7 +1038,7 @@ async fn ordered_subscriptions_get_one_delivery_at_a_time_per_resource(store: Ar
     }
     let lease = t0() + SignedDuration::from_secs(60);
     let claimed = store.claim_due(t0(), 100, lease, "n1").await.unwrap();
-    let mine: Vec<Uuid> = claimed
+    let mine: Vec<EventId> = claimed
         .iter()
         .filter(|c| c.subscription.id == sub.id)
         .map(|c| c.event.id)
@@ -1144,7 +1144,7 @@ async fn claims_respect_max_in_flight_rate_limits_and_holds(store: Arc<dyn Store
         .pace_subscription(held.id, t0() + SignedDuration::from_secs(60))
         .await
         .unwrap();
-    let count = |claimed: &[switchyard_store::ClaimedDelivery], sub: Uuid| {
+    let count = |claimed: &[switchyard_store::ClaimedDelivery], sub: SubscriptionId| {
         claimed.iter().filter(|c| c.subscription.id == sub).count()
     };
     let lease = t0() + SignedDuration::from_secs(30);
@@ -1467,7 +1467,7 @@ async fn console_views_page_logs_count_failures_outcomes_and_duplicates(store: A
         .create_subscriptions(vec![sub.clone(), other.clone()])
         .await
         .unwrap();
-    let source = Uuid::now_v7();
+    let source = SourceId::new();
     let mut first = None;
     for i in 0..5 {
         let mut e = event("p1", "PO_CREATED", None, Some(&format!("k{i}")));

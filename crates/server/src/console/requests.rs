@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::ConsoleError;
 use super::html::Form;
@@ -87,8 +86,8 @@ pub fn time_input_value(t: Option<Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-pub fn parse_uuid(form: &Form, name: &str) -> Option<Uuid> {
-    form.get(name).and_then(|v| Uuid::parse_str(&v).ok())
+pub fn parse_uuid<Id: std::str::FromStr>(form: &Form, name: &str) -> Option<Id> {
+    form.get(name).and_then(|v| v.parse().ok())
 }
 
 /// JSON as the pages show it (the template escapes it).

@@ -50,7 +50,7 @@ struct IngestAnswer {
     status: Option<String>,
     /// The stored event.
     #[schema(rename = "eventId")]
-    event_id: Option<uuid::Uuid>,
+    event_id: Option<switchyard_core::model::EventId>,
 }
 
 /// Receive a marketplace webhook

@@ -182,8 +182,8 @@ async fn method_not_allowed() -> AppError {
 }
 
 /// Parses a path id; anything that is not a UUID cannot name an object, so it is a 404.
-pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| AppError::not_found(what))
+pub(crate) fn parse_id<Id: std::str::FromStr>(raw: &str, what: &str) -> Result<Id, AppError> {
+    raw.parse().map_err(|_| AppError::not_found(what))
 }
 
 /// The partner Walmart's `WM_PARTNER.ID` header names, if any.

@@ -1,7 +1,6 @@
 //! Deliveries: listing and reading those the caller may see, and retrying one.
 
 use serde::Deserialize;
-use uuid::Uuid;
 
 use switchyard_core::model::{
     AttemptRecord, Client, DeliveryFilter, DeliveryRecord, DeliveryStatus,
@@ -9,6 +8,7 @@ use switchyard_core::model::{
 
 use super::scope::tenant;
 use super::{next_before, optional_uuid, page_limit};
+use switchyard_core::model::DeliveryId;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -62,7 +62,7 @@ pub async fn list(
     state: &AppState,
     caller: &Client,
     q: DeliveryQuery,
-) -> AppResult<(Vec<DeliveryRecord>, Option<Uuid>)> {
+) -> AppResult<(Vec<DeliveryRecord>, Option<DeliveryId>)> {
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {

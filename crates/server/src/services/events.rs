@@ -13,6 +13,7 @@ use super::{next_before, optional_uuid, page_limit};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
+use switchyard_core::model::EventId;
 
 /// An event the caller may see, with its deliveries (at most 1,000).
 pub async fn get(
@@ -128,7 +129,7 @@ pub async fn list(
     state: &AppState,
     caller: &Client,
     q: EventQuery,
-) -> AppResult<(Vec<EventRecord>, Option<Uuid>)> {
+) -> AppResult<(Vec<EventRecord>, Option<EventId>)> {
     let limit = page_limit(q.limit);
     let filter = EventFilter {
         partners: None,

@@ -16,8 +16,6 @@ pub mod sources;
 pub mod subscription_controls;
 pub mod subscriptions;
 
-use uuid::Uuid;
-
 use crate::error::{AppError, AppResult};
 
 /// A page's size: 100 unless asked, 1 to 1,000.
@@ -26,16 +24,20 @@ pub(crate) fn page_limit(asked: Option<u32>) -> u32 {
 }
 
 /// The `nextBefore` of a page: its last row's id when the page is full, else none.
-pub(crate) fn next_before<T>(rows: &[T], limit: u32, id: impl Fn(&T) -> Uuid) -> Option<Uuid> {
+pub(crate) fn next_before<T, Id>(rows: &[T], limit: u32, id: impl Fn(&T) -> Id) -> Option<Id> {
     (rows.len() == limit as usize)
         .then(|| rows.last().map(id))
         .flatten()
 }
 
 /// An optional id a query names; one that is not a UUID is a 400 naming the field.
-pub(crate) fn optional_uuid(raw: Option<&str>, field: &str) -> AppResult<Option<Uuid>> {
+pub(crate) fn optional_uuid<Id: std::str::FromStr>(
+    raw: Option<&str>,
+    field: &str,
+) -> AppResult<Option<Id>> {
     raw.map(|r| {
-        Uuid::parse_str(r).map_err(|_| AppError::invalid(field, format!("{field} must be a UUID")))
+        r.parse()
+            .map_err(|_| AppError::invalid(field, format!("{field} must be a UUID")))
     })
     .transpose()
 }

@@ -4,7 +4,6 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{Access, Client, EventRecord};
@@ -13,6 +12,7 @@ use switchyard_store::InsertOutcome;
 use super::scope::{resolve_partner, tenant};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use switchyard_core::model::EventId;
 
 /// An event to publish.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -48,9 +48,9 @@ pub struct ResourceRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
     /// Stored, with this many deliveries.
-    Accepted { event_id: Uuid, deliveries: u32 },
+    Accepted { event_id: EventId, deliveries: u32 },
     /// The event id (or idempotency key) was published before; the stored event's id.
-    Duplicate { event_id: Uuid },
+    Duplicate { event_id: EventId },
 }
 
 /// Stores an event with its deliveries in one transaction; returns only after the commit.
@@ -114,7 +114,7 @@ pub async fn publish(
         ));
     }
     let now = state.clock.now();
-    let id = Uuid::now_v7();
+    let id = EventId::new();
     let event = EventRecord {
         id,
         origin: format!("publish:{partner_id}"),

@@ -12,7 +12,6 @@ use std::time::Instant;
 use axum::http::{HeaderMap, StatusCode};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
-use uuid::Uuid;
 
 use switchyard_core::metrics;
 use switchyard_core::model::{EventRecord, ResourceSighting, SourceRecord};
@@ -27,6 +26,7 @@ use super::scope::{inbound, of_source};
 use super::source_token::issued_token_valid;
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::{EventId, SourceId};
 
 /// The header through which a SellerCenter source's URL token reaches its verifier.
 const URL_TOKEN_HEADER: &str = "x-switchyard-url-token";
@@ -51,9 +51,9 @@ pub struct InboundWebhook<'a> {
 #[derive(Debug)]
 pub enum Receipt {
     /// Stored durably, with its deliveries.
-    Accepted { event_id: Uuid },
+    Accepted { event_id: EventId },
     /// The marketplace sent it before; the stored event's id.
-    Duplicate { event_id: Uuid },
+    Duplicate { event_id: EventId },
     /// A scheme's handshake (a challenge, an SNS subscription confirmation): answered as it is,
     /// nothing stored.
     Handshake {
@@ -85,7 +85,7 @@ pub async fn receive(state: &AppState, inbound: InboundWebhook<'_>) -> Result<Re
         body,
         started,
     };
-    let source = match Uuid::parse_str(source_ref) {
+    let source = match source_ref.parse::<SourceId>() {
         Ok(id) => state.sources.get(state, id).await?,
         Err(_) => None,
     };
@@ -225,7 +225,7 @@ pub async fn refuse_too_large(
     remote: Option<SocketAddr>,
     started: Instant,
 ) -> AppError {
-    let source = match Uuid::parse_str(source_ref) {
+    let source = match source_ref.parse::<SourceId>() {
         Ok(id) => inbound(state)
             .get_source(id)
             .await
@@ -318,7 +318,7 @@ async fn store_event(
         .and_then(|t| t.as_i64());
     let normalized = kind.normalize_with_threshold(&native, threshold);
     let occurred_at = native.occurred_at.unwrap_or(now);
-    let id = Uuid::now_v7();
+    let id = EventId::new();
     let normalized_json = json!({
         "marketplace": kind.marketplace(),
         "partnerId": partner,

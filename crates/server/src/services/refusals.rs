@@ -16,12 +16,13 @@ use switchyard_core::model::RejectionRecord;
 use super::scope::inbound;
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::SourceId;
 
 /// What the request looked like, for the rejection record and the metrics.
 pub struct Arrival<'a> {
     pub source_ref: &'a str,
     /// The stored source the URL names, once known; `None` labels metrics `unknown`.
-    pub source: Option<Uuid>,
+    pub source: Option<SourceId>,
     pub remote: Option<SocketAddr>,
     pub body: &'a [u8],
     /// When the request came in, for the acknowledgement latency.
@@ -91,7 +92,7 @@ impl AppState {
     /// Announces `source.rejections_spiking` (once per source and window) when a source's
     /// refusals in the last five minutes reach its threshold.
     async fn watch_rejection_spike(&self, source_ref: &str, partners: &[String]) {
-        let Ok(id) = Uuid::parse_str(source_ref) else {
+        let Ok(id) = source_ref.parse::<SourceId>() else {
             return;
         };
         let Some(first_partner) = partners.first() else {

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, StatusCode};
-use uuid::Uuid;
 
 use switchyard_core::model::SourceRecord;
 use switchyard_core::secrets::tokens;
@@ -17,6 +16,7 @@ use super::scope::inbound;
 use super::sources::open_secrets;
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::SourceId;
 
 /// A token issued at a source's token URL, in Walmart's shape (`token_type` is `Bearer`).
 #[derive(Debug, serde::Serialize)]
@@ -60,7 +60,7 @@ pub async fn issue_source_token(
         body,
         started,
     };
-    let source = match Uuid::parse_str(source_ref) {
+    let source = match source_ref.parse::<SourceId>() {
         Ok(id) => inbound(state).get_source(id).await.ok().flatten(),
         Err(_) => None,
     };

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use switchyard_core::model::{Client, MASK, SourceRecord};
 use switchyard_core::secrets::{SecretBox, random_token};
@@ -14,6 +13,7 @@ use super::scope::tenant;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
+use switchyard_core::model::SourceId;
 
 /// The secret id under which a SellerCenter source keeps the token of its URL.
 pub const URL_TOKEN_ID: &str = "url-token";
@@ -61,7 +61,7 @@ pub struct SourceView {
     pub partners: Vec<String>,
     pub replay_window_seconds: i64,
     pub secrets: Vec<MaskedSecret>,
-    pub source_id: Uuid,
+    pub source_id: SourceId,
     pub updated_at: jiff::Timestamp,
 }
 
@@ -300,7 +300,7 @@ pub fn prepare(
         ));
     }
     let source = SourceRecord {
-        id: Uuid::now_v7(),
+        id: SourceId::new(),
         kind: kind.as_str().into(),
         name: c.name.unwrap_or_else(|| kind.as_str().into()),
         partners: c.partners,
@@ -413,7 +413,7 @@ pub async fn update(
 }
 
 /// Deletes a source the caller may see; returns its id.
-pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uuid> {
+pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<SourceId> {
     let source = visible_source(state, caller, id).await?;
     let deleted = tenant(state, caller).delete_source(source.id).await;
     state.sources.forget(source.id);

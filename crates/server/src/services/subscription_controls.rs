@@ -3,7 +3,6 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use switchyard_core::model::Client;
 use switchyard_core::signatures::standard_webhooks;
@@ -12,6 +11,7 @@ use super::scope::{tenant, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::models::HealthOut;
+use switchyard_core::model::SubscriptionId;
 
 /// Which of a subscription's events to send again: received in `[since, until)`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -29,7 +29,7 @@ pub async fn replay(
     caller: &Client,
     id: &str,
     r: ReplayRequest,
-) -> AppResult<(Uuid, u64)> {
+) -> AppResult<(SubscriptionId, u64)> {
     let sub = visible_subscription(state, caller, id).await?;
     let now = state.clock.now();
     let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
@@ -55,7 +55,7 @@ const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
 pub struct RotatedSecret {
     pub previous_secret_expires_at: Timestamp,
     pub signing_secret: String,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
 }
 
 /// Rotates a subscription's signing secret; the previous one keeps signing beside it for a day.

@@ -26,6 +26,7 @@ use super::scope::{resolve_partner, tenant, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::views;
+use switchyard_core::model::SubscriptionId;
 
 /// One entry of a create request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -94,7 +95,7 @@ pub struct CreatedSubscription {
     pub resource_name: String,
     pub signing_secret: String,
     pub status: SubscriptionStatus,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
 }
 
 pub fn check_headers(
@@ -248,7 +249,7 @@ pub async fn create(
         )?;
         let signing_secret = standard_webhooks::generate_secret();
         records.push(SubscriptionRecord {
-            id: Uuid::now_v7(),
+            id: SubscriptionId::new(),
             partner_id: c.partner_id,
             client_id: caller.id.clone(),
             event_types: vec![c.event_type.event_type.to_string()],
@@ -518,7 +519,7 @@ pub async fn update(
 }
 
 /// Deletes a subscription the caller may see; returns its id.
-pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<Uuid> {
+pub async fn delete(state: &AppState, caller: &Client, id: &str) -> AppResult<SubscriptionId> {
     let sub = visible_subscription(state, caller, id).await?;
     if !tenant(state, caller)
         .delete_subscription(sub.id, state.clock.now())
@@ -632,7 +633,7 @@ pub async fn list(
     };
     let subscription_id = match q.subscription_id.as_deref() {
         None => None,
-        Some(raw) => match Uuid::parse_str(raw) {
+        Some(raw) => match raw.parse::<SubscriptionId>() {
             Ok(id) => Some(id),
             // No subscription has that id.
             Err(_) => return Ok(vec![]),
@@ -676,7 +677,7 @@ pub async fn create_sellercenter(
     }
     let now = state.clock.now();
     let record = SubscriptionRecord {
-        id: Uuid::now_v7(),
+        id: SubscriptionId::new(),
         partner_id: w.partner_id,
         client_id: caller.id.clone(),
         event_types: w.event_types,

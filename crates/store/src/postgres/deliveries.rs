@@ -61,7 +61,7 @@ async fn complete_round(
 ) -> Result<Vec<AttemptEffects>, StoreError> {
     let attempts: Vec<&AttemptRecord> = ops.iter().map(|o| &o.attempt).collect();
     let ids: Vec<Uuid> = attempts.iter().map(|a| a.id).collect();
-    let deliveries: Vec<Uuid> = attempts.iter().map(|a| a.delivery_id).collect();
+    let deliveries: Vec<Uuid> = attempts.iter().map(|a| a.delivery_id.0).collect();
     let at: Vec<i64> = attempts.iter().map(|a| ms(a.attempted_at)).collect();
     let succeeded: Vec<bool> = attempts.iter().map(|a| a.succeeded).collect();
     let codes: Vec<Option<i32>> = attempts
@@ -191,7 +191,7 @@ async fn streaks(
     // Each subscription's attempts, in the batch's order.
     let mut by_subscription: HashMap<Uuid, Vec<usize>> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Some(sub) = subscription_of.get(&op.attempt.delivery_id) {
+        if let Some(sub) = subscription_of.get(&op.attempt.delivery_id.0) {
             by_subscription.entry(*sub).or_default().push(i);
         }
     }

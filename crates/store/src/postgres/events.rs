@@ -133,7 +133,7 @@ pub(super) async fn insert_batch(
             }
         }
         outcomes[i] = Some(InsertOutcome::Created {
-            event_id: e.id,
+            event_id: e.id.into(),
             deliveries: count,
         });
         // Only what has something to derive goes to the queue (published events do not).
@@ -180,7 +180,7 @@ pub(super) async fn insert_batch(
         let first = duplicate_of[i].unwrap_or(i);
         let e = &ops[i].event;
         let event_id = match &outcomes[first] {
-            Some(InsertOutcome::Created { event_id, .. }) => Some(*event_id),
+            Some(InsertOutcome::Created { event_id, .. }) => Some(event_id.0),
             _ => existing
                 .get(&(
                     ops[first].event.origin.clone(),
@@ -197,7 +197,9 @@ pub(super) async fn insert_batch(
         duplicates.0.push(&e.origin);
         duplicates.1.push(event_id);
         duplicates.2.push(e.received_at);
-        outcomes[i] = Some(InsertOutcome::Duplicate { event_id });
+        outcomes[i] = Some(InsertOutcome::Duplicate {
+            event_id: event_id.into(),
+        });
     }
 
     let write_deliveries = async {

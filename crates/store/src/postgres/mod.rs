@@ -47,9 +47,10 @@ use tokio_postgres::{AsyncMessage, Config, NoTls};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptFilter, AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryRecord, EventFilter,
-    EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter, RejectionRecord,
-    ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryId, DeliveryRecord,
+    EventFilter, EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord,
+    RejectionFilter, RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter,
+    SubscriptionId, SubscriptionRecord,
 };
 
 use crate::{
@@ -720,7 +721,11 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError> {
+    async fn get_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
+        let id: Uuid = id.into();
         subscriptions::select(&self.reader().await?, id).await
     }
 
@@ -736,7 +741,12 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+    async fn delete_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| Box::pin(subscriptions::delete(conn, id, now)))
             .await
     }
@@ -768,7 +778,8 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+    async fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        let id: Uuid = id.into();
         events::get(&self.reader().await?, id).await
     }
 
@@ -781,7 +792,8 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError> {
+    async fn get_source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError> {
+        let id: Uuid = id.into();
         sources::get(&self.reader().await?, id).await
     }
 
@@ -797,7 +809,8 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn delete_source(&self, id: SourceId) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| Box::pin(sources::delete(conn, id)))
             .await
     }
@@ -862,7 +875,12 @@ impl Store for PostgresStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError> {
+    async fn pace_subscription(
+        &self,
+        id: SubscriptionId,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| Box::pin(deliveries::pace_subscription(conn, id, until)))
             .await
     }
@@ -888,27 +906,30 @@ impl Store for PostgresStore {
 
     async fn get_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+        let id: Uuid = id.into();
         deliveries::get(&self.reader().await?, id).await
     }
 
     async fn retry_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
         now: Timestamp,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| Box::pin(deliveries::retry(conn, id, now)))
             .await
     }
 
     async fn replay(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
+        let subscription_id: Uuid = subscription_id.into();
         self.write(move |conn| {
             Box::pin(deliveries::replay(conn, subscription_id, since, until, now))
         })
@@ -920,16 +941,21 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError> {
+    async fn subscription_state(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<SubscriptionState, StoreError> {
+        let id: Uuid = id.into();
         deliveries::subscription_state(&self.reader().await?, id).await
     }
 
     async fn attempts_since(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let subscription_id: Uuid = subscription_id.into();
         deliveries::attempts_since(&self.reader().await?, subscription_id, since, limit).await
     }
 
@@ -963,7 +989,8 @@ impl Store for PostgresStore {
         console::list_outcomes(&self.reader().await?, filter).await
     }
 
-    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError> {
+    async fn source_stats(&self, source_id: SourceId) -> Result<SourceStats, StoreError> {
+        let source_id: Uuid = source_id.into();
         console::source_stats(&self.reader().await?, source_id).await
     }
 

@@ -21,8 +21,9 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> R<T
         .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
 }
 
-fn uuid(row: &Row, i: usize) -> R<Uuid> {
-    get(row, i)
+/// A UUID column, as the id type the record's field has.
+fn uuid<T: From<Uuid>>(row: &Row, i: usize) -> R<T> {
+    get::<Uuid>(row, i).map(T::from)
 }
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {

@@ -28,7 +28,7 @@ pub(super) fn list_attempts(
          JOIN events e ON e.id = d.event_id
          WHERE a.subscription_id = ?"
     );
-    let mut args = vec![blob(f.subscription_id)];
+    let mut args = vec![blob(f.subscription_id.0)];
     // A literal, not a parameter: only then may SQLite use the partial index of failures.
     match f.succeeded {
         Some(true) => sql += " AND a.succeeded = 1",
@@ -166,7 +166,7 @@ pub(super) fn list_outcomes(
     }
     if let Some(id) = f.event_id {
         sql += " AND o.event_id = ?";
-        args.push(blob(id));
+        args.push(blob(id.0));
     }
     for (column, value) in [("o.status", &f.status), ("o.reason", &f.reason)] {
         if let Some(v) = value {

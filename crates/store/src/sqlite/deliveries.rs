@@ -72,7 +72,7 @@ pub(super) fn complete(
         .leases
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .holds(&a.delivery_id, &op.owner);
+        .holds(&a.delivery_id.0, &op.owner);
     if !holds {
         return Ok(Completed {
             effects: AttemptEffects::default(),
@@ -115,7 +115,7 @@ pub(super) fn complete(
     };
     Ok(Completed {
         effects,
-        release: Some(a.delivery_id),
+        release: Some(a.delivery_id.0),
     })
 }
 
@@ -314,7 +314,7 @@ fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>,
         .query_map([hex_ids(ids)], |row| {
             let delivery = rows::delivery(row)?;
             Ok((
-                delivery.id,
+                delivery.id.0,
                 (delivery, rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?),
             ))
         })?
@@ -326,11 +326,11 @@ fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>,
         let Some((delivery, event)) = found.remove(id) else {
             continue;
         };
-        let subscription = match subscriptions.get(&delivery.subscription_id) {
+        let subscription = match subscriptions.get(&delivery.subscription_id.0) {
             Some(s) => s.clone(),
-            None => match super::subscriptions::select(conn, delivery.subscription_id)? {
+            None => match super::subscriptions::select(conn, delivery.subscription_id.0)? {
                 Some(s) => {
-                    subscriptions.insert(s.id, s.clone());
+                    subscriptions.insert(s.id.0, s.clone());
                     s
                 }
                 None => continue,
@@ -479,11 +479,11 @@ pub(super) fn list(
     }
     if let Some(id) = filter.subscription_id {
         sql += " AND d.subscription_id = ?";
-        args.push(blob(id));
+        args.push(blob(id.0));
     }
     if let Some(id) = filter.event_id {
         sql += " AND d.event_id = ?";
-        args.push(blob(id));
+        args.push(blob(id.0));
     }
     if let Some(status) = filter.status {
         sql += " AND d.status = ?";
@@ -491,7 +491,7 @@ pub(super) fn list(
     }
     if let Some(before) = filter.before {
         sql += " AND d.id < ?";
-        args.push(blob(before));
+        args.push(blob(before.0));
     }
     sql += &format!(" ORDER BY d.id DESC LIMIT {}", filter.limit.clamp(1, 1000));
     let mut stmt = conn.prepare(&sql)?;

@@ -115,7 +115,9 @@ pub(super) fn insert(
                 "INSERT INTO duplicates (origin, event_id, received_at) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![e.origin, event_id, e.received_at])?;
-            return Ok(InsertOutcome::Duplicate { event_id });
+            return Ok(InsertOutcome::Duplicate {
+                event_id: event_id.into(),
+            });
         }
     }
     let mut topic = e.topic.clone();
@@ -189,7 +191,7 @@ pub(super) fn insert(
         ])?;
     }
     Ok(InsertOutcome::Created {
-        event_id: e.id,
+        event_id: e.id.into(),
         deliveries: targets.len() as u32,
     })
 }
@@ -249,8 +251,8 @@ pub(super) fn list(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord
         // whose event was purged meanwhile pages from the first event stored after it.
         sql += " AND e.seq < COALESCE((SELECT b.seq FROM events b WHERE b.id = ?),
                     (SELECT MIN(c.seq) FROM events c WHERE c.id > ?), 0)";
-        args.push(Value::Blob(before.as_bytes().to_vec()));
-        args.push(Value::Blob(before.as_bytes().to_vec()));
+        args.push(Value::Blob(before.0.as_bytes().to_vec()));
+        args.push(Value::Blob(before.0.as_bytes().to_vec()));
     }
     sql += &format!(" ORDER BY e.seq DESC LIMIT {}", f.limit.clamp(1, 1000));
     let mut stmt = conn.prepare(&sql)?;

@@ -40,9 +40,10 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use switchyard_core::model::{
-    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
-    LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter, RejectionRecord,
-    ResourceSighting, SourceRecord, SubscriptionFilter, SubscriptionRecord,
+    AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
+    RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
+    SubscriptionRecord,
 };
 
 use switchyard_core::clock::to_millis as ms;
@@ -426,7 +427,9 @@ impl Typed {
                         leases.release(id);
                     }
                 }
-                _ => leases.recording_failed(&op.attempt.delivery_id, ms(op.attempt.attempted_at)),
+                _ => {
+                    leases.recording_failed(&op.attempt.delivery_id.0, ms(op.attempt.attempted_at))
+                }
             }
         }
         drop(leases);
@@ -508,7 +511,7 @@ fn fail_all(
     }
     let mut leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
     for op in attempts {
-        leases.recording_failed(&op.attempt.delivery_id, ms(op.attempt.attempted_at));
+        leases.recording_failed(&op.attempt.delivery_id.0, ms(op.attempt.attempted_at));
         let _ = op.reply.send(Err(err.clone()));
     }
     drop(leases);
@@ -578,7 +581,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_subscription(&self, id: Uuid) -> Result<Option<SubscriptionRecord>, StoreError> {
+    async fn get_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
+        let id: Uuid = id.into();
         self.read(move |conn| subscriptions::select(conn, id)).await
     }
 
@@ -596,7 +603,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_subscription(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+    async fn delete_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
         self.write_shared(move |conn, shared| subscriptions::delete(conn, shared, id, now))
             .await
     }
@@ -628,7 +640,8 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn get_event(&self, id: Uuid) -> Result<Option<EventRecord>, StoreError> {
+    async fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        let id: Uuid = id.into();
         self.read(move |conn| events::get(conn, id)).await
     }
 
@@ -641,7 +654,8 @@ impl Store for SqliteStore {
         self.write(move |conn| sources::create(conn, &source)).await
     }
 
-    async fn get_source(&self, id: Uuid) -> Result<Option<SourceRecord>, StoreError> {
+    async fn get_source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError> {
+        let id: Uuid = id.into();
         self.read(move |conn| sources::get(conn, id)).await
     }
 
@@ -657,7 +671,8 @@ impl Store for SqliteStore {
         self.write(move |conn| sources::update(conn, &source)).await
     }
 
-    async fn delete_source(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn delete_source(&self, id: SourceId) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| sources::delete(conn, id)).await
     }
 
@@ -709,7 +724,7 @@ impl Store for SqliteStore {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
                 for c in &claimed {
-                    leases.release(c.delivery.id);
+                    leases.release(c.delivery.id.0);
                 }
                 return Err(e);
             }
@@ -735,7 +750,12 @@ impl Store for SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn pace_subscription(&self, id: Uuid, until: Timestamp) -> Result<(), StoreError> {
+    async fn pace_subscription(
+        &self,
+        id: SubscriptionId,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id: Uuid = id.into();
         self.write(move |conn| deliveries::pace_subscription(conn, id, until))
             .await
     }
@@ -764,27 +784,30 @@ impl Store for SqliteStore {
 
     async fn get_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+        let id: Uuid = id.into();
         self.read(move |conn| deliveries::get(conn, id)).await
     }
 
     async fn retry_delivery(
         &self,
-        id: Uuid,
+        id: DeliveryId,
         now: Timestamp,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let id: Uuid = id.into();
         self.write_shared(move |conn, shared| deliveries::retry(conn, shared, id, now))
             .await
     }
 
     async fn replay(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
+        let subscription_id: Uuid = subscription_id.into();
         self.write_shared(move |conn, shared| {
             deliveries::replay(conn, shared, subscription_id, since, until, now)
         })
@@ -796,17 +819,22 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn subscription_state(&self, id: Uuid) -> Result<SubscriptionState, StoreError> {
+    async fn subscription_state(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<SubscriptionState, StoreError> {
+        let id: Uuid = id.into();
         self.read(move |conn| deliveries::subscription_state(conn, id))
             .await
     }
 
     async fn attempts_since(
         &self,
-        subscription_id: Uuid,
+        subscription_id: SubscriptionId,
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let subscription_id: Uuid = subscription_id.into();
         self.read(move |conn| deliveries::attempts_since(conn, subscription_id, since, limit))
             .await
     }
@@ -846,7 +874,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn source_stats(&self, source_id: Uuid) -> Result<SourceStats, StoreError> {
+    async fn source_stats(&self, source_id: SourceId) -> Result<SourceStats, StoreError> {
+        let source_id: Uuid = source_id.into();
         self.read(move |conn| console::source_stats(conn, source_id))
             .await
     }

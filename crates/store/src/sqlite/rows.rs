@@ -17,12 +17,13 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(StoreError::Corrupt(what.to_string())))
 }
 
-fn uuid(row: &Row, idx: &str) -> rusqlite::Result<Uuid> {
-    row.get(idx)
+/// A UUID column, as the id type the record's field has.
+fn uuid<T: From<Uuid>>(row: &Row, idx: &str) -> rusqlite::Result<T> {
+    row.get::<_, Uuid>(idx).map(T::from)
 }
 
-fn uuid_at(row: &Row, idx: usize) -> rusqlite::Result<Uuid> {
-    row.get(idx)
+fn uuid_at<T: From<Uuid>>(row: &Row, idx: usize) -> rusqlite::Result<T> {
+    row.get::<_, Uuid>(idx).map(T::from)
 }
 
 fn json_at<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> rusqlite::Result<T> {

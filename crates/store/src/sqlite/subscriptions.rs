@@ -135,7 +135,7 @@ pub(super) fn list(
     }
     if let Some(id) = filter.subscription_id {
         sql += " AND s.id = ?";
-        args.push(Value::Blob(id.as_bytes().to_vec()));
+        args.push(Value::Blob(id.0.as_bytes().to_vec()));
     }
     if let Some(event_type) = &filter.event_type {
         sql += " AND EXISTS (SELECT 1 FROM subscription_event_types t

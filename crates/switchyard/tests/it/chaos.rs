@@ -157,7 +157,7 @@ async fn every_delivery_ends_with_its_attempts_logged_on_the_policys_schedule() 
                    "retryPolicy": {"type": "delays", "delaysSeconds": DELAYS}}),
         )
         .await;
-    let sub_id: uuid::Uuid = sub.parse().expect("uuid");
+    let sub_id: switchyard_core::model::SubscriptionId = sub.parse().expect("uuid");
     let events: usize = std::env::var("SWITCHYARD_CHAOS_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -196,7 +196,7 @@ async fn every_delivery_ends_with_its_attempts_logged_on_the_policys_schedule() 
     let (mut succeeded, mut failed, mut faults) = (0, 0, 0);
     for d in &done {
         let mine: Vec<_> = attempts.iter().filter(|a| a.delivery_id == d.id).collect();
-        let webhook_id = format!("msg_{}", d.id.simple());
+        let webhook_id = format!("msg_{}", d.id.0.simple());
         let met = seen.get(&webhook_id).cloned().unwrap_or_default();
         assert_eq!(
             mine.len(),

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
+use switchyard_core::model::SubscriptionId;
 
 /// `{"SuccessResponse": {"Body", "Head"}}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,7 +101,7 @@ pub struct WebhookList {
 pub struct WebhookOut {
     pub callback_url: String,
     pub events: EventNames,
-    pub webhook_id: Uuid,
+    pub webhook_id: SubscriptionId,
 }
 
 /// Only the id (closed, so that the document tells it from a created webhook).
@@ -109,7 +109,7 @@ pub struct WebhookOut {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 #[schema(as = SellercenterDeletedWebhook)]
 pub struct DeletedWebhookOut {
-    pub webhook_id: Uuid,
+    pub webhook_id: SubscriptionId,
 }
 
 /// `{"ErrorResponse": {"Body": "", "Head"}}`.

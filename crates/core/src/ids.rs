@@ -1,0 +1,149 @@
+//! The ids of the hub's objects, one type each, so that one cannot be passed for another (a
+//! delivery's id where an event's is asked for does not compile). Each is a UUID (v7, so ids
+//! sort by creation), written as its hyphenated text in JSON and as the database's UUID (a
+//! 16-byte blob in SQLite, `uuid` in PostgreSQL) — the same bytes the bare `Uuid`s were, so
+//! stored data and the API's shapes are unchanged.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new id: a v7 UUID, after every id made before it.
+            #[allow(clippy::new_without_default)] // An id is made, never defaulted.
+            pub fn new() -> Self {
+                $name(Uuid::now_v7())
+            }
+
+            pub fn as_uuid(self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Uuid {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(text).map($name)
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                Uuid::column_result(value).map($name)
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <Uuid as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                Uuid::from_sql(ty, raw).map($name)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <Uuid as postgres_types::FromSql>::accepts(ty)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// An event: received from a marketplace or published.
+    EventId
+);
+uuid_id!(
+    /// A subscription: who gets which events where.
+    SubscriptionId
+);
+uuid_id!(
+    /// A delivery: one event owed to one subscription.
+    DeliveryId
+);
+uuid_id!(
+    /// A source: one inbound endpoint of one marketplace connection.
+    SourceId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_its_uuid_in_json_and_text() {
+        let uuid = Uuid::parse_str("01a24d3d-5696-7566-b253-93391211446d").unwrap();
+        let id = EventId::from(uuid);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"01a24d3d-5696-7566-b253-93391211446d\""
+        );
+        assert_eq!(id.to_string(), uuid.to_string());
+        assert_eq!(
+            "01a24d3d-5696-7566-b253-93391211446d"
+                .parse::<EventId>()
+                .unwrap(),
+            id
+        );
+        assert!("not-a-uuid".parse::<DeliveryId>().is_err());
+        assert!(DeliveryId::new() < DeliveryId::new());
+    }
+}
