@@ -1,8 +1,9 @@
 //! The ids of the hub's objects, one type each, so that one cannot be passed for another (a
-//! delivery's id where an event's is asked for does not compile). Each is a UUID (v7, so ids
-//! sort by creation), written as its hyphenated text in JSON and as the database's UUID (a
-//! 16-byte blob in SQLite, `uuid` in PostgreSQL) — the same bytes the bare `Uuid`s were, so
-//! stored data and the API's shapes are unchanged.
+//! delivery's id where an event's is asked for, or a client's where a partner's is, does not
+//! compile). An object's id is a UUID (v7, so ids sort by creation), written as its hyphenated
+//! text in JSON and as the database's UUID (a 16-byte blob in SQLite, `uuid` in PostgreSQL); a
+//! partner's and a client's are the text their owner chose. Either way the bytes stored and the
+//! API's shapes are what the bare `Uuid`s and `String`s were.
 
 use std::fmt;
 use std::str::FromStr;
@@ -124,6 +125,160 @@ uuid_id!(
     SourceId
 );
 
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+            utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        #[schema(value_type = String)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                $name(id.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                String::column_result(value).map($name)
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <String as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                String::from_sql(ty, raw).map($name)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <String as postgres_types::FromSql>::accepts(ty)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A partner (a seller): whose events, subscriptions and sources they are.
+    PartnerId
+);
+text_id!(
+    /// An API client: who made a subscription or a source, and who signs in.
+    ClientId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +300,9 @@ mod tests {
         );
         assert!("not-a-uuid".parse::<DeliveryId>().is_err());
         assert!(DeliveryId::new() < DeliveryId::new());
+        let partner = PartnerId::from("seller-1");
+        assert_eq!(serde_json::to_string(&partner).unwrap(), "\"seller-1\"");
+        assert_eq!(partner, "seller-1");
+        assert_eq!("seller-1", partner);
     }
 }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use crate::ids::{DeliveryId, EventId, SourceId, SubscriptionId};
+pub use crate::ids::{ClientId, DeliveryId, EventId, PartnerId, SourceId, SubscriptionId};
 
 use crate::CoreError;
 use crate::retry::RetryPolicy;
@@ -42,12 +42,12 @@ impl std::str::FromStr for Access {
 /// An API caller. Its secret is kept only as a hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Client {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     /// Hex SHA-256 of the client secret (the secret is random and high-entropy).
     pub secret_hash: String,
     /// The partners (sellers) this client manages.
-    pub partners: Vec<String>,
+    pub partners: Vec<PartnerId>,
     /// Delegated access per resource name (`ITEM`, `ORDER`, ...); a missing resource is `no_access`.
     pub scopes: BTreeMap<String, Access>,
     /// Admins see and change every partner's objects.
@@ -290,9 +290,9 @@ impl Ordering {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRecord {
     pub id: SubscriptionId,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     /// The client that created it.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Native event types or normalized topics this subscription receives (Walmart: one).
     pub event_types: Vec<String>,
     pub event_version: String,
@@ -437,7 +437,7 @@ impl<'de> Deserialize<'de> for RateLimit {
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionFilter {
     /// Limit to these partners (`None`: every partner, for admins).
-    pub partners: Option<Vec<String>>,
+    pub partners: Option<Vec<PartnerId>>,
     pub subscription_id: Option<SubscriptionId>,
     pub event_type: Option<String>,
     pub resource_name: Option<String>,
@@ -452,7 +452,7 @@ pub struct EventRecord {
     pub origin: String,
     /// Dedup key within the origin (the producer's `eventId`, a marketplace's notification id).
     pub dedup_key: Option<String>,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub event_type: String,
     pub event_version: String,
     /// The normalized topic, when one applies.
@@ -479,7 +479,7 @@ pub struct EventRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceSighting {
     pub marketplace: String,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub resource_kind: String,
     pub resource_id: String,
     pub status: Option<String>,
@@ -496,13 +496,13 @@ pub struct SourceRecord {
     pub kind: String,
     pub name: String,
     /// The partners (sellers) this source may speak for; the first is the default.
-    pub partners: Vec<String>,
+    pub partners: Vec<PartnerId>,
     /// The secrets as a JSON array of `{id, value}`, sealed.
     pub secrets_sealed: String,
     pub replay_window_secs: i64,
     /// The kind's options.
     pub options: serde_json::Value,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -518,7 +518,7 @@ pub struct RejectionRecord {
     pub source_id: String,
     /// The partners of the source, when it exists (for tenant filtering).
     #[serde(skip)]
-    pub partners: Vec<String>,
+    pub partners: Vec<PartnerId>,
     pub reason: String,
     pub status_code: u16,
     pub message: String,
@@ -531,7 +531,7 @@ pub struct RejectionRecord {
 /// Filters for listing rejections, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RejectionFilter {
-    pub partners: Option<Vec<String>>,
+    pub partners: Option<Vec<PartnerId>>,
     pub source_id: Option<String>,
     pub reason: Option<String>,
     pub since: Option<Timestamp>,
@@ -542,11 +542,11 @@ pub struct RejectionFilter {
 /// Filters for listing events, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    pub partners: Option<Vec<String>>,
+    pub partners: Option<Vec<PartnerId>>,
     pub topic: Option<String>,
     /// The origin's marketplace: matched against `marketplace` in the normalized form.
     pub marketplace: Option<String>,
-    pub partner_id: Option<String>,
+    pub partner_id: Option<PartnerId>,
     /// Events about any of these resources (`type:id`, e.g. `order:PO-1`).
     pub resource_keys: Option<Vec<String>>,
     pub since: Option<Timestamp>,
@@ -590,7 +590,7 @@ pub struct DeliveryRecord {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub subscription_id: SubscriptionId,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub status: DeliveryStatus,
     pub attempts: u32,
     pub next_attempt_at: Option<Timestamp>,
@@ -626,7 +626,7 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 /// Filters for listing deliveries, paged by id (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
-    pub partners: Option<Vec<String>>,
+    pub partners: Option<Vec<PartnerId>>,
     pub subscription_id: Option<SubscriptionId>,
     pub event_id: Option<EventId>,
     pub status: Option<DeliveryStatus>,
@@ -667,8 +667,8 @@ pub struct OutcomeRecord {
     #[serde(rename = "outcomeId")]
     pub id: Uuid,
     pub event_id: EventId,
-    pub partner_id: String,
-    pub client_id: String,
+    pub partner_id: PartnerId,
+    pub client_id: ClientId,
     /// `processed` or `failed`.
     pub status: String,
     /// A short machine-readable reason (`inventory_mismatch`), for failures.
@@ -680,7 +680,7 @@ pub struct OutcomeRecord {
 /// Filters for listing outcomes, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct OutcomeFilter {
-    pub partners: Option<Vec<String>>,
+    pub partners: Option<Vec<PartnerId>>,
     pub event_id: Option<EventId>,
     pub status: Option<String>,
     pub reason: Option<String>,

@@ -44,7 +44,7 @@ pub async fn publish_operational(
         id,
         origin: OPERATIONAL_ORIGIN.into(),
         dedup_key: Some(key),
-        partner_id: partner_id.to_string(),
+        partner_id: partner_id.into(),
         event_type: event_type.into(),
         event_version: switchyard_core::catalog::V1.into(),
         topic: None,

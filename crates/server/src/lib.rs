@@ -332,7 +332,7 @@ impl Hub {
         {
             store
                 .create_client(Client {
-                    id: id.clone(),
+                    id: id.clone().into(),
                     name: "bootstrap admin".into(),
                     secret_hash: hash_client_secret(secret),
                     partners: Vec::new(),

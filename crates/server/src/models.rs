@@ -16,6 +16,7 @@ use switchyard_store::RejectionCount;
 use crate::services::sources::SourceView;
 use crate::services::subscriptions::CreatedSubscription;
 use crate::views::SubscriptionOut;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::{DeliveryId, EventId, SourceId, SubscriptionId};
 
 /// The catalog, in Walmart's list shape (`{"events": [...]}`).
@@ -111,7 +112,7 @@ pub struct EventOut {
     pub normalized: Option<Value>,
     pub occurred_at: Timestamp,
     pub origin: String,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub payload: Value,
     pub public_event_id: String,
     /// Absent in lists; `null` on the event's page when the event was published, not received.
@@ -174,7 +175,7 @@ pub struct DeliveryDetailOut {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub subscription_id: SubscriptionId,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub status: DeliveryStatus,
     /// Every attempt made.
     pub attempts: Vec<AttemptRecord>,
@@ -296,7 +297,7 @@ pub struct EventTypeOut {
 #[serde(rename_all = "camelCase")]
 pub struct FactsAppliedOut {
     pub applied: usize,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
 }
 
 /// A performance notification computed now, not sent.
@@ -306,7 +307,7 @@ pub struct FactsAppliedOut {
 pub struct PerformancePreviewOut {
     pub as_of: Timestamp,
     pub notification_type: &'static str,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     /// `null` when the partner has nothing to report for the type.
     pub payload: Option<Value>,
 }

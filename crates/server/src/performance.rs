@@ -94,7 +94,7 @@ pub async fn run_due(state: &AppState, done: &RunsDone) -> Result<u32, StoreErro
         .await?
     {
         let since = partners
-            .entry(sub.partner_id.clone())
+            .entry(sub.partner_id.0.clone())
             .or_insert(sub.created_at);
         *since = (*since).min(sub.created_at);
     }
@@ -151,7 +151,7 @@ async fn publish(
         id,
         origin: ORIGIN.into(),
         dedup_key: Some(run_key(partner_id, marketplace, kind, scheduled)),
-        partner_id: partner_id.to_string(),
+        partner_id: partner_id.into(),
         event_type: EVENT_TYPE.into(),
         event_version: switchyard_core::catalog::V1.into(),
         topic: Some(topic(kind).into()),

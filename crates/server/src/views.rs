@@ -12,6 +12,7 @@ use switchyard_core::retry::RetryPolicy;
 
 use crate::AppState;
 use crate::error::AppResult;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::SubscriptionId;
 
 /// Opens a subscription's sealed `authDetails`.
@@ -52,7 +53,7 @@ pub struct SubscriptionOut {
     pub headers: BTreeMap<String, String>,
     pub max_in_flight: Option<u32>,
     pub ordering: Ordering,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub rate_limit: Option<RateLimit>,
     pub resource_name: String,
     pub retry_policy: RetryPolicy,

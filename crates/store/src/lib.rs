@@ -16,6 +16,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use switchyard_core::model::PartnerId;
 
 use switchyard_core::model::{
     AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
@@ -365,7 +366,7 @@ pub trait Store: Send + Sync + 'static {
     /// Sources whose partners are all among `partners` (`None`: every source).
     async fn list_sources(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
     ) -> Result<Vec<SourceRecord>, StoreError>;
     /// Replaces a stored source; `false` if it does not exist.
     async fn update_source(&self, source: SourceRecord) -> Result<bool, StoreError>;
@@ -379,7 +380,7 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of rejections since a time, by source and reason (most first).
     async fn rejection_summary(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
     ) -> Result<Vec<RejectionCount>, StoreError>;
 
@@ -465,7 +466,7 @@ pub trait Store: Send + Sync + 'static {
     /// `bucket_secs`, for the partners given (`None`: all).
     async fn failure_report(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
         bucket_secs: i64,
     ) -> Result<FailureReport, StoreError>;

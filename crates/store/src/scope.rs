@@ -24,6 +24,7 @@ use crate::{
     FailureReport, InsertOutcome, OrderUpdate, QueueDepth, RejectionCount, ResourceSighting,
     SourceStats, Store, StoreError, SubscriptionState,
 };
+use switchyard_core::model::PartnerId;
 
 /// The partners a caller may reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub enum Scope<'a> {
     /// any tenant is known (the URL names the source) or for every partner (the scheduler).
     All,
     /// These partners only.
-    Partners(&'a [String]),
+    Partners(&'a [PartnerId]),
 }
 
 impl<'a> Scope<'a> {
@@ -53,14 +54,14 @@ impl<'a> Scope<'a> {
     }
 
     /// A source is within the scope when all of its partners are.
-    pub fn admits_all(&self, partners: &[String]) -> bool {
+    pub fn admits_all(&self, partners: &[PartnerId]) -> bool {
         partners.iter().all(|p| self.admits(p))
     }
 
     /// The partners a filter may name: those asked for (`None`: any) within the scope.
-    pub fn narrow(&self, asked: Option<&[String]>) -> Option<Vec<String>> {
+    pub fn narrow(&self, asked: Option<&[PartnerId]>) -> Option<Vec<PartnerId>> {
         match (self, asked) {
-            (Scope::All, asked) => asked.map(<[String]>::to_vec),
+            (Scope::All, asked) => asked.map(<[PartnerId]>::to_vec),
             (Scope::Partners(mine), None) => Some(mine.to_vec()),
             (Scope::Partners(_), Some(asked)) => {
                 Some(asked.iter().filter(|p| self.admits(p)).cloned().collect())
@@ -328,7 +329,7 @@ impl Scoped<'_> {
     /// Sources all of whose partners are within the scope (and among `partners`, if given).
     pub async fn list_sources(
         &self,
-        partners: Option<&[String]>,
+        partners: Option<&[PartnerId]>,
     ) -> Result<Vec<SourceRecord>, StoreError> {
         self.store.list_sources(self.scope.narrow(partners)).await
     }
@@ -431,11 +432,11 @@ mod tests {
 
     #[test]
     fn a_scope_narrows_what_a_filter_asks_to_its_partners() {
-        let mine = vec!["a".to_string(), "b".to_string()];
+        let mine: Vec<PartnerId> = vec!["a".into(), "b".into()];
         let scope = Scope::Partners(&mine);
         assert_eq!(scope.narrow(None), Some(mine.clone()));
-        let asked = vec!["b".to_string(), "c".to_string()];
-        assert_eq!(scope.narrow(Some(&asked)), Some(vec!["b".to_string()]));
+        let asked: Vec<PartnerId> = vec!["b".into(), "c".into()];
+        assert_eq!(scope.narrow(Some(&asked)), Some(vec!["b".into()]));
         assert_eq!(Scope::All.narrow(None), None);
         assert_eq!(Scope::All.narrow(Some(&asked)), Some(asked.clone()));
         assert!(scope.admits_all(&["a".into(), "b".into()]));

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use switchyard_core::model::PartnerId;
 
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -737,7 +738,7 @@ fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
         id: SourceId::new(),
         kind: "walmart".into(),
         name: "Walmart US".into(),
-        partners: partners.iter().map(|p| p.to_string()).collect(),
+        partners: partners.iter().map(|p| (*p).into()).collect(),
         secrets_sealed: "sy1:sealed".into(),
         replay_window_secs: 300,
         options: serde_json::json!({"form": "seed"}),
@@ -787,7 +788,7 @@ async fn rejections_are_listed_filtered_and_counted(store: Arc<dyn Store>) {
         switchyard_core::model::RejectionRecord {
             id: Uuid::now_v7(),
             source_id: source.into(),
-            partners: partners.iter().map(|p| p.to_string()).collect(),
+            partners: partners.iter().map(|p| (*p).into()).collect(),
             reason: reason.into(),
             status_code: 401,
             message: "no".into(),
@@ -1930,7 +1931,7 @@ async fn a_scoped_store_reaches_only_its_partners_objects(store: Arc<dyn Store>)
     store.create_source(their_source.clone()).await.unwrap();
 
     let tenants = TenantStore::new(store.clone());
-    let p1 = vec!["p1".to_string()];
+    let p1: Vec<PartnerId> = vec!["p1".into()];
     let scoped = tenants.scoped(Scope::Partners(&p1));
 
     let listed = scoped

@@ -396,10 +396,10 @@ async fn create_client(c: CreateClient) -> Result<(), String> {
     let secret = random_token::<32>();
     store
         .create_client(Client {
-            id: id.clone(),
+            id: id.clone().into(),
             name: c.name,
             secret_hash: hash_client_secret(&secret),
-            partners: c.partners,
+            partners: c.partners.into_iter().map(Into::into).collect(),
             scopes,
             admin: c.admin,
             created_at: jiff::Timestamp::now(),

@@ -15,6 +15,7 @@ use super::{PageResult, Session};
 use crate::AppState;
 use crate::extract::PathId;
 use crate::services::{events, scope};
+use switchyard_core::model::PartnerId;
 
 /// What a resource search names: `type:id` as given, or a bare id under every resource type.
 fn resource_keys(given: &str) -> Vec<String> {
@@ -42,7 +43,7 @@ pub async fn events(
             partners: None,
             topic: query.get("topic"),
             marketplace: query.get("marketplace"),
-            partner_id: query.get("partner"),
+            partner_id: query.get("partner").map(PartnerId::from),
             resource_keys: query.get("resource").map(|r| resource_keys(&r)),
             since,
             until,

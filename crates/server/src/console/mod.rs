@@ -40,6 +40,7 @@ use switchyard_core::secrets::tokens;
 
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::PartnerId;
 
 /// How long a console session lasts.
 const SESSION_SECS: i64 = 12 * 3600;
@@ -243,12 +244,12 @@ impl FromRequestParts<AppState> for Session {
             .map_err(|e| ConsoleError(e.into()).into_response())?;
         let mut hidden_partners = Vec::new();
         if !client.admin {
-            let (off, on): (Vec<String>, Vec<String>) = client
+            let (off, on): (Vec<PartnerId>, Vec<PartnerId>) = client
                 .partners
                 .drain(..)
-                .partition(|p| disabled.contains(p));
+                .partition(|p| disabled.iter().any(|d| d == p));
             client.partners = on;
-            hidden_partners = off;
+            hidden_partners = off.into_iter().map(String::from).collect();
         }
         Ok(Session {
             client,

@@ -40,13 +40,13 @@ pub async fn partners(
         .list_subscriptions(&SubscriptionFilter::default())
         .await?
     {
-        known.insert(s.partner_id);
+        known.insert(s.partner_id.0);
     }
     for s in scope::tenant(&state, &session.client)
         .list_sources(None)
         .await?
     {
-        known.extend(s.partners);
+        known.extend(s.partners.into_iter().map(String::from));
     }
     let rows: Vec<Vec<Markup>> = known
         .iter()

@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
 use switchyard_core::model::EventId;
+use switchyard_core::model::PartnerId;
 
 /// An event the caller may see, with its deliveries (at most 1,000).
 pub async fn get(
@@ -135,7 +136,7 @@ pub async fn list(
         partners: None,
         topic: q.topic,
         marketplace: q.marketplace,
-        partner_id: q.partner_id,
+        partner_id: q.partner_id.map(PartnerId::from),
         resource_keys: None,
         since: q.since,
         until: None,

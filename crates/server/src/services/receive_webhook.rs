@@ -26,6 +26,7 @@ use super::scope::{inbound, of_source};
 use super::source_token::issued_token_valid;
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::{EventId, SourceId};
 
 /// The header through which a SellerCenter source's URL token reaches its verifier.
@@ -295,7 +296,7 @@ async fn store_event(
     now: Timestamp,
 ) -> Result<Receipt, AppError> {
     let partner = match &native.partner_id {
-        Some(p) if source.partners.iter().any(|q| q == p) => p.clone(),
+        Some(p) if source.partners.iter().any(|q| q == p) => PartnerId::from(p.as_str()),
         Some(p) => {
             return Err(state
                 .refuse(

@@ -16,6 +16,7 @@ use switchyard_core::model::RejectionRecord;
 use super::scope::inbound;
 use crate::AppState;
 use crate::error::AppError;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::SourceId;
 
 /// What the request looked like, for the rejection record and the metrics.
@@ -44,7 +45,7 @@ impl AppState {
     pub async fn refuse(
         &self,
         arrival: &Arrival<'_>,
-        partners: &[String],
+        partners: &[PartnerId],
         status: StatusCode,
         code: &'static str,
         message: String,
@@ -91,7 +92,7 @@ const DEFAULT_SPIKE_THRESHOLD: u32 = 50;
 impl AppState {
     /// Announces `source.rejections_spiking` (once per source and window) when a source's
     /// refusals in the last five minutes reach its threshold.
-    async fn watch_rejection_spike(&self, source_ref: &str, partners: &[String]) {
+    async fn watch_rejection_spike(&self, source_ref: &str, partners: &[PartnerId]) {
         let Ok(id) = source_ref.parse::<SourceId>() else {
             return;
         };

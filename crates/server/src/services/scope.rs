@@ -9,6 +9,7 @@ use switchyard_store::{Scope, Scoped};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
+use switchyard_core::model::PartnerId;
 
 /// The partner a request is for: the one its body names, else the one its `WM_PARTNER.ID` header
 /// names (`header`), else the client's only one; a partner the client does not manage is a 403.
@@ -17,11 +18,11 @@ pub fn resolve_partner(
     given: Option<String>,
     header: Option<&str>,
     field: &str,
-) -> AppResult<String> {
+) -> AppResult<PartnerId> {
     let named = given.or_else(|| header.map(str::to_string));
     match named {
         Some(p) if p.trim().is_empty() => Err(AppError::invalid(field, "partnerId is empty")),
-        Some(p) if caller.manages(&p) => Ok(p),
+        Some(p) if caller.manages(&p) => Ok(p.into()),
         Some(p) => Err(AppError::forbidden(
             "partner_not_managed",
             format!("this client does not manage partner {p:?}"),

@@ -13,6 +13,7 @@ use super::scope::tenant;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::routes::parse_id;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::SourceId;
 
 /// The secret id under which a SellerCenter source keeps the token of its URL.
@@ -58,7 +59,7 @@ pub struct SourceView {
     pub kind: String,
     pub name: String,
     pub options: Value,
-    pub partners: Vec<String>,
+    pub partners: Vec<PartnerId>,
     pub replay_window_seconds: i64,
     pub secrets: Vec<MaskedSecret>,
     pub source_id: SourceId,
@@ -303,11 +304,11 @@ pub fn prepare(
         id: SourceId::new(),
         kind: kind.as_str().into(),
         name: c.name.unwrap_or_else(|| kind.as_str().into()),
-        partners: c.partners,
+        partners: c.partners.into_iter().map(PartnerId::from).collect(),
         secrets_sealed: seal_secrets(secrets_box, &secrets),
         replay_window_secs: window,
         options,
-        client_id: client_id.to_string(),
+        client_id: client_id.into(),
         created_at: now,
         updated_at: now,
     };
@@ -373,7 +374,7 @@ pub async fn update(
     }
     if let Some(partners) = p.partners {
         check_partners(caller, &partners)?;
-        source.partners = partners;
+        source.partners = partners.into_iter().map(PartnerId::from).collect();
     }
     if let Some(secs) = p.replay_window_seconds {
         source.replay_window_secs = check_window(secs)?;

@@ -26,6 +26,7 @@ use super::scope::{resolve_partner, tenant, visible_subscription};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::views;
+use switchyard_core::model::PartnerId;
 use switchyard_core::model::SubscriptionId;
 
 /// One entry of a create request.
@@ -82,7 +83,7 @@ struct Checked {
     pub auth: Option<AuthDetails>,
     pub headers: BTreeMap<String, String>,
     pub retry_policy: RetryPolicy,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
 }
 
 /// A subscription just created, with its signing secret (never shown again).
@@ -91,7 +92,7 @@ struct Checked {
 pub struct CreatedSubscription {
     pub event_type: String,
     pub event_version: String,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub resource_name: String,
     pub signing_secret: String,
     pub status: SubscriptionStatus,
@@ -656,7 +657,7 @@ const SELLERCENTER_AUTO_DISABLE_AFTER_SECS: u64 = 31 * 86_400;
 /// normalized topics they carry), with SellerCenter's envelope and retry ladder.
 #[derive(Debug)]
 pub struct SellercenterWebhook {
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub event_url: String,
     pub event_types: Vec<String>,
     pub resource_name: String,

@@ -10,6 +10,7 @@ use switchyard_core::model::{AttemptFilter, LoggedAttempt, OutcomeFilter, Outcom
 use super::rows::{self, ATTEMPT_COLUMNS, OUTCOME_COLUMNS};
 use super::{Conn, Sql, execute, query};
 use crate::{BucketCount, FailureReport, SourceStats, StoreError};
+use switchyard_core::model::PartnerId;
 
 pub(super) async fn list_attempts(
     conn: &Conn,
@@ -53,7 +54,7 @@ pub(super) async fn list_attempts(
 
 pub(super) async fn failure_report(
     conn: &Conn,
-    partners: Option<Vec<String>>,
+    partners: Option<Vec<PartnerId>>,
     since: Timestamp,
     bucket_secs: i64,
 ) -> Result<FailureReport, StoreError> {

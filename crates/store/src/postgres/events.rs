@@ -32,7 +32,7 @@ type RegistryKey = (String, String, String, String);
 fn registry_key(s: &ResourceSighting) -> RegistryKey {
     (
         s.marketplace.clone(),
-        s.partner_id.clone(),
+        s.partner_id.0.clone(),
         s.resource_kind.clone(),
         s.resource_id.clone(),
     )
@@ -77,7 +77,7 @@ pub(super) async fn insert_batch(
                    (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))",
             &[
                 &column(|s| &s.marketplace),
-                &column(|s| &s.partner_id),
+                &column(|s| &s.partner_id.0),
                 &column(|s| &s.resource_kind),
                 &column(|s| &s.resource_id),
             ],

@@ -58,6 +58,7 @@ use crate::{
     OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
     SubscriptionState, answer_after_commit,
 };
+use switchyard_core::model::PartnerId;
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -799,7 +800,7 @@ impl Store for PostgresStore {
 
     async fn list_sources(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
     ) -> Result<Vec<SourceRecord>, StoreError> {
         sources::list(&self.reader().await?, partners).await
     }
@@ -831,7 +832,7 @@ impl Store for PostgresStore {
 
     async fn rejection_summary(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
     ) -> Result<Vec<RejectionCount>, StoreError> {
         sources::rejection_summary(&self.reader().await?, partners, since).await
@@ -968,7 +969,7 @@ impl Store for PostgresStore {
 
     async fn failure_report(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
         bucket_secs: i64,
     ) -> Result<FailureReport, StoreError> {

@@ -9,6 +9,7 @@ use switchyard_core::model::{RejectionFilter, RejectionRecord, SourceRecord};
 use super::rows::{self, REJECTION_COLUMNS, SOURCE_COLUMNS};
 use super::{Conn, Sql, execute, json_text, query, query_opt};
 use crate::{RejectionCount, StoreError};
+use switchyard_core::model::PartnerId;
 
 pub(super) async fn create(conn: &Conn, s: &SourceRecord) -> Result<(), StoreError> {
     let inserted = execute(
@@ -49,7 +50,7 @@ pub(super) async fn get(conn: &Conn, id: Uuid) -> Result<Option<SourceRecord>, S
 /// Sources whose partners are all among `partners` (`None`: every source).
 pub(super) async fn list(
     conn: &Conn,
-    partners: Option<Vec<String>>,
+    partners: Option<Vec<PartnerId>>,
 ) -> Result<Vec<SourceRecord>, StoreError> {
     let mut sql = Sql::new(format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE TRUE"));
     if let Some(partners) = partners {
@@ -146,7 +147,7 @@ pub(super) async fn list_rejections(
 
 pub(super) async fn rejection_summary(
     conn: &Conn,
-    partners: Option<Vec<String>>,
+    partners: Option<Vec<PartnerId>>,
     since: Timestamp,
 ) -> Result<Vec<RejectionCount>, StoreError> {
     let mut sql = Sql::new("SELECT r.source_id, r.reason, COUNT(*) FROM rejections r WHERE TRUE");

@@ -11,6 +11,7 @@ use switchyard_core::model::{AttemptFilter, LoggedAttempt, OutcomeFilter, Outcom
 use super::placeholders;
 use super::rows::{self, ATTEMPT_COLUMNS, OUTCOME_COLUMNS, ms};
 use crate::{BucketCount, FailureReport, SourceStats, StoreError};
+use switchyard_core::model::PartnerId;
 
 fn blob(id: Uuid) -> Value {
     Value::Blob(id.as_bytes().to_vec())
@@ -74,7 +75,7 @@ fn key_text(value: ValueRef<'_>) -> rusqlite::Result<String> {
 /// Rejections, failed attempts and reported failures since `since`, counted per bucket.
 pub(super) fn failure_report(
     conn: &Connection,
-    partners: Option<&[String]>,
+    partners: Option<&[PartnerId]>,
     since: Timestamp,
     bucket_secs: i64,
 ) -> Result<FailureReport, StoreError> {
@@ -82,7 +83,7 @@ pub(super) fn failure_report(
     // Every query takes the bucket width, the start, then the partners.
     let mut args = vec![Value::Integer(bucket_ms), Value::Integer(ms(since))];
     if let Some(partners) = partners {
-        args.extend(partners.iter().map(|p| Value::Text(p.clone())));
+        args.extend(partners.iter().map(|p| Value::Text(p.0.clone())));
     }
     let only = |clause: &str| match partners {
         None => String::new(),

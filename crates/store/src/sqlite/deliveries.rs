@@ -475,7 +475,7 @@ pub(super) fn list(
     let blob = |id: Uuid| Value::Blob(id.as_bytes().to_vec());
     if let Some(partners) = &filter.partners {
         sql += &format!(" AND e.partner_id IN ({})", placeholders(partners.len()));
-        args.extend(partners.iter().map(|p| Value::Text(p.clone())));
+        args.extend(partners.iter().map(|p| Value::Text(p.0.clone())));
     }
     if let Some(id) = filter.subscription_id {
         sql += " AND d.subscription_id = ?";

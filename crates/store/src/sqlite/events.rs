@@ -219,7 +219,7 @@ pub(super) fn list(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord
     for (column, value) in [
         ("e.topic", &f.topic),
         ("e.marketplace", &f.marketplace),
-        ("e.partner_id", &f.partner_id),
+        ("e.partner_id", &f.partner_id.as_ref().map(|p| p.0.clone())),
     ] {
         if let Some(v) = value {
             sql += &format!(" AND {column} = ?");

@@ -53,6 +53,7 @@ use crate::{
     OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
     SubscriptionState, answer_after_commit,
 };
+use switchyard_core::model::PartnerId;
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -661,7 +662,7 @@ impl Store for SqliteStore {
 
     async fn list_sources(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
     ) -> Result<Vec<SourceRecord>, StoreError> {
         self.read(move |conn| sources::list(conn, partners.as_deref()))
             .await
@@ -692,7 +693,7 @@ impl Store for SqliteStore {
 
     async fn rejection_summary(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
     ) -> Result<Vec<RejectionCount>, StoreError> {
         self.read(move |conn| sources::rejection_summary(conn, partners.as_deref(), since))
@@ -850,7 +851,7 @@ impl Store for SqliteStore {
 
     async fn failure_report(
         &self,
-        partners: Option<Vec<String>>,
+        partners: Option<Vec<PartnerId>>,
         since: Timestamp,
         bucket_secs: i64,
     ) -> Result<FailureReport, StoreError> {

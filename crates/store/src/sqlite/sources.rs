@@ -9,6 +9,7 @@ use switchyard_core::model::{RejectionFilter, RejectionRecord, SourceRecord};
 use super::placeholders;
 use super::rows::{self, REJECTION_COLUMNS, SOURCE_COLUMNS, ms, to_json};
 use crate::{RejectionCount, StoreError};
+use switchyard_core::model::PartnerId;
 
 pub(super) fn create(conn: &Connection, s: &SourceRecord) -> Result<(), StoreError> {
     let inserted = conn.execute(
@@ -46,7 +47,7 @@ pub(super) fn get(conn: &Connection, id: Uuid) -> Result<Option<SourceRecord>, S
 /// Sources whose partners are all among `partners` (`None`: every source).
 pub(super) fn list(
     conn: &Connection,
-    partners: Option<&[String]>,
+    partners: Option<&[PartnerId]>,
 ) -> Result<Vec<SourceRecord>, StoreError> {
     let mut sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE 1 = 1");
     let mut args: Vec<String> = Vec::new();
@@ -57,7 +58,7 @@ pub(super) fn list(
               WHERE p.value NOT IN ({}))",
             placeholders(partners.len())
         );
-        args.extend(partners.iter().cloned());
+        args.extend(partners.iter().map(|p| p.0.clone()));
     }
     sql += " ORDER BY s.id";
     let mut stmt = conn.prepare(&sql)?;
@@ -111,11 +112,11 @@ pub(super) fn insert_rejection(conn: &Connection, r: &RejectionRecord) -> Result
 }
 
 /// `AND` a rejection names one of `partners`; the arguments go to `args`.
-fn partners_clause(partners: &[String], args: &mut Vec<rusqlite::types::Value>) -> String {
+fn partners_clause(partners: &[PartnerId], args: &mut Vec<rusqlite::types::Value>) -> String {
     args.extend(
         partners
             .iter()
-            .map(|p| rusqlite::types::Value::Text(p.clone())),
+            .map(|p| rusqlite::types::Value::Text(p.0.clone())),
     );
     format!(
         " AND EXISTS (SELECT 1 FROM json_each(r.partners) p WHERE p.value IN ({}))",
@@ -159,7 +160,7 @@ pub(super) fn list_rejections(
 
 pub(super) fn rejection_summary(
     conn: &Connection,
-    partners: Option<&[String]>,
+    partners: Option<&[PartnerId]>,
     since: Timestamp,
 ) -> Result<Vec<RejectionCount>, StoreError> {
     let mut sql =

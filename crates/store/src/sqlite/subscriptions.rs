@@ -131,7 +131,7 @@ pub(super) fn list(
     let mut args: Vec<Value> = Vec::new();
     if let Some(partners) = &filter.partners {
         sql += &format!(" AND s.partner_id IN ({})", placeholders(partners.len()));
-        args.extend(partners.iter().map(|p| Value::Text(p.clone())));
+        args.extend(partners.iter().map(|p| Value::Text(p.0.clone())));
     }
     if let Some(id) = filter.subscription_id {
         sql += " AND s.id = ?";

@@ -131,7 +131,7 @@ impl TestApp {
                 id: id.into(),
                 name: id.into(),
                 secret_hash: hash_client_secret(&secret),
-                partners: partners.iter().map(|p| p.to_string()).collect(),
+                partners: partners.iter().map(|p| (*p).into()).collect(),
                 scopes: scopes
                     .iter()
                     .map(|(r, a)| (r.to_string(), *a))
