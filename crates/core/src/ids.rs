@@ -11,6 +11,59 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// An id's SQL forms: those of the value it wraps (`rusqlite` and `postgres-types`, behind the
+/// features the store turns on).
+macro_rules! sql_forms {
+    ($name:ident, $inner:ty) => {
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                <$inner>::column_result(value).map($name)
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <$inner as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                <$inner>::from_sql(ty, raw).map($name)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <$inner as postgres_types::FromSql>::accepts(ty)
+            }
+        }
+    };
+}
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -59,52 +112,7 @@ macro_rules! uuid_id {
             }
         }
 
-        #[cfg(feature = "sqlite")]
-        impl rusqlite::types::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                self.0.to_sql()
-            }
-        }
-
-        #[cfg(feature = "sqlite")]
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                Uuid::column_result(value).map($name)
-            }
-        }
-
-        #[cfg(feature = "postgres")]
-        impl postgres_types::ToSql for $name {
-            fn to_sql(
-                &self,
-                ty: &postgres_types::Type,
-                out: &mut bytes::BytesMut,
-            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-                self.0.to_sql(ty, out)
-            }
-
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <Uuid as postgres_types::ToSql>::accepts(ty)
-            }
-
-            postgres_types::to_sql_checked!();
-        }
-
-        #[cfg(feature = "postgres")]
-        impl<'a> postgres_types::FromSql<'a> for $name {
-            fn from_sql(
-                ty: &postgres_types::Type,
-                raw: &'a [u8],
-            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-                Uuid::from_sql(ty, raw).map($name)
-            }
-
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <Uuid as postgres_types::FromSql>::accepts(ty)
-            }
-        }
+        sql_forms!($name, Uuid);
     };
 }
 
@@ -221,52 +229,7 @@ macro_rules! text_id {
             }
         }
 
-        #[cfg(feature = "sqlite")]
-        impl rusqlite::types::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                self.0.to_sql()
-            }
-        }
-
-        #[cfg(feature = "sqlite")]
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                String::column_result(value).map($name)
-            }
-        }
-
-        #[cfg(feature = "postgres")]
-        impl postgres_types::ToSql for $name {
-            fn to_sql(
-                &self,
-                ty: &postgres_types::Type,
-                out: &mut bytes::BytesMut,
-            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-                self.0.to_sql(ty, out)
-            }
-
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <String as postgres_types::ToSql>::accepts(ty)
-            }
-
-            postgres_types::to_sql_checked!();
-        }
-
-        #[cfg(feature = "postgres")]
-        impl<'a> postgres_types::FromSql<'a> for $name {
-            fn from_sql(
-                ty: &postgres_types::Type,
-                raw: &'a [u8],
-            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-                String::from_sql(ty, raw).map($name)
-            }
-
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <String as postgres_types::FromSql>::accepts(ty)
-            }
-        }
+        sql_forms!($name, String);
     };
 }
 
