@@ -15,7 +15,7 @@ use switchyard_core::metrics::{self, Gauge, Metrics};
 use crate::AppState;
 
 /// The content type of the text exposition format 0.0.4.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const CONTENT_TYPE: &str = metrics::CONTENT_TYPE;
 
 /// Counts each answer by route template (`unmatched` when no route matched, so random paths
 /// cannot create series), method and status.
