@@ -1,5 +1,6 @@
-//! Escaping for the markup the hub writes by hand: SellerCenter's XML answers and the API's
-//! `/docs` page. (The console's pages are maud templates, which escape by themselves.)
+//! Escaping for the one page the hub writes by hand, the API's `/docs` (it renders the OpenAPI
+//! document, not user data). The console's pages are maud templates and SellerCenter's XML is
+//! quick-xml's, which escape by themselves.
 
 /// Escapes text for element content and quoted attribute values (HTML and XML alike).
 pub fn escape(text: &str) -> String {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use serde_json::Value;
 
 use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{Client, Envelope, SubscriptionRecord, validate_http_url};
@@ -84,26 +83,77 @@ pub(super) async fn get_webhooks(state: &AppState, client: &Client) -> Answer {
     ))
 }
 
-/// The text of every `<tag>…</tag>` in a small XML document, entities decoded.
-pub(super) fn xml_values(doc: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut found = Vec::new();
-    let mut rest = doc;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        found.push(
-            after[..end]
-                .trim()
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&amp;", "&"),
-        );
-        rest = &after[end + close.len()..];
+/// `CreateWebhook`'s body as SellerCenter's XML has it:
+/// `<Request><Webhook><CallbackUrl>…</CallbackUrl><Events><Event>…</Event>…</Events></Webhook></Request>`
+/// (read by quick-xml; the root element's name is not checked).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct XmlRequest {
+    #[serde(default)]
+    webhook: XmlWebhook,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlWebhook {
+    callback_url: Option<String>,
+    #[serde(default)]
+    events: XmlEvents,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct XmlEvents {
+    #[serde(rename = "Event", default)]
+    event: Vec<String>,
+}
+
+/// The same body as JSON: `{"Request": {"Webhook": {"CallbackUrl", "Events": {"Event": …}}}}`,
+/// `Event` one name or a list.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonRequest {
+    #[serde(default)]
+    request: JsonRequestBody,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonRequestBody {
+    #[serde(default)]
+    webhook: JsonWebhook,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonWebhook {
+    callback_url: Option<String>,
+    #[serde(default)]
+    events: JsonEvents,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct JsonEvents {
+    #[serde(rename = "Event", default)]
+    event: OneOrMany,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for OneOrMany {
+    fn default() -> Self {
+        OneOrMany::Many(Vec::new())
     }
-    found
+}
+
+/// A SellerCenter XML request body, read by quick-xml.
+pub(super) fn read_xml_request(text: &str) -> Result<XmlRequest, ScError> {
+    quick_xml::de::from_str(text)
+        .map_err(|e| refuse("E005", format!("Invalid Request Format: {e}")))
 }
 
 /// CallbackUrl and Events from the body (SellerCenter's XML, or the same as JSON) or the query.
@@ -114,24 +164,20 @@ fn webhook_input(
     let text = std::str::from_utf8(body)
         .map_err(|_| refuse("E005", "Invalid Request Format: the body is not UTF-8"))?
         .trim();
+    let trimmed =
+        |v: Vec<String>| -> Vec<String> { v.into_iter().map(|e| e.trim().to_string()).collect() };
     let (url, events) = if text.starts_with('<') {
-        (
-            xml_values(text, "CallbackUrl").into_iter().next(),
-            xml_values(text, "Event"),
-        )
+        let webhook = read_xml_request(text)?.webhook;
+        (webhook.callback_url, trimmed(webhook.events.event))
     } else if text.starts_with('{') {
-        let v: Value = serde_json::from_str(text)
+        let request: JsonRequest = serde_json::from_str(text)
             .map_err(|e| refuse("E005", format!("Invalid Request Format: {e}")))?;
-        let webhook = &v["Request"]["Webhook"];
-        let events = match &webhook["Events"]["Event"] {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
+        let webhook = request.request.webhook;
+        let events = match webhook.events.event {
+            OneOrMany::One(event) => vec![event],
+            OneOrMany::Many(events) => events,
         };
-        (webhook["CallbackUrl"].as_str().map(str::to_string), events)
+        (webhook.callback_url, trimmed(events))
     } else {
         (
             params.get("CallbackUrl").cloned(),
@@ -142,6 +188,7 @@ fn webhook_input(
         )
     };
     let url = url
+        .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())
         .ok_or_else(|| refuse("E005", "CallbackUrl is mandatory"))?;
     if events.is_empty() {
@@ -249,10 +296,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xml_values_reads_every_element_and_decodes_entities() {
+    fn an_xml_request_is_read_with_its_events_and_entities_decoded() {
+        let request = read_xml_request(
+            "<?xml version=\"1.0\"?><Request><Webhook><CallbackUrl>https://a.example/h?x=1&amp;y=2</CallbackUrl>\
+             <Events><Event> x &amp; y </Event><Event>z</Event></Events></Webhook></Request>",
+        )
+        .ok()
+        .expect("a well-formed request");
         assert_eq!(
-            xml_values("<R><Event> x &amp; y </Event><Event>z</Event></R>", "Event"),
-            vec!["x & y", "z"]
+            request.webhook.callback_url.as_deref(),
+            Some("https://a.example/h?x=1&y=2")
         );
+        assert_eq!(request.webhook.events.event.len(), 2);
+        assert_eq!(request.webhook.events.event[1], "z");
+        assert!(read_xml_request("<Request><Webhook>").is_err());
+    }
+
+    #[test]
+    fn a_json_request_takes_one_event_or_several() {
+        for (text, events) in [
+            (
+                r#"{"Request":{"Webhook":{"CallbackUrl":"u","Events":{"Event":"a"}}}}"#,
+                1,
+            ),
+            (
+                r#"{"Request":{"Webhook":{"CallbackUrl":"u","Events":{"Event":["a","b"]}}}}"#,
+                2,
+            ),
+        ] {
+            let request: JsonRequest = serde_json::from_str(text).expect("JSON");
+            let n = match request.request.webhook.events.event {
+                OneOrMany::One(_) => 1,
+                OneOrMany::Many(v) => v.len(),
+            };
+            assert_eq!(n, events);
+        }
     }
 }

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use switchyard_core::model::SubscriptionId;
 
 /// `{"SuccessResponse": {"Body", "Head"}}`.
@@ -141,16 +140,24 @@ pub struct ErrorHead {
     pub request_action: String,
 }
 
-/// Writes a document as JSON, or as XML under its one top-level key.
-pub fn answer<T: Serialize>(format_xml: bool, status: StatusCode, document: &T) -> Response {
+/// Writes a document as JSON (`{"SuccessResponse": …}`), or as XML with `root` as its root
+/// element and `inner` inside (quick-xml).
+pub fn answer<D: Serialize, I: Serialize>(
+    format_xml: bool,
+    status: StatusCode,
+    document: &D,
+    root: &str,
+    inner: &I,
+) -> Response {
     if !format_xml {
         return (status, axum::Json(document)).into_response();
     }
-    let value = serde_json::to_value(document).unwrap_or(Value::Null);
     let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    if let Value::Object(map) = &value {
-        for (root, inner) in map {
-            xml(root, inner, &mut body);
+    match quick_xml::se::to_string_with_root(root, inner) {
+        Ok(xml) => body.push_str(&xml),
+        Err(e) => {
+            tracing::error!(error = %e, "a SellerCenter answer cannot be written as XML");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
     (
@@ -160,45 +167,49 @@ pub fn answer<T: Serialize>(format_xml: bool, status: StatusCode, document: &T) 
     )
         .into_response()
 }
-
-/// JSON as SellerCenter's XML: objects become elements, an array repeats its key's element.
-fn xml(name: &str, value: &Value, out: &mut String) {
-    match value {
-        Value::Array(items) => {
-            for item in items {
-                xml(name, item, out);
-            }
-        }
-        Value::Object(map) => {
-            out.push_str(&format!("<{name}>"));
-            for (k, v) in map {
-                xml(k, v, out);
-            }
-            out.push_str(&format!("</{name}>"));
-        }
-        Value::Null => out.push_str(&format!("<{name}/>")),
-        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", crate::markup::escape(s))),
-        other => out.push_str(&format!("<{name}>{other}</{name}>")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
-    fn xml_answers_repeat_array_elements_and_escape_text() {
-        let mut out = String::new();
-        xml(
-            "Body",
-            &json!({"Events": {"Event": ["a<b", "c"]}, "Empty": null}),
-            &mut out,
+    fn xml_answers_repeat_list_elements_and_escape_text() {
+        let inner = SuccessResponse {
+            body: SuccessBody::Webhooks {
+                webhooks: WebhookList {
+                    webhook: vec![WebhookOut {
+                        callback_url: "https://a.example/h?x=1&y=<2>".into(),
+                        events: EventNames {
+                            event: vec!["onOrderCreated".into(), "onFeedCreated".into()],
+                        },
+                        webhook_id: SubscriptionId::new(),
+                    }],
+                },
+            },
+            head: SuccessHead {
+                request_action: "GetWebhooks".into(),
+                request_id: "",
+                response_type: "Webhooks",
+                timestamp: "2026-12-06T00:00:00Z".into(),
+            },
+        };
+        let xml = quick_xml::se::to_string_with_root("SuccessResponse", &inner).expect("XML");
+        assert!(
+            xml.starts_with("<SuccessResponse><Body><Webhooks><Webhook><CallbackUrl>"),
+            "{xml}"
         );
-        assert_eq!(
-            out,
-            "<Body><Empty/><Events><Event>a&lt;b</Event><Event>c</Event></Events></Body>"
+        assert!(
+            xml.contains("https://a.example/h?x=1&amp;y=&lt;2&gt;"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<Events><Event>onOrderCreated</Event><Event>onFeedCreated</Event></Events>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<ResponseType>Webhooks</ResponseType>"),
+            "{xml}"
         );
     }
 }

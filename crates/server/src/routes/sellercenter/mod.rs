@@ -255,7 +255,14 @@ async fn handle(State(state): State<AppState>, RawQuery(raw): RawQuery, body: By
             let document = SuccessOut {
                 success_response: SuccessResponse { body, head },
             };
-            answer(format_xml, StatusCode::OK, &document)
+            let inner = &document.success_response;
+            answer(
+                format_xml,
+                StatusCode::OK,
+                &document,
+                "SuccessResponse",
+                inner,
+            )
         }
         Err(e) => {
             let head = ErrorHead {
@@ -271,7 +278,8 @@ async fn handle(State(state): State<AppState>, RawQuery(raw): RawQuery, body: By
             let document = ErrorOut {
                 error_response: ErrorResponse { body: "", head },
             };
-            answer(format_xml, e.status, &document)
+            let inner = &document.error_response;
+            answer(format_xml, e.status, &document, "ErrorResponse", inner)
         }
     }
 }
