@@ -34,6 +34,9 @@ enum Command {
     Serve(ConfigArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ConfigArgs),
+    /// Print the effective configuration: every setting, its value and where it came from
+    /// (default, the file, a SWITCHYARD_* variable, a flag); secrets masked.
+    Config(ConfigArgs),
     /// Manage API clients.
     Clients {
         #[command(subcommand)]
@@ -198,6 +201,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: ClientsCommand::Create(c),
         } => create_client(c).await,
         Command::Simulate(s) => simulate(s).await,
+        Command::Config(args) => {
+            print!("{}", config::describe(&args)?);
+            Ok(())
+        }
         Command::Sources {
             command: SourcesCommand::Create(c),
         } => create_source(c).await,
