@@ -79,6 +79,7 @@ async fn seed(store: Arc<dyn Store>, o: &Options) -> (Vec<Uuid>, Uuid) {
                 error_class: (!ok).then(|| "http_status".into()),
                 error_message: (!ok).then(|| "HTTP 503".into()),
                 response_excerpt: Some(if ok { "{\"ok\":true}" } else { "busy" }.into()),
+                trace_id: None,
             };
             let store = store.clone();
             let next = if ok {

@@ -524,6 +524,7 @@ pub fn order_event(origin: &str, n: u64, at: Timestamp) -> EventRecord {
         raw_body: Some(format!("{{\"purchaseOrderId\":\"{po}\"}}").into_bytes()),
         resource_key: Some(format!("order:{po}")),
         headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
+        trace_parent: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn published(n: u64, at: Timestamp) -> EventRecord {
         raw_body: None,
         resource_key: None,
         headers: Default::default(),
+        trace_parent: None,
     }
 }
 

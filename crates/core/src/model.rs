@@ -472,6 +472,9 @@ pub struct EventRecord {
     pub resource_key: Option<String>,
     /// The request headers kept with a received event, credentials and signatures left out.
     pub headers: BTreeMap<String, String>,
+    /// The `traceparent` of the span the event was stored in, when traces are kept: its
+    /// deliveries' `attempt` spans continue that trace.
+    pub trace_parent: Option<String>,
 }
 
 /// The last status seen of a resource, kept so that the first sighting of an order can be
@@ -618,6 +621,10 @@ pub struct AttemptRecord {
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_excerpt: Option<String>,
+    /// The trace the attempt is part of (32 hex digits), when traces are kept
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`); the subscriber got it in `traceparent`. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// Maximum bytes of a response body kept with an attempt.

@@ -26,8 +26,11 @@ use switchyard_store::{ClaimedDelivery, DeliveryNext, FailurePolicy, InsertOutco
 /// The origin of the events the hub itself publishes.
 pub const OPERATIONAL_ORIGIN: &str = "switchyard";
 
+use tracing::Instrument as _;
+
 use crate::envelope;
 use crate::sender::{OutboundRequest, SendOutcome, Sender};
+use crate::trace_context::{STAGE, continue_trace, trace_id, traceparent};
 
 /// Stores an operational event (`subscription.disabled`, `source.rejections_spiking`, ...) for a
 /// partner, once per `key`; `true` when it owes deliveries.
@@ -56,6 +59,7 @@ pub async fn publish_operational(
         raw_body: None,
         resource_key: None,
         headers: Default::default(),
+        trace_parent: None,
     };
     match store.insert_event(event, None).await {
         Ok(InsertOutcome::Created { deliveries, .. }) => {
@@ -177,11 +181,18 @@ impl Dispatcher {
                 let now = self.clock.now();
                 let lease_until =
                     now + SignedDuration::try_from(self.config.lease).unwrap_or_default();
-                match self
+                let claim =
+                    tracing::info_span!(target: STAGE, "claim", claimed = tracing::field::Empty);
+                let result = self
                     .store
                     .claim_due(now, free.min(256) as u32, lease_until, &self.owner)
-                    .await
-                {
+                    .instrument(claim.clone())
+                    .await;
+                if let Ok(claimed) = &result {
+                    claim.record("claimed", claimed.len());
+                }
+                drop(claim);
+                match result {
                     Ok(claimed) => {
                         claimed_any = !claimed.is_empty();
                         for delivery in claimed {
@@ -267,9 +278,27 @@ impl Dispatcher {
             subscription,
         } = claimed;
         let attempted_at = self.clock.now();
+        // The attempt continues the trace its event was stored in (possibly on another node, a
+        // while ago), and the subscriber continues it from the `traceparent` sent to it.
+        let span = tracing::info_span!(
+            target: STAGE,
+            "attempt",
+            delivery = %delivery.id,
+            subscription = %subscription.id,
+            attempt = delivery.attempts + 1,
+            status = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        if let Some(parent) = &event.trace_parent {
+            continue_trace(&span, parent);
+        }
+        let trace = trace_id(&span);
         let outcome = match self.build_request(&delivery, &event, &subscription, attempted_at) {
-            Ok(request) => {
-                let mut outcome = self.sender.send(&request).await;
+            Ok(mut request) => {
+                if let Some(traceparent) = traceparent(&span) {
+                    request.headers.push(("traceparent".into(), traceparent));
+                }
+                let mut outcome = self.sender.send(&request).instrument(span.clone()).await;
                 self.config.metrics.observe(
                     &metrics::DELIVERY_SECONDS,
                     &[],
@@ -297,6 +326,13 @@ impl Dispatcher {
                 retry_after: None,
             },
         };
+        if let Some(code) = outcome.status_code {
+            span.record("status", code);
+        }
+        if let Some(class) = outcome.error_class {
+            span.record("error", class);
+        }
+        drop(span);
         drop(slot);
         // Another request may start while this one is recorded.
         self.wake.notify_one();
@@ -332,6 +368,7 @@ impl Dispatcher {
             error_class: outcome.error_class.map(str::to_string),
             error_message: outcome.error_message.clone(),
             response_excerpt: outcome.response_excerpt.clone(),
+            trace_id: trace,
         };
         tracing::debug!(
             delivery = %delivery.id,

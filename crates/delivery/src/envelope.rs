@@ -141,6 +141,7 @@ mod tests {
             raw_body: None,
             resource_key: Some("order:TT-1".into()),
             headers: Default::default(),
+            trace_parent: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod dispatcher;
 pub mod envelope;
 pub mod guard;
 pub mod sender;
+pub mod trace_context;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig};
 pub use sender::{OutboundRequest, SendOutcome, Sender, SenderConfig};

@@ -292,6 +292,12 @@ impl Sender {
     }
 
     /// A cached token, or a new one from `authUrl`.
+    #[tracing::instrument(
+        target = "switchyard::stage",
+        name = "token_fetch",
+        skip_all,
+        fields(fresh)
+    )]
     async fn oauth_token(
         &self,
         auth: &AuthDetails,

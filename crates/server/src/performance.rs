@@ -163,6 +163,7 @@ async fn publish(
         raw_body: None,
         resource_key: None,
         headers: Default::default(),
+        trace_parent: None,
     };
     match state.store.unscoped().insert_event(event, None).await? {
         InsertOutcome::Created { .. } => {

@@ -39,6 +39,7 @@ pub(crate) struct StoredEvent {
     pub resource_key: Option<String>,
     /// The received headers as a JSON object; `None` when there are none.
     pub headers: Option<String>,
+    pub trace_parent: Option<String>,
 }
 
 /// Serializes one of our own values (maps of strings, JSON values): it cannot fail.
@@ -88,6 +89,7 @@ impl StoredEvent {
             marketplace,
             resource_key: e.resource_key,
             headers: (!e.headers.is_empty()).then(|| json_text(&e.headers)),
+            trace_parent: e.trace_parent,
         }
     }
 
@@ -139,6 +141,7 @@ impl StoredEvent {
             raw_body: if with_body { self.raw_body } else { None },
             resource_key: self.resource_key,
             headers,
+            trace_parent: self.trace_parent,
         })
     }
 }
@@ -167,6 +170,7 @@ mod tests {
             raw_body: Some(raw.as_bytes().to_vec()),
             resource_key: Some("order:PO-1".into()),
             headers: [("x-a".to_string(), "1".to_string())].into(),
+            trace_parent: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The `switchyard` binary: `serve`, `migrate`, `clients create`.
 
 mod config;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -159,13 +160,8 @@ struct CreateClient {
 fn main() -> ExitCode {
     // One TLS provider for the whole process, before anything builds a TLS config.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Declared before the runtime, so dropped after it: spans still queued are flushed.
+    let _telemetry = telemetry::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -182,6 +182,14 @@ pub async fn event(
                             .or(a.error_class.as_deref())
                             .unwrap_or_default())
                     },
+                    // The trace the attempt is part of, to look up in the operator's tracing
+                    // backend (and the subscriber's logs, which got it in `traceparent`).
+                    html! {
+                        @match &a.trace_id {
+                            Some(trace) => code title="trace id" { (trace) },
+                            None => "—",
+                        }
+                    },
                 ]
             })
             .collect();
@@ -202,7 +210,7 @@ pub async fn event(
             }
             p class="actions" { (retry) }
             (table(
-                &["Time", "Result", "Status", "Latency", "Error"],
+                &["Time", "Result", "Status", "Latency", "Error", "Trace"],
                 &rows,
                 "Not attempted yet.",
             ))

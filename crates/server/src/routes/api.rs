@@ -4,6 +4,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
+use switchyard_delivery::trace_context::{STAGE, continue_trace};
+use tracing::Instrument as _;
+
 use super::{DeliveryIdParam, EventIdParam, PartnerHeader, SubscriptionIdParam, wm_partner_id};
 use crate::AppState;
 use crate::error::AppResult;
@@ -53,6 +56,11 @@ pub async fn publish(
     JsonBody(request): JsonBody<PublishRequest>,
 ) -> AppResult<impl IntoResponse> {
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    // The `publish` stage span, continuing the publisher's trace when it sent a `traceparent`.
+    let span = tracing::info_span!(target: STAGE, "publish");
+    if let Some(parent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        continue_trace(&span, parent);
+    }
     let published = publish_event::publish(
         &state,
         &caller,
@@ -60,6 +68,7 @@ pub async fn publish(
         idempotency_key,
         request,
     )
+    .instrument(span)
     .await?;
     Ok(match published {
         Published::Accepted {

@@ -9,6 +9,10 @@ use switchyard_core::catalog::{self, Family};
 use switchyard_core::model::{Access, Client, EventRecord};
 use switchyard_store::InsertOutcome;
 
+use switchyard_delivery::trace_context::traceparent;
+use tracing::Instrument as _;
+
+use super::receive_webhook::{record_store, store_span};
 use super::scope::{resolve_partner, tenant};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -131,8 +135,16 @@ pub async fn publish(
         raw_body: None,
         resource_key: p.resource.map(|r| format!("{}:{}", r.kind, r.id)),
         headers: Default::default(),
+        // Deliveries continue the trace the event is published in (`attempt` spans).
+        trace_parent: traceparent(&tracing::Span::current()),
     };
-    match tenant(state, caller).insert_event(event, None).await? {
+    let span = store_span();
+    let stored = tenant(state, caller)
+        .insert_event(event, None)
+        .instrument(span.clone())
+        .await;
+    record_store(&span, &stored);
+    match stored? {
         InsertOutcome::Created {
             event_id,
             deliveries,

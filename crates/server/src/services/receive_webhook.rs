@@ -21,6 +21,9 @@ use switchyard_marketplaces::{
 };
 use switchyard_store::InsertOutcome;
 
+use switchyard_delivery::trace_context::{STAGE, continue_trace, traceparent};
+use tracing::Instrument as _;
+
 use super::refusals::Arrival;
 use super::scope::{inbound, of_source};
 use super::source_token::issued_token_valid;
@@ -69,6 +72,39 @@ pub enum Receipt {
 /// it returns. A refusal is recorded and returned as the error to answer with; nothing else of
 /// it is stored.
 pub async fn receive(state: &AppState, inbound: InboundWebhook<'_>) -> Result<Receipt, AppError> {
+    // The `receive` stage span, continuing the sender's trace when it sent a `traceparent`.
+    let span = tracing::info_span!(
+        target: STAGE,
+        "receive",
+        source = inbound.source_ref,
+        outcome = tracing::field::Empty,
+    );
+    if let Some(parent) = inbound
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        continue_trace(&span, parent);
+    }
+    let receipt = receive_in_span(state, inbound)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "outcome",
+        match &receipt {
+            Ok(Receipt::Accepted { .. }) => "accepted",
+            Ok(Receipt::Duplicate { .. }) => "duplicate",
+            Ok(Receipt::Handshake { .. }) => "handshake",
+            Err(e) => e.code,
+        },
+    );
+    receipt
+}
+
+async fn receive_in_span(
+    state: &AppState,
+    inbound: InboundWebhook<'_>,
+) -> Result<Receipt, AppError> {
     let InboundWebhook {
         source_ref,
         url_token,
@@ -164,7 +200,11 @@ pub async fn receive(state: &AppState, inbound: InboundWebhook<'_>) -> Result<Re
         body,
         now,
     };
-    let outcome = match verify_fetching_keys(state, kind, &inbound, &settings).await {
+    let verify = tracing::info_span!(target: STAGE, "verify", kind = kind.as_str());
+    let outcome = match verify_fetching_keys(state, kind, &inbound, &settings)
+        .instrument(verify)
+        .await
+    {
         Ok(outcome) => outcome,
         Err(refusal) => {
             let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -365,8 +405,16 @@ async fn store_event(
             .as_ref()
             .map(|r| format!("{}:{}", r.kind, r.id)),
         headers,
+        // Deliveries continue the trace the event is stored in (`attempt` spans).
+        trace_parent: traceparent(&tracing::Span::current()),
     };
-    match of_source(state, source).insert_event(event, sighting).await {
+    let span = store_span();
+    let stored = of_source(state, source)
+        .insert_event(event, sighting)
+        .instrument(span.clone())
+        .await;
+    record_store(&span, &stored);
+    match stored {
         Ok(InsertOutcome::Created {
             event_id,
             deliveries,
@@ -481,5 +529,30 @@ async fn fetch_key(
                 Err(_) => Ok(body),
             }
         }
+    }
+}
+
+/// The `store` stage span: dedup, the event and its fan-out to deliveries are one transaction,
+/// so they are its attributes (`duplicate`, `fan_out`), not spans of their own.
+pub(crate) fn store_span() -> tracing::Span {
+    tracing::info_span!(
+        target: STAGE,
+        "store",
+        duplicate = tracing::field::Empty,
+        fan_out = tracing::field::Empty,
+    )
+}
+
+/// Records what the store did on its `store` span.
+pub(crate) fn record_store<E>(span: &tracing::Span, stored: &Result<InsertOutcome, E>) {
+    match stored {
+        Ok(InsertOutcome::Created { deliveries, .. }) => {
+            span.record("duplicate", false);
+            span.record("fan_out", *deliveries);
+        }
+        Ok(InsertOutcome::Duplicate { .. }) => {
+            span.record("duplicate", true);
+        }
+        Err(_) => {}
     }
 }

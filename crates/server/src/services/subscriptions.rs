@@ -37,7 +37,7 @@ pub struct SubscriptionInput {
     pub event_type: String,
     /// Default: the type's version.
     pub event_version: Option<String>,
-    /// Default: the type's resource.
+    /// The type's resource (`ORDER`, `ITEM`, …), as Walmart's API asks for it.
     #[schema(value_type = Option<ResourceName>)]
     pub resource_name: Option<String>,
     #[schema(format = "uri")]

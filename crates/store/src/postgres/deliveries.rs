@@ -78,6 +78,7 @@ async fn complete_round(
         .iter()
         .map(|a| a.response_excerpt.as_deref())
         .collect();
+    let traces: Vec<Option<&str>> = attempts.iter().map(|a| a.trace_id.as_deref()).collect();
     let mut statuses = Vec::with_capacity(ops.len());
     let mut next_at: Vec<Option<i64>> = Vec::with_capacity(ops.len());
     for op in ops {
@@ -98,7 +99,7 @@ async fn complete_round(
         })
         .collect();
     let owners: Vec<&str> = ops.iter().map(|o| o.owner.as_str()).collect();
-    let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+    let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
         &ids,
         &deliveries,
         &at,
@@ -108,15 +109,17 @@ async fn complete_round(
         &classes,
         &messages,
         &excerpts,
+        &traces,
     ];
     let insert = execute(
         conn,
         "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
-            status_code, latency_ms, error_class, error_message, response_excerpt)
-         SELECT u.id, u.did, d.subscription_id, u.at, u.ok, u.code, u.lat, u.cls, u.msg, u.exc
+            status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
+         SELECT u.id, u.did, d.subscription_id, u.at, u.ok, u.code, u.lat, u.cls, u.msg, u.exc,
+                u.trace
          FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[], $5::int[], $6::bigint[],
-                     $7::text[], $8::text[], $9::text[])
-              AS u(id, did, at, ok, code, lat, cls, msg, exc)
+                     $7::text[], $8::text[], $9::text[], $10::text[])
+              AS u(id, did, at, ok, code, lat, cls, msg, exc, trace)
          JOIN deliveries d ON d.id = u.did",
         &insert_params,
     );

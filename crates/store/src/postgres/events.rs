@@ -322,10 +322,11 @@ async fn insert_events(
         conn,
         "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version, topic,
             public_event_id, occurred_at, received_at, payload, raw_body, normalized,
-            native_elided, marketplace, resource_key, headers)
+            native_elided, marketplace, resource_key, headers, trace_parent)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[],
-            $12::bytea[], $13::text[], $14::bool[], $15::text[], $16::text[], $17::text[])
+            $12::bytea[], $13::text[], $14::bool[], $15::text[], $16::text[], $17::text[],
+            $18::text[])
          ON CONFLICT (origin, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
          RETURNING id",
         &[
@@ -346,6 +347,7 @@ async fn insert_events(
             &opt(|e| e.marketplace.as_deref()),
             &opt(|e| e.resource_key.as_deref()),
             &opt(|e| e.headers.as_deref()),
+            &opt(|e| e.trace_parent.as_deref()),
         ],
     )
     .await?;

@@ -110,14 +110,15 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers";
+    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers, \
+    e.trace_parent";
 
 /// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
 /// the raw body, which is read only when it is the payload.
 pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
     e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
     e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
-    e.marketplace, e.resource_key, NULL::text";
+    e.marketplace, e.resource_key, NULL::text, e.trace_parent";
 
 pub(crate) fn stored_event_at(row: &Row, at: usize) -> R<StoredEvent> {
     Ok(StoredEvent {
@@ -138,6 +139,7 @@ pub(crate) fn stored_event_at(row: &Row, at: usize) -> R<StoredEvent> {
         marketplace: get(row, at + 14)?,
         resource_key: get(row, at + 15)?,
         headers: get(row, at + 16)?,
+        trace_parent: get(row, at + 17)?,
     })
 }
 
@@ -151,7 +153,7 @@ pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, 
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-pub(crate) const EVENT_COLUMN_COUNT: usize = 17;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 18;
 
 pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
     let status: String = get(row, 4)?;
@@ -174,7 +176,7 @@ pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.delivery_id, a.attempted_at, a.succeeded, \
-    a.status_code, a.latency_ms, a.error_class, a.error_message, a.response_excerpt";
+    a.status_code, a.latency_ms, a.error_class, a.error_message, a.response_excerpt, a.trace_id";
 
 pub(crate) fn attempt(row: &Row) -> R<AttemptRecord> {
     Ok(AttemptRecord {
@@ -187,6 +189,7 @@ pub(crate) fn attempt(row: &Row) -> R<AttemptRecord> {
         error_class: get(row, 6)?,
         error_message: get(row, 7)?,
         response_excerpt: get(row, 8)?,
+        trace_id: get(row, 9)?,
     })
 }
 
@@ -230,9 +233,9 @@ pub(crate) fn rejection(row: &Row) -> R<RejectionRecord> {
 pub(crate) fn logged_attempt(row: &Row) -> R<LoggedAttempt> {
     Ok(LoggedAttempt {
         attempt: attempt(row)?,
-        subscription_id: uuid(row, 9)?,
-        event_id: uuid(row, 10)?,
-        event_type: get(row, 11)?,
+        subscription_id: uuid(row, 10)?,
+        event_id: uuid(row, 11)?,
+        event_type: get(row, 12)?,
     })
 }
 

@@ -51,8 +51,8 @@ pub(super) fn complete(
     let a = &op.attempt;
     conn.prepare_cached(
         "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
-            status_code, latency_ms, error_class, error_message, response_excerpt)
-         SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+            status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
+         SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
          FROM deliveries WHERE id = ?2",
     )?
     .execute(params![
@@ -65,6 +65,7 @@ pub(super) fn complete(
         a.error_class,
         a.error_message,
         a.response_excerpt,
+        a.trace_id,
     ])?;
     // Only the lease holder moves the delivery on: a worker whose lease expired and was taken
     // over must not overwrite the newer holder's outcome.

@@ -149,8 +149,8 @@ pub(super) fn insert(
     conn.prepare_cached(
         "INSERT INTO events (id, origin, dedup_key, partner_id, event_type, event_version,
             topic, public_event_id, occurred_at, received_at, payload, raw_body, normalized,
-            native_elided, marketplace, resource_key, headers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            native_elided, marketplace, resource_key, headers, trace_parent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         e.id,
@@ -170,6 +170,7 @@ pub(super) fn insert(
         e.marketplace,
         e.resource_key,
         e.headers,
+        e.trace_parent,
     ])?;
     let targets = fanout(conn, shared, e, topic.as_deref().unwrap_or_default())?;
     let mut insert = conn.prepare_cached(

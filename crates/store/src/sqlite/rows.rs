@@ -123,14 +123,15 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
-    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers";
+    e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers, \
+    e.trace_parent";
 
 /// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
 /// the raw body, which is read only when it is the payload.
 pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
     e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
     e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
-    e.marketplace, e.resource_key, NULL";
+    e.marketplace, e.resource_key, NULL, e.trace_parent";
 
 /// Reads an event's stored form whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn stored_event_at(row: &Row, at: usize) -> rusqlite::Result<StoredEvent> {
@@ -152,6 +153,7 @@ pub(crate) fn stored_event_at(row: &Row, at: usize) -> rusqlite::Result<StoredEv
         marketplace: row.get(at + 14)?,
         resource_key: row.get(at + 15)?,
         headers: row.get(at + 16)?,
+        trace_parent: row.get(at + 17)?,
     })
 }
 
@@ -236,7 +238,7 @@ pub(crate) fn delivery(row: &Row) -> rusqlite::Result<DeliveryRecord> {
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.delivery_id, a.attempted_at, a.succeeded, \
-    a.status_code, a.latency_ms, a.error_class, a.error_message, a.response_excerpt";
+    a.status_code, a.latency_ms, a.error_class, a.error_message, a.response_excerpt, a.trace_id";
 
 pub(crate) fn attempt(row: &Row) -> rusqlite::Result<AttemptRecord> {
     Ok(AttemptRecord {
@@ -249,6 +251,7 @@ pub(crate) fn attempt(row: &Row) -> rusqlite::Result<AttemptRecord> {
         error_class: row.get("error_class")?,
         error_message: row.get("error_message")?,
         response_excerpt: row.get("response_excerpt")?,
+        trace_id: row.get("trace_id")?,
     })
 }
 

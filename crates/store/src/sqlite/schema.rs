@@ -234,6 +234,12 @@ ALTER TABLE subscriptions ADD COLUMN envelope TEXT NOT NULL DEFAULT 'walmart';
 CREATE INDEX deliveries_pending ON deliveries (subscription_id, created_at)
     WHERE status = 'pending';
 "#,
+    r#"
+-- Traces, when they are kept: the span an event was stored in (its deliveries continue it),
+-- and the trace an attempt is part of.
+ALTER TABLE events ADD COLUMN trace_parent TEXT;
+ALTER TABLE attempts ADD COLUMN trace_id TEXT;
+"#,
 ];
 
 /// Each fact once, 16-byte ids, and only the indexes a query needs (ARCHITECTURE.md lists each

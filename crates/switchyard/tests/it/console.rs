@@ -20,12 +20,17 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.base)
+    }
+
+    /// A browser on a hub at `base` (a hub process, say).
+    pub(crate) fn at(base: &str) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
-            base: app.base.clone(),
+            base: base.to_string(),
             cookies: Default::default(),
         }
     }

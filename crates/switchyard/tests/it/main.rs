@@ -27,4 +27,5 @@ mod sellercenter;
 mod services;
 mod subscriptions;
 mod tenancy;
+mod traces;
 mod upgrade;
