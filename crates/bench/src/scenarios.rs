@@ -504,30 +504,69 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
     }
     for backend in &backends {
         let started = Instant::now();
+        // The scenarios of this store, as a bar on a terminal (nothing when piped).
+        let steps = if matches!(backend, Backend::Sqlite) {
+            9
+        } else {
+            10
+        };
+        let bar = indicatif::ProgressBar::new(steps).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(db_label(backend).to_string());
+        let step = |name: &str| {
+            bar.set_message(name.to_string());
+        };
+        step("ingest");
         let (r, ingest_rate, all_in_one_rate) = ingest(backend, sizes).await;
         let ingest_cpu_us = r.first().and_then(|row| row.cpu_us).unwrap_or(0.0);
         rows.extend(r);
+        bar.inc(1);
+        step("pipeline");
         rows.extend(crate::pipeline::pipeline(backend, sizes, ingest_rate, ingest_cpu_us).await);
+        bar.inc(1);
+        step("latency");
         rows.extend(latency(backend, sizes, ingest_rate / 2.0).await);
+        bar.inc(1);
+        step("delivery");
         let (r, empty_queue_rate, direct_rate, direct_cpu_us) = delivery(backend, sizes).await;
         rows.extend(r);
+        bar.inc(1);
+        step("end to end");
         rows.extend(end_to_end(backend, sizes).await);
+        bar.inc(1);
         if matches!(backend, Backend::Sqlite) {
+            step("backlog, fan-out, idle");
             rows.extend(backlog(backend, sizes, empty_queue_rate).await);
             rows.extend(fanout(backend, sizes, direct_rate, direct_cpu_us).await);
             rows.extend(idle(backend).await);
+            bar.inc(1);
         }
+        step("large store");
         rows.extend(crate::scale::large_store(backend, sizes, ingest_rate).await);
+        bar.inc(1);
+        step("sustained");
         rows.extend(
             crate::scale::sustained(backend, sizes, all_in_one_rate)
                 .await
                 .0,
         );
+        bar.inc(1);
+        step("overload");
         rows.extend(crate::overload::overload(backend, sizes, all_in_one_rate).await);
+        bar.inc(1);
         if let Backend::Postgres(url) = backend {
+            step("two nodes");
             rows.extend(crate::scale::two_nodes(url, sizes).await);
+            bar.inc(1);
+            step("network");
             rows.extend(crate::scale::network(url, sizes, ingest_rate, empty_queue_rate).await);
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         eprintln!(
             "{} scenarios took {:.0} s",
             db_label(backend),

@@ -12,7 +12,6 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod key_fetch;
-pub mod markup;
 pub mod models;
 pub mod openapi;
 pub mod performance;
@@ -173,6 +172,8 @@ pub struct AppStateInner {
     pub sign_in_throttle: throttle::SignInThrottle,
     /// The supervised background tasks and whether each is up; `/readyz` reports them.
     pub tasks: supervise::Tasks,
+    /// Replays started from this node's console, with their progress.
+    pub replays: console::replays::ReplayJobs,
     /// Bounds the requests served at once.
     pub admission: admission::Admission,
 }
@@ -363,6 +364,7 @@ impl Hub {
                 sources: Default::default(),
                 sign_in_throttle: Default::default(),
                 tasks: Default::default(),
+                replays: Default::default(),
                 admission: admission::Admission::new(
                     settings.max_in_flight,
                     settings.queue_deadline,

@@ -37,6 +37,15 @@ pub use postgres::PostgresStore;
 pub use scope::{Scope, Scoped, TenantStore};
 pub use sqlite::SqliteStore;
 
+/// The target of the events saying which migration runs (`step` of `of`): `switchyard migrate`
+/// shows them as a progress bar on a terminal.
+pub const MIGRATE_TARGET: &str = "switchyard::migrate";
+
+/// Says that migration `step` of `of` starts (a debug event of [`MIGRATE_TARGET`]).
+pub(crate) fn migrating(step: usize, of: usize) {
+    tracing::debug!(target: MIGRATE_TARGET, step, of, "applying a schema migration");
+}
+
 /// The store crate's one error type.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

@@ -1,6 +1,7 @@
 //! The `switchyard` binary: `serve`, `migrate`, `clients create`.
 
 mod config;
+mod replay;
 mod telemetry;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,9 @@ enum Command {
     /// Print the effective configuration: every setting, its value and where it came from
     /// (default, the file, a SWITCHYARD_* variable, a flag); secrets masked.
     Config(ConfigArgs),
+    /// Deliver again every event a subscription received in a time range (with its progress on
+    /// a terminal); a serving hub on the same database delivers them.
+    Replay(replay::ReplayArgs),
     /// Manage API clients.
     Clients {
         #[command(subcommand)]
@@ -160,9 +164,9 @@ struct CreateClient {
 fn main() -> ExitCode {
     // One TLS provider for the whole process, before anything builds a TLS config.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    // Declared before the runtime, so dropped after it: spans still queued are flushed.
-    let _telemetry = telemetry::init();
     let cli = Cli::parse();
+    // Declared before the runtime, so dropped after it: spans still queued are flushed.
+    let _telemetry = telemetry::init(matches!(cli.command, Command::Migrate(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,6 +201,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: ClientsCommand::Create(c),
         } => create_client(c).await,
         Command::Simulate(s) => simulate(s).await,
+        Command::Replay(args) => replay::replay(args).await,
         Command::Config(args) => {
             print!("{}", config::describe(&args)?);
             Ok(())

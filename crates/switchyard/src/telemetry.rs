@@ -35,12 +35,54 @@ fn set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
-/// Installs the log output and, when asked for, the OTLP trace exporter.
-pub fn init() -> Telemetry {
+/// A progress bar fed by the store's migration events (`step` of `of`): drawn on a terminal
+/// only, so scripts see nothing of it.
+struct MigrationProgress {
+    bar: indicatif::ProgressBar,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MigrationProgress {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Step(Option<u64>, Option<u64>);
+        impl tracing::field::Visit for Step {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                match field.name() {
+                    "step" => self.0 = Some(value),
+                    "of" => self.1 = Some(value),
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut step = Step(None, None);
+        event.record(&mut step);
+        if let Step(Some(step), Some(of)) = step {
+            self.bar.set_length(of);
+            self.bar.set_position(step.saturating_sub(1));
+            self.bar.set_message(format!("migration {step} of {of}"));
+            if step == of {
+                self.bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// Installs the log output and, when asked for, the OTLP trace exporter; `progress` shows the
+/// schema migrations as a bar (for `switchyard migrate`).
+pub fn init(progress: bool) -> Telemetry {
     let logs = EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive(format!("{STAGE}=off").parse().expect("a valid directive"));
     let log_layer = fmt::layer().with_writer(std::io::stderr).with_filter(logs);
+    let progress_layer = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("[{bar:30}] {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        MigrationProgress { bar }.with_filter(
+            Targets::new().with_target(switchyard_store::MIGRATE_TARGET, tracing::Level::DEBUG),
+        )
+    });
     let wanted = (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         && !std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let provider = wanted
@@ -70,6 +112,7 @@ pub fn init() -> Telemetry {
     });
     tracing_subscriber::registry()
         .with(log_layer)
+        .with(progress_layer)
         .with(trace_layer)
         .init();
     Telemetry { provider }

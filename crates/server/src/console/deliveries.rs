@@ -1,23 +1,21 @@
-//! Deliveries: a webhook's callback logs (its attempts, filtered, with a retry per delivery),
-//! retrying one delivery, and replaying a time range.
+//! Deliveries: a webhook's callback logs (its attempts, filtered, with a retry per delivery, and
+//! the form that replays a time range, `replays`), and retrying one delivery.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
-use serde_json::json;
 
 use switchyard_core::model::AttemptFilter;
 
 use super::html::{Form, badge, code, csrf_field, inline_form, link, page, q, table, time};
 use super::requests::{
-    PAGE_SIZE, back_to, input, notice, parse_time, parse_uuid, query, see_other, time_input_value,
+    PAGE_SIZE, back_to, notice, parse_time, parse_uuid, query, see_other, time_input_value,
 };
 use super::webhooks::visible;
-use super::{ConsoleError, PageResult, Session};
+use super::{PageResult, Session};
 use crate::AppState;
-use crate::error::AppError;
 use crate::extract::PathId;
-use crate::services::{deliveries, scope, subscription_controls};
+use crate::services::{deliveries, scope};
 
 pub async fn callback_logs(
     State(state): State<AppState>,
@@ -170,26 +168,4 @@ pub async fn retry_delivery(
     let back = back_to(&form, "/console/webhooks");
     let sep = if back.contains('?') { '&' } else { '?' };
     Ok(see_other(&format!("{back}{sep}notice=retried")))
-}
-
-pub async fn replay(
-    State(state): State<AppState>,
-    session: Session,
-    PathId(id): PathId,
-    body: Bytes,
-) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
-    let since = parse_time(&form, "since")?
-        .ok_or_else(|| ConsoleError(AppError::invalid("since", "since is required")))?;
-    let mut r = json!({ "since": since });
-    if let Some(until) = parse_time(&form, "until")? {
-        r["until"] = json!(until);
-    }
-    subscription_controls::replay(&state, &session.client, &id, input(r)?).await?;
-    let sub = visible(&state, &session, &id).await?;
-    Ok(see_other(&format!(
-        "/console/webhooks/{}/logs?notice=replayed",
-        sub.id
-    )))
 }

@@ -19,6 +19,7 @@ mod failures;
 mod html;
 mod login;
 mod partners;
+pub mod replays;
 mod requests;
 mod sources;
 mod webhook_form;
@@ -73,7 +74,11 @@ pub fn router() -> Router<AppState> {
             "/console/webhooks/{id}/logs",
             get(deliveries::callback_logs),
         )
-        .route("/console/webhooks/{id}/replay", post(deliveries::replay))
+        .route("/console/webhooks/{id}/replay", post(replays::replay))
+        .route(
+            "/console/webhooks/{id}/replays/{job}",
+            get(replays::replay_page),
+        )
         .route(
             "/console/deliveries/{id}/retry",
             post(deliveries::retry_delivery),

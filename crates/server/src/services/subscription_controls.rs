@@ -45,6 +45,80 @@ pub async fn replay(
     Ok((sub.id, replayed))
 }
 
+/// How a replay made in slices is coming along.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayProgress {
+    pub slices_done: u32,
+    pub slices: u32,
+    /// Deliveries pending again so far.
+    pub replayed: u64,
+    pub finished: bool,
+    /// Why it stopped before its end, if it did.
+    pub error: Option<String>,
+}
+
+/// A replay whose progress can be followed: the range is replayed in `slices` consecutive
+/// parts, each its own write (the same deliveries as one replay of the whole range, under the
+/// same ids, so a part replayed twice changes nothing), with `on_progress` told after each.
+/// The API's replay stays one write; the console and the CLI follow this one.
+pub async fn replay_in_slices(
+    state: &AppState,
+    caller: &Client,
+    id: &str,
+    r: ReplayRequest,
+    slices: u32,
+    on_progress: impl Fn(&ReplayProgress),
+) -> AppResult<(SubscriptionId, u64)> {
+    let sub = visible_subscription(state, caller, id).await?;
+    let now = state.clock.now();
+    let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
+    if until <= r.since {
+        return Err(AppError::invalid("until", "until must be after since"));
+    }
+    let parts = replay_slices(r.since, until, slices);
+    let mut progress = ReplayProgress {
+        slices: parts.len() as u32,
+        ..Default::default()
+    };
+    on_progress(&progress);
+    for (i, (from, to)) in parts.into_iter().enumerate() {
+        match tenant(state, caller).replay(sub.id, from, to, now).await {
+            Ok(n) => progress.replayed += n,
+            Err(e) => {
+                let e = AppError::from(e);
+                progress.error = Some(e.message.clone());
+                progress.finished = true;
+                on_progress(&progress);
+                return Err(e);
+            }
+        }
+        if progress.replayed > 0 {
+            state.dispatcher.wake();
+        }
+        progress.slices_done = i as u32 + 1;
+        on_progress(&progress);
+    }
+    progress.finished = true;
+    on_progress(&progress);
+    Ok((sub.id, progress.replayed))
+}
+
+/// `[since, until)` cut into `n` consecutive, non-empty ranges (fewer when it is too short).
+pub fn replay_slices(since: Timestamp, until: Timestamp, n: u32) -> Vec<(Timestamp, Timestamp)> {
+    let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
+    let span = until.duration_since(since);
+    let mut parts = Vec::new();
+    let mut from = since;
+    for i in 1..=n {
+        let to = if i == n { until } else { since + span / n * i };
+        if to > from {
+            parts.push((from, to));
+            from = to;
+        }
+    }
+    parts
+}
+
 /// How long a rotated-out signing secret keeps signing alongside the new one.
 const PREVIOUS_SECRET_OVERLAP: SignedDuration = SignedDuration::from_hours(24);
 

@@ -315,6 +315,7 @@ pub async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
         let current: i32 = row.get(0);
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
             let version = (index + 1) as i32;
+            crate::migrating(index + 1, MIGRATIONS.len());
             client.batch_execute("BEGIN").await?;
             let applied = async {
                 client.batch_execute(sql).await?;

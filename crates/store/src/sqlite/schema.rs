@@ -485,6 +485,7 @@ INSERT INTO derive_state VALUES (1, (SELECT COALESCE(MAX(seq), 0) FROM events));
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        crate::migrating(index + 1, MIGRATIONS.len());
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index + 1)?;

@@ -106,3 +106,93 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// `switchyard replay` re-pends a subscription's deliveries of a time range beside a serving hub,
+/// which delivers them again under the same ids; piped, it prints one line and no bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_delivers_a_time_range_again_beside_a_serving_hub() {
+    use crate::helpers::{Sink, wait_for};
+    use crate::restart::{admin_token, free_port, start_hub};
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    let hub = start_hub(dir.path(), free_port()).await;
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &hub.base).await;
+    let created: Value = http
+        .post(format!("{}/v3/webhooks/subscriptions", hub.base))
+        .bearer_auth(&token)
+        .json(
+            &json!({"events": [{"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM",
+                                   "partnerId": "p1", "eventUrl": sink.hook_url()}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sub = created["events"][0]["subscriptionId"]
+        .as_str()
+        .expect("a subscription")
+        .to_string();
+    for n in 0..4 {
+        let published = http
+            .post(format!("{}/api/v1/events", hub.base))
+            .bearer_auth(&token)
+            .json(&json!({"eventType": "OFFER_UNPUBLISHED", "partnerId": "p1",
+                          "payload": {"sku": format!("SKU-{n}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(published.status(), 202);
+    }
+    wait_for("the first deliveries", || async {
+        (sink.hook_count() == 4).then_some(())
+    })
+    .await;
+
+    let out = switchyard(
+        dir.path(),
+        &[
+            "replay",
+            "--subscription",
+            &sub,
+            "--since",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        format!("4 deliveries of subscription {sub} are pending again")
+    );
+    assert!(out.stderr.is_empty(), "no bar when piped: {:?}", out.stderr);
+    wait_for("the replayed deliveries", || async {
+        (sink.hook_count() == 8).then_some(())
+    })
+    .await;
+    let ids: std::collections::BTreeSet<String> = sink
+        .hooks()
+        .iter()
+        .filter_map(|h| h.header("webhook-id"))
+        .collect();
+    assert_eq!(ids.len(), 4, "again under the same webhook-ids");
+
+    let out = switchyard(
+        dir.path(),
+        &[
+            "replay",
+            "--subscription",
+            "not-an-id",
+            "--since",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    assert!(!out.status.success());
+    drop(hub);
+}

@@ -591,3 +591,87 @@ async fn an_events_page_shows_its_raw_body_and_headers_without_signatures() {
         "one accepted request counted: {page}"
     );
 }
+
+/// A replay started from the console runs in the background, and its page says how far it got
+/// until it is done; another client cannot see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_replay_shows_its_progress_until_it_is_done() {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let admin = app.admin_token().await;
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM",
+                   "partnerId": "seller-1", "eventUrl": sink.hook_url()}),
+        )
+        .await;
+    for n in 0..3 {
+        app.publish(&admin, "seller-1", json!({"sku": format!("SKU-{n}")}))
+            .await;
+    }
+    wait_for("the first deliveries", || async {
+        (sink.hook_count() == 3).then_some(())
+    })
+    .await;
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.sign_in(ADMIN_ID, ADMIN_SECRET).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, logs, _) = browser.get(&format!("/console/webhooks/{sub}/logs")).await;
+    let csrf = Browser::csrf(&logs);
+    let (status, _, location) = browser
+        .post(
+            &format!("/console/webhooks/{sub}/replay"),
+            &[("csrf", &csrf), ("since", "2020-01-01T00:00")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let progress_page = location.expect("the replay's page");
+    assert!(
+        progress_page.starts_with(&format!("/console/webhooks/{sub}/replays/")),
+        "{progress_page}"
+    );
+    let mut finished = None;
+    for _ in 0..200 {
+        let (status, page, _) = browser.get(&progress_page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("<progress"), "{page}");
+        if page.contains("Done.") {
+            finished = Some(page);
+            break;
+        }
+        assert!(
+            page.contains("http-equiv=\"refresh\""),
+            "an unfinished replay's page refreshes itself: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let finished = finished.expect("the replay finished");
+    assert!(
+        finished.contains("<strong>3</strong> deliveries pending again"),
+        "{finished}"
+    );
+    assert!(!finished.contains("http-equiv=\"refresh\""), "{finished}");
+    wait_for("the replayed deliveries", || async {
+        (sink.hook_count() == 6).then_some(())
+    })
+    .await;
+
+    // Another client of the same partner does not see it.
+    app.partner_client(
+        "other",
+        &["seller-1"],
+        &[("ITEM", switchyard_core::model::Access::FullAccess)],
+    )
+    .await;
+    let mut other = Browser::new(&app);
+    assert_eq!(
+        other.sign_in("other", "other-secret").await,
+        StatusCode::SEE_OTHER
+    );
+    let (status, _, _) = other.get(&progress_page).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
