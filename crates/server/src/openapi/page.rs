@@ -1,11 +1,9 @@
 //! `GET /docs`: the OpenAPI document as one HTML page, operations grouped by tag, with no script
-//! and no outside asset. It reads the generated document, so it says what `/openapi.json` says.
+//! and no outside asset. It reads the generated document, so it says what `/openapi.json` says;
+//! it is a maud template, so every text of the document is escaped.
 
-use std::fmt::Write as _;
-
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
-
-pub(super) use crate::markup::escape;
 
 /// Follows a `#/…` reference within the document.
 pub(super) fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
@@ -51,78 +49,66 @@ fn type_name(schema: &Value) -> String {
 
 pub(super) const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
+/// The page's style sheet: constant markup.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
+code,pre{font-family:ui-monospace,monospace;font-size:.9em}\
+pre{background:#f4f4f4;padding:.6rem;overflow-x:auto}\
+section.op{border-top:1px solid #ddd;padding:.5rem 0}\
+.method{display:inline-block;min-width:4.5rem;font-weight:bold;text-transform:uppercase}\
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}";
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
 /// Renders the document as one self-contained HTML page: operations grouped by tag.
 pub fn render_html(doc: &Value) -> String {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut html = String::new();
     let title = text(&doc["info"], "title");
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} API</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}}\
-         code,pre{{font-family:ui-monospace,monospace;font-size:.9em}}\
-         pre{{background:#f4f4f4;padding:.6rem;overflow-x:auto}}\
-         section.op{{border-top:1px solid #ddd;padding:.5rem 0}}\
-         .method{{display:inline-block;min-width:4.5rem;font-weight:bold;text-transform:uppercase}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}}\
-         </style></head><body>\n<h1>{} API <small>{}</small></h1>\n<p>{}</p>\n\
-         <p>The machine-readable document: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI {}).</p>\n",
-        escape(&title),
-        escape(&title),
-        escape(&text(&doc["info"], "version")),
-        escape(&text(&doc["info"], "description")),
-        escape(&text(doc, "openapi")),
-    );
     let tags = doc["tags"].as_array().cloned().unwrap_or_default();
-    html.push_str("<nav><ul>\n");
-    for tag in &tags {
-        let name = text(tag, "name");
-        let _ = writeln!(html, "<li><a href=\"#tag-{0}\">{0}</a></li>", escape(&name));
-    }
-    html.push_str("</ul></nav>\n");
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
-    for tag in &tags {
-        let name = text(tag, "name");
-        let _ = write!(
-            html,
-            "<h2 id=\"tag-{0}\">{0}</h2>\n<p>{1}</p>\n",
-            escape(&name),
-            escape(&text(tag, "description"))
-        );
-        for (path, item) in &paths {
-            for method in METHODS {
-                let Some(operation) = item.get(method) else {
-                    continue;
-                };
-                let in_tag = operation["tags"]
-                    .as_array()
-                    .and_then(|t| t.first())
-                    .and_then(Value::as_str)
-                    == Some(name.as_str());
-                if in_tag {
-                    render_operation(&mut html, doc, path, method, operation);
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " API" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) " API " small { (text(&doc["info"], "version")) } }
+                p { (text(&doc["info"], "description")) }
+                p {
+                    "The machine-readable document: " a href="/openapi.json" { "/openapi.json" }
+                    " (OpenAPI " (text(doc, "openapi")) ")."
+                }
+                nav { ul {
+                    @for tag in &tags {
+                        li { a href={ "#tag-" (text(tag, "name")) } { (text(tag, "name")) } }
+                    }
+                } }
+                @for tag in &tags {
+                    @let name = text(tag, "name");
+                    h2 id={ "tag-" (name) } { (name) }
+                    p { (text(tag, "description")) }
+                    @for (path, item) in &paths {
+                        @for method in METHODS {
+                            @if let Some(operation) = item.get(method) {
+                                @if operation["tags"].as_array().and_then(|t| t.first()).and_then(Value::as_str) == Some(name) {
+                                    (operation_html(doc, path, method, operation))
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
-    }
-    html.push_str("</body></html>\n");
-    html
+    };
+    page.into_string()
 }
 
-fn render_operation(html: &mut String, doc: &Value, path: &str, method: &str, operation: &Value) {
-    let text = |key: &str| operation.get(key).and_then(Value::as_str).unwrap_or("");
-    let _ = write!(
-        html,
-        "<section class=\"op\" id=\"{}\">\n<h3><span class=\"method\">{}</span> <code>{}</code></h3>\n\
-         <p><strong>{}</strong> — {}</p>\n",
-        escape(text("operationId")),
-        escape(method),
-        escape(path),
-        escape(text("summary")),
-        escape(text("description")),
-    );
+/// How an operation authenticates, in words.
+fn authentication(doc: &Value, operation: &Value) -> String {
     let security = operation.get("security").unwrap_or(&doc["security"]);
     let schemes: Vec<String> = security
         .as_array()
@@ -140,72 +126,66 @@ fn render_operation(html: &mut String, doc: &Value, path: &str, method: &str, op
                 .collect()
         })
         .unwrap_or_default();
-    let auth = if schemes.is_empty() {
+    if schemes.is_empty() {
         "none".to_string()
     } else {
         schemes.join(" or ")
-    };
-    let _ = writeln!(html, "<p>Authentication: {}</p>", escape(&auth));
-    if let Some(parameters) = operation.get("parameters").and_then(Value::as_array) {
-        html.push_str(
-            "<table><tr><th>parameter</th><th>in</th><th>type</th><th>required</th><th>description</th></tr>\n",
-        );
-        for p in parameters {
-            let p = resolve(doc, p);
-            let get = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
-            let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
-            let _ = writeln!(
-                html,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(get("name")),
-                escape(get("in")),
-                escape(&type_name(&p["schema"])),
-                if required { "yes" } else { "no" },
-                escape(get("description")),
-            );
-        }
-        html.push_str("</table>\n");
     }
-    if let Some(content) = operation
+}
+
+fn operation_html(doc: &Value, path: &str, method: &str, operation: &Value) -> Markup {
+    let parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let bodies = operation
         .get("requestBody")
         .and_then(|b| b.get("content"))
         .and_then(Value::as_object)
-    {
-        for (media, body) in content {
-            let schema = type_name(&body["schema"]);
-            let _ = writeln!(
-                html,
-                "<p>Request body (<code>{}</code>): {}</p>",
-                escape(media),
-                escape(&schema)
-            );
-            if let Some(example) = body.get("example") {
-                let shown = serde_json::to_string_pretty(example).unwrap_or_default();
-                let _ = writeln!(html, "<pre>{}</pre>", escape(&shown));
+        .cloned()
+        .unwrap_or_default();
+    let responses = operation
+        .get("responses")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    html! {
+        section class="op" id=(text(operation, "operationId")) {
+            h3 { span class="method" { (method) } " " code { (path) } }
+            p { strong { (text(operation, "summary")) } " — " (text(operation, "description")) }
+            p { "Authentication: " (authentication(doc, operation)) }
+            @if !parameters.is_empty() {
+                table {
+                    tr { th { "parameter" } th { "in" } th { "type" } th { "required" } th { "description" } }
+                    @for p in &parameters {
+                        @let p = resolve(doc, p);
+                        tr {
+                            td { code { (text(p, "name")) } }
+                            td { (text(p, "in")) }
+                            td { (type_name(&p["schema"])) }
+                            td { @if p.get("required").and_then(Value::as_bool).unwrap_or(false) { "yes" } @else { "no" } }
+                            td { (text(p, "description")) }
+                        }
+                    }
+                }
+            }
+            @for (media, body) in &bodies {
+                p { "Request body (" code { (media) } "): " (type_name(&body["schema"])) }
+                @if let Some(example) = body.get("example") {
+                    pre { (serde_json::to_string_pretty(example).unwrap_or_default()) }
+                }
+            }
+            p { "Responses:" }
+            ul {
+                @for (code, response) in &responses {
+                    @let response = resolve(doc, response);
+                    li {
+                        code { (code) } " " (text(response, "description")) " "
+                        em { (response.pointer("/content/application~1json/schema").map(type_name).unwrap_or_default()) }
+                    }
+                }
             }
         }
     }
-    html.push_str("<p>Responses:</p>\n<ul>\n");
-    if let Some(responses) = operation.get("responses").and_then(Value::as_object) {
-        for (code, response) in responses {
-            let response = resolve(doc, response);
-            let schema = response
-                .pointer("/content/application~1json/schema")
-                .map(type_name)
-                .unwrap_or_default();
-            let _ = writeln!(
-                html,
-                "<li><code>{}</code> {} <em>{}</em></li>",
-                escape(code),
-                escape(
-                    response
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                ),
-                escape(&schema),
-            );
-        }
-    }
-    html.push_str("</ul>\n</section>\n");
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::page::{METHODS, escape, resolve};
+use super::page::{METHODS, resolve};
 use super::{document, render_html};
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
@@ -234,10 +234,21 @@ fn openapi_docs_page_lists_every_operation_escaped() {
         !page.contains("<link") && !page.contains(" src="),
         "no outside asset"
     );
-    // Text is escaped: the Error example's quotes and the arrows of descriptions.
+    // Text is escaped: the descriptions' quotes and markup-looking text (`<Request>…`).
     assert!(page.contains("&quot;"));
-    assert_eq!(
-        escape("<a href='x'>&</a>"),
-        "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+    assert!(page.contains("&lt;Request&gt;") && !page.contains("<Request>"));
+    // A hostile document renders inert.
+    let hostile = serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "<script>alert(1)</script>", "version": "\"><b>", "description": "&"},
+        "tags": [{"name": "t", "description": "<img src=x onerror=alert(1)>"}],
+        "paths": {"/x": {"get": {"operationId": "o\"><script>", "tags": ["t"],
+                   "summary": "<i>s</i>", "responses": {}}}},
+    });
+    let page = render_html(&hostile);
+    assert!(!page.contains("<script>") && !page.contains("<img") && !page.contains("<i>"));
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
     );
 }

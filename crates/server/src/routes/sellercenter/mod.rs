@@ -43,17 +43,16 @@ pub fn api_key(derived: &[u8; 32], client_id: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// RFC 3986 percent-encoding: everything but `A-Z a-z 0-9 - _ . ~`.
+/// What RFC 3986 leaves unencoded: `A-Z a-z 0-9 - _ . ~`; everything else is `%XX`.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// RFC 3986 percent-encoding, as SellerCenter signs its parameters.
 fn rfc3986(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// The string SellerCenter signs: every parameter but `Signature`, sorted by name, encoded,
