@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod filter;
 pub mod ids;
 pub mod metrics;
 pub mod model;
