@@ -241,27 +241,15 @@ async fn one_webhooks_trace_runs_from_the_inbound_request_to_the_subscribers_ans
     );
 
     // The attempt's row says which trace it is part of.
-    let deliveries: Value = http
-        .get(format!("{}/api/v1/deliveries?eventId={event_id}", hub.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = |path: String| {
+        let request = http.get(format!("{}{path}", hub.base)).bearer_auth(&token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let deliveries = read(format!("/api/v1/deliveries?eventId={event_id}")).await;
     let delivery_id = deliveries["deliveries"][0]["id"]
         .as_str()
         .expect("a delivery");
-    let detail: Value = http
-        .get(format!("{}/api/v1/deliveries/{delivery_id}", hub.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = read(format!("/api/v1/deliveries/{delivery_id}")).await;
     assert_eq!(detail["attempts"][0]["traceId"], trace, "{detail}");
     // And the console's page of the event shows it beside the attempt.
     let mut browser = crate::console::Browser::at(&hub.base);
