@@ -454,6 +454,7 @@ pub fn subscription(url: String) -> SubscriptionRecord {
         breaker: Breaker::default(),
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
         envelope: Default::default(),
+        filter: None,
     }
 }
 

@@ -324,6 +324,9 @@ pub struct SubscriptionRecord {
     pub auto_disable_after_secs: u64,
     /// The body shape its deliveries take.
     pub envelope: Envelope,
+    /// A content filter (`core::filter`), checked when set: an event whose envelope it rejects
+    /// makes no delivery to this subscription.
+    pub filter: Option<serde_json::Value>,
 }
 
 /// The body shape of a subscription's deliveries.

@@ -1,88 +1,20 @@
-//! What a subscriber receives: the Walmart envelope and the Standard Webhooks headers.
+//! What a subscriber receives: the body (`switchyard_core::envelope`) and the Standard Webhooks
+//! headers.
 
 use jiff::Timestamp;
 
-use switchyard_core::catalog;
-use switchyard_core::model::{DeliveryRecord, Envelope, EventRecord, SubscriptionRecord};
+use switchyard_core::model::{DeliveryRecord, EventRecord, SubscriptionRecord};
 use switchyard_core::signatures::standard_webhooks;
 
-/// `{"source":{"eventType","eventVersion","eventTime","eventId"},"payload":{...}}`.
-///
-/// A subscriber of the event's topic gets the normalized form under the topic's name; a
-/// subscriber of its native type gets the payload as published or received.
+pub use switchyard_core::envelope::event_time;
+
+/// The body of a delivery of `event` to `subscription`.
 pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
     let by_topic = event
         .topic
         .as_ref()
-        .filter(|topic| subscription.event_types.iter().any(|t| t == *topic));
-    if subscription.envelope == Envelope::Sellercenter {
-        return sellercenter_body(event, by_topic.is_some());
-    }
-    let (event_type, payload) = match (by_topic, &event.normalized) {
-        (Some(topic), Some(normalized)) => (topic.as_str(), normalized),
-        (None, Some(normalized)) if subscription.envelope == Envelope::Normalized => (
-            event.topic.as_deref().unwrap_or(&event.event_type),
-            normalized,
-        ),
-        _ => (event.event_type.as_str(), &event.payload),
-    };
-    let envelope = WalmartEnvelope {
-        payload,
-        source: Source {
-            event_id: &event.public_event_id,
-            event_time: event_time(event.occurred_at),
-            event_type,
-            event_version: &event.event_version,
-        },
-    };
-    serde_json::to_vec(&envelope).unwrap_or_default()
-}
-
-/// The Walmart envelope, borrowing the stored payload rather than copying it into a new JSON
-/// value (that copy showed in delivery profiles). Fields in key order, as a JSON object of
-/// `serde_json` would write them.
-#[derive(serde::Serialize)]
-struct WalmartEnvelope<'a> {
-    payload: &'a serde_json::Value,
-    source: Source<'a>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Source<'a> {
-    event_id: &'a str,
-    event_time: String,
-    event_type: &'a str,
-    event_version: &'a str,
-}
-
-/// SellerCenter's callback body, borrowing the payload likewise.
-#[derive(serde::Serialize)]
-struct SellercenterEnvelope<'a> {
-    event: &'a str,
-    payload: &'a serde_json::Value,
-}
-
-/// SellerCenter's callback body, `{"event":"onOrderCreated","payload":{…}}`. A SellerCenter event
-/// goes as received; a normalized topic goes under its SellerCenter name with the normalized form.
-fn sellercenter_body(event: &EventRecord, by_topic: bool) -> Vec<u8> {
-    let (name, payload) = match (by_topic, &event.topic, &event.normalized) {
-        (true, Some(topic), Some(normalized)) => (
-            catalog::sellercenter_name_of_topic(topic).unwrap_or(topic.as_str()),
-            normalized,
-        ),
-        _ => (event.event_type.as_str(), &event.payload),
-    };
-    serde_json::to_vec(&SellercenterEnvelope {
-        event: name,
-        payload,
-    })
-    .unwrap_or_default()
-}
-
-/// Walmart's time format: `2019-02-21T01:01:08.000Z`.
-pub fn event_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        .is_some_and(|topic| subscription.event_types.iter().any(|t| t == topic));
+    switchyard_core::envelope::body(event, subscription.envelope, by_topic)
 }
 
 /// The id a receiver dedups on: the delivery's id, stable across every retry of it.
@@ -117,7 +49,7 @@ pub fn standard_webhooks_headers(
 mod tests {
     use super::*;
     use serde_json::json;
-    use switchyard_core::model::{Breaker, SubscriptionStatus};
+    use switchyard_core::model::{Breaker, Envelope, SubscriptionStatus};
     use switchyard_core::retry::RetryPolicy;
     use uuid::Uuid;
 
@@ -171,6 +103,7 @@ mod tests {
             breaker: Breaker::default(),
             auto_disable_after_secs: 3600,
             envelope,
+            filter: None,
         }
     }
 

@@ -238,6 +238,17 @@ pub struct MessageOut {
     pub message: &'static str,
 }
 
+/// A test notification's answer: Walmart's message, and with a `filter`, whether the sample
+/// passes it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Tested)]
+pub struct TestedOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_matches: Option<bool>,
+    pub message: &'static str,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Status)]
 pub struct StatusOut {

@@ -50,6 +50,10 @@ pub struct SubscriptionOut {
     pub event_types: Option<Vec<String>>,
     pub event_url: String,
     pub event_version: String,
+    /// Its content filter, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     pub headers: BTreeMap<String, String>,
     pub max_in_flight: Option<u32>,
     pub ordering: Ordering,
@@ -76,6 +80,7 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Sub
         event_types: (sub.event_types.len() > 1).then(|| sub.event_types.clone()),
         event_url: sub.event_url.clone(),
         event_version: sub.event_version.clone(),
+        filter: sub.filter.clone(),
         headers: sub.headers.clone(),
         max_in_flight: sub.max_in_flight,
         ordering: sub.ordering,

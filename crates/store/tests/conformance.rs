@@ -139,6 +139,7 @@ on_both_stores!(
     order_facts_and_the_resource_search_are_derived_after_the_ack_once,
     a_subscriptions_envelope_round_trips,
     a_scoped_store_reaches_only_its_partners_objects,
+    a_content_filter_keeps_the_events_it_rejects_from_fanning_out,
 );
 
 /// Whether leases run out by themselves: they do where several nodes share the database (a
@@ -177,6 +178,7 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         breaker: Default::default(),
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
         envelope: Default::default(),
+        filter: None,
     }
 }
 
@@ -2012,4 +2014,38 @@ async fn a_scoped_store_reaches_only_its_partners_objects(store: Arc<dyn Store>)
         2
     );
     assert!(all.get_event(their_event).await.unwrap().is_some());
+}
+
+/// Fan-out matches a subscription's content filter against the envelope it would deliver: an
+/// event it rejects makes no delivery to it, and other subscriptions are not affected.
+async fn a_content_filter_keeps_the_events_it_rejects_from_fanning_out(store: Arc<dyn Store>) {
+    let mut filtered = subscription("p1", &["PO_CREATED"]);
+    filtered.filter =
+        Some(serde_json::json!({"payload.n": {"$gte": 2}, "source.eventType": "PO_CREATED"}));
+    let plain = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![filtered.clone(), plain.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_subscription(filtered.id).await.unwrap(),
+        Some(filtered.clone()),
+        "the filter is stored as given"
+    );
+    let mut low = event("p1", "PO_CREATED", None, Some("low"));
+    low.payload = serde_json::json!({"n": 1});
+    let mut high = event("p1", "PO_CREATED", None, Some("high"));
+    high.payload = serde_json::json!({"n": 3});
+    let (_, low_deliveries) = created(store.insert_event(low, None).await.unwrap());
+    let (_, high_deliveries) = created(store.insert_event(high, None).await.unwrap());
+    assert_eq!((low_deliveries, high_deliveries), (1, 2));
+    let to_filtered = store
+        .list_deliveries(&DeliveryFilter {
+            subscription_id: Some(filtered.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(to_filtered.len(), 1);
 }

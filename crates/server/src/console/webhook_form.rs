@@ -109,6 +109,33 @@ pub fn headers_field(headers: &BTreeMap<String, String>) -> Markup {
     }
 }
 
+/// The content filter field: the filter as JSON, empty for none.
+pub fn filter_field(filter: Option<&Value>) -> Markup {
+    let text = filter
+        .map(|f| serde_json::to_string_pretty(f).unwrap_or_default())
+        .unwrap_or_default();
+    html! {
+        label for="filter" {
+            "Content filter (JSON, e.g. " code { r#"{"payload.total": {"$gte": 100}}"# }
+            "; empty: every event)"
+        }
+        textarea id="filter" name="filter" rows="4" { (text) }
+    }
+}
+
+/// The filter the form gives: JSON, or `null` (none) when the field is empty.
+pub fn filter_from(form: &Form) -> Result<Value, ConsoleError> {
+    match form.get("filter") {
+        None => Ok(Value::Null),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            ConsoleError(AppError::invalid(
+                "filter",
+                format!("the filter is not JSON: {e}"),
+            ))
+        }),
+    }
+}
+
 /// The name of a webhook's retry policy, as the form's choice.
 pub fn retry_name(sub: &SubscriptionRecord) -> &'static str {
     match sub.retry_policy {

@@ -19,8 +19,8 @@ use super::html::{
 };
 use super::requests::{PAGE_SIZE, input, notice, query, see_other};
 use super::webhook_form::{
-    auth_fields, auth_from, headers_field, new_events, parse_headers, partner_field, retry_field,
-    retry_name,
+    auth_fields, auth_from, filter_field, filter_from, headers_field, new_events, parse_headers,
+    partner_field, retry_field, retry_name,
 };
 use super::{ConsoleError, PageResult, Session};
 use crate::AppState;
@@ -241,6 +241,13 @@ async fn webhook_page(
         ("Callback URL", code(&sub.event_url)),
         ("Authentication", html! { (auth_method) }),
         ("Retry policy", html! { (retry_name(sub)) }),
+        (
+            "Filter",
+            match &sub.filter {
+                Some(filter) => code(&filter.to_string()),
+                None => html! { "none: every event of its types" },
+            },
+        ),
         ("Pending deliveries", html! { (health.pending) }),
         ("Oldest pending", opt_time(health.oldest_pending_at)),
         ("Failures in a row", html! { (health.consecutive_failures) }),
@@ -275,6 +282,7 @@ async fn webhook_page(
             (auth_fields(None, true))
             (retry_field(retry_name(sub)))
             (headers_field(&sub.headers))
+            (filter_field(sub.filter.as_ref()))
             p { button type="submit" { "Save" } }
         }
     };
@@ -313,6 +321,7 @@ pub async fn update_webhook(
     if let Some(auth) = auth_from(&form, true) {
         patch["authDetails"] = auth;
     }
+    patch["filter"] = filter_from(&form)?;
     let sub = subscriptions::update(&state, &session.client, &id, input(patch)?).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}?notice=saved",
@@ -370,9 +379,11 @@ pub async fn test_webhook(
     let mut test = json!({
         "eventType": sub.event_types.first(),
         "eventVersion": sub.event_version,
+        "resourceName": sub.resource_name,
         "eventUrl": sub.event_url,
         "headers": sub.headers,
         "partnerId": sub.partner_id,
+        "filter": sub.filter,
     });
     if let Some(auth) = views::open_auth(&state, &sub)? {
         test["authDetails"] = json!(auth);
@@ -380,7 +391,16 @@ pub async fn test_webhook(
     let answer =
         subscriptions::test_notification(&state, &session.client, None, input(test)?).await;
     let message = match answer {
-        Ok(_) => html! { p class="notice" { "Test sent: the endpoint answered with a 2xx." } },
+        Ok(passes) => html! {
+            p class="notice" {
+                "Test sent: the endpoint answered with a 2xx."
+                @match passes {
+                    Some(true) => " The sample passes this webhook's filter.",
+                    Some(false) => " The sample does not pass this webhook's filter: events like it are not delivered.",
+                    None => "",
+                }
+            }
+        },
         Err(e) => html! { p class="error" { "Test failed: " (e.message) } },
     };
     webhook_page(&state, &session, &sub, message).await

@@ -17,8 +17,8 @@ use crate::error::AppResult;
 use crate::error::ErrorOut;
 use crate::extract::{Caller, JsonBody, PathId, QueryParams};
 use crate::models::{
-    CreatedSubscriptionsOut, EventTypeListOut, EventTypeOut, MessageOut, SubscriptionDeletedOut,
-    SubscriptionListOut,
+    CreatedSubscriptionsOut, EventTypeListOut, EventTypeOut, SubscriptionDeletedOut,
+    SubscriptionListOut, TestedOut,
 };
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, Internal, NotFound, TooLarge, Unauthorized, Unavailable,
@@ -209,7 +209,7 @@ pub async fn delete(
         "eventUrl": "http://127.0.0.1:9000/hook"
     })),
     responses(
-        (status = 200, description = "The endpoint answered 2xx.", body = MessageOut),
+        (status = 200, description = "The endpoint answered 2xx (and, with a `filter`, whether the sample passes it).", body = TestedOut),
         (status = 400, description = "Invalid input, or the endpoint did not answer 2xx (`test_delivery_failed`, `field`: `eventUrl`).", body = ErrorOut),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -223,8 +223,10 @@ pub async fn test(
     headers: HeaderMap,
     JsonBody(request): JsonBody<TestRequest>,
 ) -> AppResult<impl IntoResponse> {
-    subscriptions::test_notification(&state, &caller, wm_partner_id(&headers), request).await?;
-    Ok(axum::Json(MessageOut {
+    let passes =
+        subscriptions::test_notification(&state, &caller, wm_partner_id(&headers), request).await?;
+    Ok(axum::Json(TestedOut {
+        filter_matches: passes,
         message: "Eventurl successfully validated",
     }))
 }

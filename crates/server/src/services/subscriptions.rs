@@ -64,6 +64,10 @@ pub struct SubscriptionInput {
     #[schema(minimum = 60, maximum = 7_776_000)]
     pub auto_disable_after_seconds: Option<u64>,
     pub envelope: Option<Envelope>,
+    /// A content filter: only events whose envelope it matches are delivered (see README,
+    /// *Content filters*).
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
 }
 
 /// A create request: one subscription per entry.
@@ -277,6 +281,7 @@ pub async fn create(
             breaker,
             auto_disable_after_secs,
             envelope: input.envelope.unwrap_or_default(),
+            filter: check_filter(input.filter, &format!("events[{i}].filter"))?,
         });
         secrets.push(signing_secret);
     }
@@ -308,6 +313,23 @@ fn check_breaker(b: Breaker, field: &str) -> AppResult<Breaker> {
         ));
     }
     Ok(b)
+}
+
+/// A content filter, checked: a 400 naming the path inside it (`filter.payload.total.$gt`).
+fn check_filter(filter: Option<Value>, field: &str) -> AppResult<Option<Value>> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    match switchyard_core::filter::Filter::parse(&filter) {
+        Ok(_) => Ok(Some(filter)),
+        Err(e) => {
+            let path = e.path.replacen("filter", field, 1);
+            Err(AppError::invalid(
+                path.clone(),
+                format!("{path}: {}", e.message),
+            ))
+        }
+    }
 }
 
 fn check_auto_disable(secs: u64, field: &str) -> AppResult<u64> {
@@ -360,6 +382,10 @@ pub struct PatchRequest {
     #[schema(minimum = 60, maximum = 7_776_000)]
     pub auto_disable_after_seconds: Option<u64>,
     pub envelope: Option<Envelope>,
+    /// `null` removes the filter.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
     /// Read-only; ignored (cleared by the hub when the subscription is resumed).
     #[serde(rename = "disabledReason")]
     #[schema(value_type = Option<Value>)]
@@ -457,6 +483,11 @@ pub async fn update(
     if let Some(envelope) = patch.envelope {
         sub.envelope = envelope;
     }
+    match patch.filter {
+        None => {}
+        Some(Value::Null) => sub.filter = None,
+        Some(filter) => sub.filter = check_filter(Some(filter), "filter")?,
+    }
     match patch.max_in_flight {
         None => {}
         Some(Value::Null) => sub.max_in_flight = None,
@@ -546,16 +577,25 @@ pub struct TestRequest {
     pub auth_details: Option<AuthDetails>,
     pub headers: Option<BTreeMap<String, String>>,
     pub partner_id: Option<String>,
+    /// A content filter to try the sample against (the answer says whether it passes; the
+    /// sample is sent either way).
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
 }
 
 /// Sends a sample of the event type to `eventUrl` now; an answer other than 2xx, or none, is
-/// the error `test_delivery_failed` saying how the endpoint answered.
+/// the error `test_delivery_failed` saying how the endpoint answered. With a `filter`, says
+/// whether the sample passes it (`Some`).
 pub async fn test_notification(
     state: &AppState,
     caller: &Client,
     header_partner: Option<&str>,
     t: TestRequest,
-) -> AppResult<()> {
+) -> AppResult<Option<bool>> {
+    let filter = check_filter(t.filter, "filter")?
+        .map(|f| switchyard_core::filter::Filter::parse(&f))
+        .transpose()
+        .map_err(|_| AppError::internal())?;
     let c = check_input(
         caller,
         header_partner,
@@ -582,6 +622,8 @@ pub async fn test_notification(
         "payload": catalog::sample_payload(c.event_type, &c.partner_id),
     }))
     .map_err(|_| AppError::internal())?;
+    let passes = filter
+        .map(|f| serde_json::from_slice::<Value>(&body).is_ok_and(|envelope| f.matches(&envelope)));
     let msg_id = format!("msg_test_{}", event_id.simple());
     let request = OutboundRequest {
         url: c.event_url,
@@ -593,7 +635,7 @@ pub async fn test_notification(
     };
     let outcome = state.sender.send(&request).await;
     if outcome.succeeded() {
-        return Ok(());
+        return Ok(passes);
     }
     let message = match (outcome.status_code, &outcome.error_message) {
         (Some(code), _) => format!("eventUrl answered HTTP {code}"),
@@ -701,6 +743,7 @@ pub async fn create_sellercenter(
         breaker: Default::default(),
         auto_disable_after_secs: SELLERCENTER_AUTO_DISABLE_AFTER_SECS,
         envelope: Envelope::Sellercenter,
+        filter: None,
     };
     tenant(state, caller)
         .create_subscriptions(vec![record.clone()])

@@ -123,14 +123,44 @@ pub(super) async fn insert_batch(
         }
         let mut count = 0;
         let mut chosen: HashSet<Uuid> = HashSet::new();
-        for t in &targets {
-            let matches = t.partner_id == e.partner_id
-                && t.event_version == e.event_version
-                && (t.event_type == e.event_type || Some(t.event_type.as_str()) == *topic);
-            if matches && chosen.insert(t.subscription) {
-                deliveries.push(e, t);
-                count += 1;
+        let matching: Vec<&Target> = targets
+            .iter()
+            .filter(|t| {
+                t.partner_id == e.partner_id
+                    && t.event_version == e.event_version
+                    && (t.event_type == e.event_type || Some(t.event_type.as_str()) == *topic)
+            })
+            .collect();
+        // Content filters, matched against the envelope each subscriber would get.
+        let mut record = None;
+        for t in &matching {
+            if !chosen.insert(t.subscription) {
+                continue;
             }
+            if t.filter.is_some() {
+                let by_topic = matching.iter().any(|m| {
+                    m.subscription == t.subscription && Some(m.event_type.as_str()) == *topic
+                });
+                let Some(filter) = crate::rules::TargetFilter::from_stored(
+                    t.filter.as_deref(),
+                    &t.envelope,
+                    by_topic,
+                ) else {
+                    deliveries.push(e, t);
+                    count += 1;
+                    continue;
+                };
+                if record.is_none() {
+                    let mut r = e.clone().into_record(false)?;
+                    r.topic = topic.map(str::to_string);
+                    record = Some(r);
+                }
+                if record.as_ref().is_some_and(|r| !filter.passes(r)) {
+                    continue;
+                }
+            }
+            deliveries.push(e, t);
+            count += 1;
         }
         outcomes[i] = Some(InsertOutcome::Created {
             event_id: e.id.into(),
@@ -363,6 +393,9 @@ struct Target {
     event_version: String,
     subscription: Uuid,
     ordered: bool,
+    /// Its content filter as stored, and the envelope it is matched against.
+    filter: Option<String>,
+    envelope: String,
 }
 
 async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, StoreError> {
@@ -373,7 +406,8 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
     let types: Vec<&str> = pairs.iter().map(|p| p.1).collect();
     let rows = query(
         conn,
-        "SELECT t.partner_id, t.event_type, s.event_version, s.id, s.ordering = 'resource'
+        "SELECT t.partner_id, t.event_type, s.event_version, s.id, s.ordering = 'resource',
+                s.filter, s.envelope
          FROM subscription_event_types t JOIN subscriptions s ON s.id = t.subscription_id
          WHERE s.status = 'ACTIVE'
            AND (t.partner_id, t.event_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
@@ -388,6 +422,8 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
                 event_version: r.try_get(2)?,
                 subscription: r.try_get(3)?,
                 ordered: r.try_get(4)?,
+                filter: r.try_get(5)?,
+                envelope: r.try_get(6)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()

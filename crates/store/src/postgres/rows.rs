@@ -59,7 +59,7 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
     s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
-    s.auto_disable_after_secs, s.envelope";
+    s.auto_disable_after_secs, s.envelope, s.filter";
 
 pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
     let status: String = get(row, at + 9)?;
@@ -105,6 +105,11 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
             Envelope::parse(&text)
                 .ok_or_else(|| StoreError::Corrupt(format!("envelope {text:?}")))?
         },
+        filter: get::<Option<String>>(row, at + 25)?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("filter: {e}")))
+            })
+            .transpose()?,
     })
 }
 

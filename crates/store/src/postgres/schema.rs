@@ -231,6 +231,8 @@ CREATE INDEX deliveries_pending ON deliveries (subscription_id, created_at)
 -- and the trace an attempt is part of.
 ALTER TABLE events ADD COLUMN trace_parent TEXT;
 ALTER TABLE attempts ADD COLUMN trace_id TEXT;
+-- A subscription's content filter (JSON), when it has one.
+ALTER TABLE subscriptions ADD COLUMN filter TEXT;
 "#,
 ];
 

@@ -29,11 +29,13 @@ pub(super) struct EventOp {
 }
 
 /// A subscription an event fans out to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Target {
     subscription: Uuid,
     /// Ordered by resource: its deliveries carry the event's resource key.
     ordered: bool,
+    /// Its content filter, if it has one.
+    filter: Option<crate::rules::TargetFilter>,
 }
 
 /// What fan-out is matched on: partner, event type, topic, version.
@@ -79,15 +81,25 @@ fn fanout(
     }
     let targets: Vec<Target> = conn
         .prepare_cached(
-            "SELECT DISTINCT s.id, s.ordering = 'resource' FROM subscription_event_types t
+            "SELECT s.id, s.ordering = 'resource', s.filter, s.envelope,
+                    MAX(t.event_type = ?3 AND ?3 <> '')
+             FROM subscription_event_types t
              JOIN subscriptions s ON s.id = t.subscription_id
              WHERE t.partner_id = ?1 AND t.event_type IN (?2, ?3)
-               AND s.status = 'ACTIVE' AND s.event_version = ?4",
+               AND s.status = 'ACTIVE' AND s.event_version = ?4
+             GROUP BY s.id",
         )?
         .query_map(params![key.0, key.1, key.2, key.3], |r| {
+            let filter: Option<String> = r.get(2)?;
+            let envelope: String = r.get(3)?;
             Ok(Target {
                 subscription: r.get(0)?,
                 ordered: r.get(1)?,
+                filter: crate::rules::TargetFilter::from_stored(
+                    filter.as_deref(),
+                    &envelope,
+                    r.get(4)?,
+                ),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -172,7 +184,14 @@ pub(super) fn insert(
         e.headers,
         e.trace_parent,
     ])?;
-    let targets = fanout(conn, shared, e, topic.as_deref().unwrap_or_default())?;
+    let mut targets = fanout(conn, shared, e, topic.as_deref().unwrap_or_default())?;
+    // Content filters, matched against the envelope each subscriber would get: an event a
+    // filter rejects makes no delivery to it.
+    if targets.iter().any(|t| t.filter.is_some()) {
+        let mut record = e.clone().into_record(false)?;
+        record.topic = topic.clone();
+        targets.retain(|t| t.filter.as_ref().is_none_or(|f| f.passes(&record)));
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
             next_attempt_at, created_at, updated_at, resource_key)

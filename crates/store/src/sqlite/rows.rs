@@ -66,7 +66,7 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
     s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
-    s.auto_disable_after_secs, s.envelope";
+    s.auto_disable_after_secs, s.envelope, s.filter";
 
 /// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
 /// same reader serves plain and joined rows.
@@ -114,6 +114,10 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<Subscrip
             let text: String = row.get(at + 24)?;
             Envelope::parse(&text).ok_or_else(|| corrupt(format!("envelope {text:?}")))?
         },
+        filter: row
+            .get::<_, Option<String>>(at + 25)?
+            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(format!("filter: {e}"))))
+            .transpose()?,
     })
 }
 

@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod dependencies;
 mod faults;
+mod filters;
 mod fixture;
 mod full_disk;
 mod generated_client;
