@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument as _;
 
 use switchyard_core::Clock;
 use switchyard_core::model::{AuthDetails, AuthMethod, RESPONSE_EXCERPT_BYTES};
@@ -292,12 +293,6 @@ impl Sender {
     }
 
     /// A cached token, or a new one from `authUrl`.
-    #[tracing::instrument(
-        target = "switchyard::stage",
-        name = "token_fetch",
-        skip_all,
-        fields(fresh)
-    )]
     async fn oauth_token(
         &self,
         auth: &AuthDetails,
@@ -320,6 +315,22 @@ impl Sender {
                 return Ok(cached.token.clone());
             }
         }
+        self.fetch_token(auth, request, key, started, now)
+            .instrument(tracing::info_span!(target: crate::trace_context::STAGE, "token_fetch"))
+            .await
+    }
+
+    /// A new token from `authUrl` (the `token_fetch` stage), cached under `key`.
+    async fn fetch_token(
+        &self,
+        auth: &AuthDetails,
+        request: &OutboundRequest,
+        key: Option<String>,
+        started: Instant,
+        now: Timestamp,
+    ) -> Result<String, SendOutcome> {
+        let auth_url = auth.auth_url.as_deref().unwrap_or("");
+        let client_id = auth.client_id.as_deref().unwrap_or("");
         let fail = |message: String| SendOutcome::failed("auth", message, started);
         let url = reqwest::Url::parse(auth_url).map_err(|e| fail(format!("bad authUrl: {e}")))?;
         self.guard.check_url(&url).map_err(|e| {
