@@ -120,6 +120,16 @@ pub fn check_options(options: &Value) -> Result<(), Refusal> {
     }
 }
 
+/// The HMAC form signs with a shared secret: it needs one (the ECDSA form uses eBay's keys).
+pub fn check_secrets(options: &Value, secrets: &[&str]) -> Result<(), Refusal> {
+    match form_of(options)? {
+        Form::Hmac if !secrets.iter().any(|s| !s.is_empty()) => Err(Refusal::Misconfigured(
+            "the hmac form needs a secret to verify with".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn hmac(alg: HmacAlg, key: &[u8], body: &[u8]) -> Vec<u8> {
     match alg {
         HmacAlg::Sha256 => util::hmac_sha256(key, &[body]).to_vec(),

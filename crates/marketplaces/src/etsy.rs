@@ -64,6 +64,14 @@ pub fn check_options(options: &Value) -> Result<(), Refusal> {
     form_of(options).map(|_| ())
 }
 
+/// The standard form verifies Standard Webhooks signatures: it needs a `whsec_` secret.
+pub fn check_secrets(options: &Value, secrets: &[&str]) -> Result<(), Refusal> {
+    match form_of(options)? {
+        Form::Standard => crate::standard::check_secrets(secrets),
+        _ => Ok(()),
+    }
+}
+
 /// The challenge string, when the body is a challenge.
 fn challenge_of(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;

@@ -7,7 +7,8 @@
 //! - `check_options(&Value) -> Result<(), Refusal>`: refuses the source options `verify` would
 //!   refuse as [`Refusal::Misconfigured`], with the same parsers and the same message, so that a
 //!   source that cannot work is refused when it is created or changed instead of answering every
-//!   request 500.
+//!   request 500. (Secrets with a shape — a `whsec_` secret, a secret an HMAC form needs — are
+//!   checked by `check_secrets` in the modules that have them, through [`Kind::check_secrets`].)
 //! - `sign(&SignRequest) -> Result<SignedRequest, Refusal>`: builds a request in that marketplace's
 //!   exact wire format, correctly signed, for `switchyard simulate` and for tests.
 //! - `normalize(&NativeEvent) -> Normalized`: maps the native event onto a cross-marketplace topic
@@ -114,6 +115,18 @@ impl Kind {
             Kind::Sellercenter => sellercenter::verify(request, source, keys),
             Kind::Shopify => shopify::verify(request, source, keys),
             Kind::Standard => standard::verify(request, source, keys),
+        }
+    }
+
+    /// Checks a source's secrets as this kind's `verify` needs them with these options (a
+    /// source that could never verify is refused when made, not answered 500 ever after). The
+    /// kinds whose secrets are opaque shared strings take any non-empty one.
+    pub fn check_secrets(self, options: &Value, secrets: &[&str]) -> Result<(), Refusal> {
+        match self {
+            Kind::Standard => standard::check_secrets(secrets),
+            Kind::Etsy => etsy::check_secrets(options, secrets),
+            Kind::Ebay => ebay::check_secrets(options, secrets),
+            _ => Ok(()),
         }
     }
 

@@ -112,6 +112,18 @@ pub fn check_options(_options: &Value) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// At least one secret must be a Standard Webhooks secret (`whsec_` and base64), as
+/// `verify_headers` refuses otherwise.
+pub fn check_secrets(secrets: &[&str]) -> Result<(), Refusal> {
+    if secrets.iter().any(|s| !s.is_empty() && decodable(s)) {
+        Ok(())
+    } else {
+        Err(Refusal::Misconfigured(
+            "no secret of the source is a whsec_ (base64) secret".into(),
+        ))
+    }
+}
+
 pub fn verify(
     req: &Inbound,
     source: &SourceSettings,

@@ -207,6 +207,18 @@ fn check_options(kind: Kind, options: Option<Value>) -> AppResult<Value> {
     Ok(options)
 }
 
+/// Refuses secrets this kind's verifier could never use with these options (400 `secrets`).
+fn check_secrets(kind: Kind, options: &Value, secrets: &[SourceSecret]) -> AppResult<()> {
+    let values: Vec<&str> = secrets.iter().map(|s| s.value.as_str()).collect();
+    kind.check_secrets(options, &values).map_err(|refusal| {
+        let why = match refusal {
+            Refusal::Misconfigured(why) => why,
+            other => other.to_string(),
+        };
+        AppError::invalid("secrets", why)
+    })
+}
+
 fn secrets_from(
     secret: Option<String>,
     secrets: Option<Vec<SecretInput>>,
@@ -281,6 +293,7 @@ pub fn prepare(
     )?;
     let options = check_options(kind, c.options)?;
     let mut secrets = secrets_from(c.secret, c.secrets, &[])?;
+    check_secrets(kind, &options, &secrets)?;
     let mut token = None;
     if kind == Kind::Sellercenter {
         let t = random_token::<24>();
@@ -379,6 +392,7 @@ pub async fn update(
     if let Some(secs) = p.replay_window_seconds {
         source.replay_window_secs = check_window(secs)?;
     }
+    let verifying_changed = p.options.is_some() || p.secrets.is_some();
     if p.options.is_some() {
         // Stored kinds are ones `prepare` parsed; one that no longer parses has no verifier
         // either, so the change is refused like its requests are.
@@ -403,6 +417,11 @@ pub async fn update(
             ));
         }
         source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
+    }
+    if verifying_changed {
+        // The options and secrets as they would be stored, checked together.
+        let kind = Kind::parse(&source.kind).ok_or_else(AppError::internal)?;
+        check_secrets(kind, &source.options, &open_secrets(state, &source)?)?;
     }
     source.updated_at = state.clock.now();
     let updated = tenant(state, caller).update_source(source.clone()).await;

@@ -911,3 +911,63 @@ async fn a_burst_of_refusals_is_announced_once() {
     assert_eq!(body["payload"]["sourceId"], source_id.as_str());
     assert_eq!(body["payload"]["reasons"], json!(["signature_mismatch"]));
 }
+
+/// Secrets a source's verifier could never use are refused when the source is made or changed
+/// (400 naming `secrets`), as its options are, rather than answered 500 on every webhook.
+#[tokio::test]
+async fn sources_whose_secrets_cannot_verify_are_refused_and_stored_nowhere() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for (body, why) in [
+        (
+            json!({"kind": "standard", "partners": ["seller-1"], "secret": "not base64 !!"}),
+            "whsec_",
+        ),
+        (
+            json!({"kind": "etsy", "partners": ["seller-1"], "secret": "%%%"}),
+            "whsec_",
+        ),
+        (
+            json!({"kind": "ebay", "partners": ["seller-1"], "options": {"signatureForm": "hmac"}}),
+            "needs a secret",
+        ),
+    ] {
+        let refused = app.post("/api/v1/sources", &admin, body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        assert_eq!(
+            refused.body["error"]["field"], "secrets",
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(why)),
+            "{}",
+            refused.body
+        );
+    }
+    let listed = app.get("/api/v1/sources", &admin).await;
+    assert_eq!(listed.body["sources"], json!([]), "nothing was stored");
+
+    // A good source, then a change that would break it: refused, and the source unchanged.
+    let (id, _) = source(
+        &app,
+        &admin,
+        json!({"kind": "standard", "partners": ["seller-1"],
+               "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+    )
+    .await;
+    let before = app.get(&format!("/api/v1/sources/{id}"), &admin).await;
+    let broken = app
+        .patch(
+            &format!("/api/v1/sources/{id}"),
+            &admin,
+            json!({"secrets": [{"id": "2", "value": "no good"}]}),
+        )
+        .await;
+    assert_eq!(broken.status, 400, "{}", broken.body);
+    assert_eq!(broken.body["error"]["field"], "secrets");
+    let after = app.get(&format!("/api/v1/sources/{id}"), &admin).await;
+    assert_eq!(before.body, after.body);
+}
