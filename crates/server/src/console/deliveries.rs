@@ -9,7 +9,8 @@ use switchyard_core::model::AttemptFilter;
 
 use super::html::{Form, badge, code, csrf_field, inline_form, link, page, q, table, time};
 use super::requests::{
-    PAGE_SIZE, back_to, notice, parse_time, parse_uuid, query, see_other, time_input_value,
+    PAGE_SIZE, back_to, notice, older_page, parse_time, parse_uuid, query, see_other,
+    time_input_value,
 };
 use super::webhooks::visible;
 use super::{PageResult, Session};
@@ -96,10 +97,13 @@ pub async fn callback_logs(
         ("succeeded", "Succeeded"),
         ("failed", "Failed"),
     ];
-    let older = match (logged.len() == PAGE_SIZE as usize, logged.last()) {
-        (true, Some(last)) => Some(format!("{here}&after={}", last.attempt.id)),
-        _ => None,
-    };
+    let older = older_page(
+        &format!("/console/webhooks/{}/logs", sub.id),
+        &query,
+        "after",
+        &logged,
+        |l| l.attempt.id,
+    );
     let body = html! {
         (notice(&query))
         p {

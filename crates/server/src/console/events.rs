@@ -10,7 +10,9 @@ use switchyard_core::model::{EventFilter, OutcomeFilter};
 use switchyard_marketplaces::Kind;
 
 use super::html::{badge, code, facts, inline_form, link, opt_time, page, table, time};
-use super::requests::{PAGE_SIZE, parse_time, parse_uuid, pretty, query, time_input_value};
+use super::requests::{
+    PAGE_SIZE, older_page, parse_time, parse_uuid, pretty, query, time_input_value,
+};
 use super::{PageResult, Session};
 use crate::AppState;
 use crate::extract::PathId;
@@ -83,22 +85,7 @@ pub async fn events(
     marketplaces.sort_unstable();
     marketplaces.dedup();
     let value = |name: &str| query.get(name).unwrap_or_default();
-    let older = match (found.len() == PAGE_SIZE as usize, found.last()) {
-        (true, Some(last)) => {
-            let kept: Vec<(String, String)> = query
-                .0
-                .iter()
-                .filter(|(k, _)| k != "before")
-                .cloned()
-                .chain([("before".to_string(), last.id.to_string())])
-                .collect();
-            Some(format!(
-                "/console/events?{}",
-                serde_urlencoded::to_string(&kept).unwrap_or_default()
-            ))
-        }
-        _ => None,
-    };
+    let older = older_page("/console/events", &query, "before", &found, |e| e.id);
     let body = html! {
         form method="get" class="filters" {
             label {

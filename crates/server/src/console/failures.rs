@@ -14,7 +14,7 @@ use switchyard_core::model::{
 use switchyard_store::BucketCount;
 
 use super::html::{badge, bar_chart, link, page, q, table, time};
-use super::requests::{PAGE_SIZE, parse_time, parse_uuid, query};
+use super::requests::{PAGE_SIZE, older_page, parse_time, parse_uuid, query};
 use super::{PageResult, Session};
 use crate::AppState;
 use crate::error::AppError;
@@ -214,15 +214,7 @@ pub async fn rejections(
             ]
         })
         .collect();
-    let older = match (found.len() == PAGE_SIZE as usize, found.last()) {
-        (true, Some(last)) => Some(format!(
-            "/console/rejections?source={}&reason={}&before={}",
-            q(&query.get("source").unwrap_or_default()),
-            q(&query.get("reason").unwrap_or_default()),
-            last.id
-        )),
-        _ => None,
-    };
+    let older = older_page("/console/rejections", &query, "before", &found, |r| r.id);
     let body = html! {
         p { (link("/console/failures", "← Failures")) }
         (table(
@@ -270,6 +262,7 @@ pub async fn outcomes(
             ]
         })
         .collect();
+    let older = older_page("/console/outcomes", &query, "before", &found, |o| o.id);
     let body = html! {
         p { (link("/console/failures", "← Failures")) }
         (table(
@@ -277,6 +270,11 @@ pub async fn outcomes(
             &rows,
             "No reported failures match.",
         ))
+        p {
+            @if let Some(older) = older {
+                (link(&older, "Older →"))
+            }
+        }
     };
     Ok(page(&session, "Failures reported by subscribers", body))
 }

@@ -50,6 +50,30 @@ pub fn notice(query: &Form) -> Markup {
     html! { p class="notice" { (text) } }
 }
 
+/// The link to the page after a full one: `path` with the query the page was asked with (less
+/// a redirect's `notice`), `key` set to the last row's key. `None` when the page was not full:
+/// there is nothing older.
+pub fn older_page<T, K: std::fmt::Display>(
+    path: &str,
+    query: &Form,
+    key: &str,
+    rows: &[T],
+    key_of: impl Fn(&T) -> K,
+) -> Option<String> {
+    let last = rows.last().filter(|_| rows.len() == PAGE_SIZE as usize)?;
+    let kept: Vec<(String, String)> = query
+        .0
+        .iter()
+        .filter(|(name, _)| name != key && name != "notice")
+        .cloned()
+        .chain([(key.to_string(), key_of(last).to_string())])
+        .collect();
+    Some(format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(&kept).unwrap_or_default()
+    ))
+}
+
 pub fn query(raw: Option<String>) -> Form {
     Form::parse(raw.unwrap_or_default().as_bytes())
 }
@@ -93,4 +117,26 @@ pub fn parse_uuid<Id: std::str::FromStr>(form: &Form, name: &str) -> Option<Id> 
 /// JSON as the pages show it (the template escapes it).
 pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_page_keeps_the_filters_and_moves_the_key() {
+        let asked = query(Some(
+            "reason=bad%20signature&before=old&notice=retried&since=2026-12-01T00:00".into(),
+        ));
+        let full: Vec<u32> = (1..=PAGE_SIZE).collect();
+        assert_eq!(
+            older_page("/console/rejections", &asked, "before", &full, |n| n * 10).as_deref(),
+            Some("/console/rejections?reason=bad+signature&since=2026-12-01T00%3A00&before=500"),
+        );
+        let short = &full[..PAGE_SIZE as usize - 1];
+        assert_eq!(
+            older_page("/console/rejections", &asked, "before", short, |n| *n),
+            None
+        );
+    }
 }
