@@ -112,29 +112,20 @@ fn hex_decode(s: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_delivers_a_time_range_again_beside_a_serving_hub() {
     use crate::helpers::{Sink, wait_for};
-    use crate::restart::{admin_token, free_port, start_hub};
+    use crate::restart::{admin_token, free_port, start_hub, subscribe};
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     let hub = start_hub(dir.path(), free_port()).await;
     let http = reqwest::Client::new();
     let token = admin_token(&http, &hub.base).await;
-    let created: Value = http
-        .post(format!("{}/v3/webhooks/subscriptions", hub.base))
-        .bearer_auth(&token)
-        .json(
-            &json!({"events": [{"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM",
-                                   "partnerId": "p1", "eventUrl": sink.hook_url()}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sub = created["events"][0]["subscriptionId"]
-        .as_str()
-        .expect("a subscription")
-        .to_string();
+    let sub = subscribe(
+        &http,
+        &hub.base,
+        &token,
+        json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM",
+               "partnerId": "p1", "eventUrl": sink.hook_url()}),
+    )
+    .await;
     for n in 0..4 {
         let published = http
             .post(format!("{}/api/v1/events", hub.base))

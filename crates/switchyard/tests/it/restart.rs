@@ -94,6 +94,28 @@ pub(crate) async fn admin_token(http: &reqwest::Client, base: &str) -> String {
     answer["access_token"].as_str().unwrap().to_string()
 }
 
+/// Creates one subscription (Walmart shape) on a hub process; returns its id.
+pub(crate) async fn subscribe(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    event: Value,
+) -> String {
+    let answer = http
+        .post(format!("{base}/v3/webhooks/subscriptions"))
+        .bearer_auth(token)
+        .json(&json!({"events": [event]}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(answer.status(), 200, "subscription created");
+    let created: Value = answer.json().await.expect("subscription json");
+    created["events"][0]["subscriptionId"]
+        .as_str()
+        .expect("a subscription id")
+        .to_string()
+}
+
 #[tokio::test]
 async fn an_acknowledged_publish_survives_sigkill_and_is_delivered_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,24 +125,17 @@ async fn an_acknowledged_publish_survives_sigkill_and_is_delivered_after_restart
     let hub_port = free_port();
     let hub = start_hub(dir.path(), hub_port).await;
     let token = admin_token(&http, &hub.base).await;
-    let created: Value = http
-        .post(format!("{}/v3/webhooks/subscriptions", hub.base))
-        .bearer_auth(&token)
-        .json(&json!({"events": [{
+    let sub = subscribe(
+        &http,
+        &hub.base,
+        &token,
+        json!({
             "eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "p1",
             "eventUrl": format!("http://127.0.0.1:{sink_port}/hook"),
             "retryPolicy": {"type": "delays", "delaysSeconds": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]},
-        }]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sub = created["events"][0]["subscriptionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        }),
+    )
+    .await;
     let published = http
         .post(format!("{}/api/v1/events", hub.base))
         .bearer_auth(&token)

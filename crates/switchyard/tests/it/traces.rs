@@ -17,7 +17,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::restart::{admin_token, free_port, start_hub_with};
+use crate::restart::{admin_token, free_port, start_hub_with, subscribe};
 
 /// One exported span, as the collector decoded it.
 #[derive(Debug, Clone)]
@@ -134,23 +134,14 @@ async fn one_webhooks_trace_runs_from_the_inbound_request_to_the_subscribers_ans
         .await
         .unwrap();
     let source_id = source["sourceId"].as_str().expect("a source").to_string();
-    let created: Value = http
-        .post(format!("{}/v3/webhooks/subscriptions", hub.base))
-        .bearer_auth(&token)
-        .json(
-            &json!({"events": [{"eventType": "order.created", "resourceName": "ORDER",
-                                   "partnerId": "seller-1", "eventUrl": sink.hook_url()}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        created["events"][0]["subscriptionId"].is_string(),
-        "{created}"
-    );
+    subscribe(
+        &http,
+        &hub.base,
+        &token,
+        json!({"eventType": "order.created", "resourceName": "ORDER",
+               "partnerId": "seller-1", "eventUrl": sink.hook_url()}),
+    )
+    .await;
 
     // The marketplace's own trace: a webhook sent from its span `00f067aa0ba902b7`.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
