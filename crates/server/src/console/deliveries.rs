@@ -1,19 +1,18 @@
 //! Deliveries: a webhook's callback logs (its attempts, filtered, with a retry per delivery, and
 //! the form that replays a time range, `replays`), and retrying one delivery.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 
 use switchyard_core::model::AttemptFilter;
 
-use super::html::{Form, badge, code, csrf_field, inline_form, link, page, q, table, time};
+use super::html::{badge, code, csrf_field, inline_form, link, page, q, table, time};
 use super::requests::{
     PAGE_SIZE, back_to, notice, older_page, parse_time, parse_uuid, query, see_other,
     time_input_value,
 };
 use super::webhooks::visible;
-use super::{PageResult, Session};
+use super::{PageResult, Posted, Session};
 use crate::AppState;
 use crate::extract::PathId;
 use crate::services::{deliveries, scope};
@@ -162,12 +161,9 @@ pub async fn callback_logs(
 
 pub async fn retry_delivery(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     deliveries::retry(&state, &session.client, &id).await?;
     let back = back_to(&form, "/console/webhooks");
     let sep = if back.contains('?') { '&' } else { '?' };

@@ -11,7 +11,8 @@ use maud::html;
 use super::html::{Form, bare_page};
 use super::requests::see_other;
 use super::{
-    LOGIN_COOKIE, PageResult, Session, cookie, cookie_attributes, end_session, start_session,
+    LOGIN_COOKIE, PageResult, Posted, Session, cookie, cookie_attributes, end_session,
+    start_session,
 };
 use crate::AppState;
 
@@ -101,8 +102,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     Ok(response)
 }
 
-pub async fn logout(State(state): State<AppState>, session: Session, body: Bytes) -> PageResult {
-    session.check_csrf(&Form::parse(&body))?;
+pub async fn logout(State(state): State<AppState>, _: Posted) -> PageResult {
     let mut response = see_other("/login");
     if let Ok(value) = end_session(&state).parse() {
         response.headers_mut().insert(SET_COOKIE, value);

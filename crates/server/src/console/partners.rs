@@ -3,15 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 
 use switchyard_core::model::SubscriptionFilter;
 
-use super::html::{Form, csrf_field, inline_form, labelled_badge, page, q, table};
+use super::html::{csrf_field, inline_form, labelled_badge, page, q, table};
 use super::requests::{notice, query, see_other};
-use super::{ConsoleError, PageResult, Session};
+use super::{ConsoleError, PageResult, Posted, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
@@ -94,13 +93,10 @@ pub async fn partners(
 
 pub async fn set_partner_console(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
     admin_only(&session)?;
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let partner = if id == "_" {
         form.get("partner_id").unwrap_or_default()
     } else {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use maud::html;
 use serde_json::json;
@@ -13,10 +12,10 @@ use uuid::Uuid;
 
 use switchyard_core::model::{ClientId, SubscriptionId};
 
-use super::html::{Form, link, page};
+use super::html::{link, page};
 use super::requests::{input, parse_time, see_other};
 use super::webhooks::visible;
-use super::{ConsoleError, PageResult, Session};
+use super::{ConsoleError, PageResult, Posted, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathParams;
@@ -88,12 +87,9 @@ impl ReplayJobs {
 /// `POST /console/webhooks/{id}/replay`: starts the replay and shows its page.
 pub async fn replay(
     State(state): State<AppState>,
-    session: Session,
     PathParams(id): PathParams<String>,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let since = parse_time(&form, "since")?
         .ok_or_else(|| ConsoleError(AppError::invalid("since", "since is required")))?;
     let mut r = json!({ "since": since });

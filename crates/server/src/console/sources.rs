@@ -1,7 +1,6 @@
 //! Sources (the marketplace accounts that send webhooks): the list with each one's ingest URL and
 //! counts, the form that adds one, a source's page and its edit form.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 use serde_json::{Value, json};
@@ -10,7 +9,7 @@ use switchyard_marketplaces::Kind;
 
 use super::html::{Form, copyable, csrf_field, facts, link, page, table};
 use super::requests::{input, notice, pretty, query, see_other};
-use super::{ConsoleError, PageResult, Session};
+use super::{ConsoleError, PageResult, Posted, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
@@ -133,11 +132,8 @@ fn source_body(form: &Form, create: bool) -> Result<Value, ConsoleError> {
 
 pub async fn create_source(
     State(state): State<AppState>,
-    session: Session,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let created =
         sources::create(&state, &session.client, input(source_body(&form, true)?)?).await?;
     let url = created.ingest_url.as_str();
@@ -204,12 +200,9 @@ pub async fn source(
 
 pub async fn update_source(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let updated = sources::update(
         &state,
         &session.client,

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use maud::{Markup, html};
@@ -14,15 +13,14 @@ use switchyard_core::catalog;
 use switchyard_core::model::{SubscriptionFilter, SubscriptionRecord, SubscriptionStatus};
 
 use super::html::{
-    Form, badge, button_form, code, csrf_field, facts, inline_form, link, opt_time, page, table,
-    time,
+    badge, button_form, code, csrf_field, facts, inline_form, link, opt_time, page, table, time,
 };
 use super::requests::{PAGE_SIZE, input, notice, query, see_other};
 use super::webhook_form::{
     auth_fields, auth_from, filter_field, filter_from, headers_field, new_events, parse_headers,
     partner_field, retry_field, retry_name,
 };
-use super::{ConsoleError, PageResult, Session};
+use super::{ConsoleError, PageResult, Posted, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
@@ -154,12 +152,9 @@ pub async fn new_webhook(session: Session) -> PageResult {
 
 pub async fn create_webhook(
     State(state): State<AppState>,
-    session: Session,
     headers: HeaderMap,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let created = subscriptions::create(
         &state,
         &session.client,
@@ -305,12 +300,9 @@ pub async fn webhook(
 
 pub async fn update_webhook(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let mut patch = json!({
         "eventUrl": form.get("event_url").unwrap_or_default(),
         "headers": parse_headers(&form)?,
@@ -331,12 +323,9 @@ pub async fn update_webhook(
 
 pub async fn set_status(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> PageResult {
-    let form = Form::parse(&body);
-    session.check_csrf(&form)?;
     let status = form.get("status").unwrap_or_default();
     subscriptions::update(
         &state,
@@ -359,22 +348,18 @@ pub async fn set_status(
 
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> PageResult {
-    session.check_csrf(&Form::parse(&body))?;
     subscriptions::delete(&state, &session.client, &id).await?;
     Ok(see_other("/console/webhooks?notice=deleted"))
 }
 
 pub async fn test_webhook(
     State(state): State<AppState>,
-    session: Session,
     PathId(id): PathId,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> PageResult {
-    session.check_csrf(&Form::parse(&body))?;
     let sub = visible(&state, &session, &id).await?;
     let mut test = json!({
         "eventType": sub.event_types.first(),

@@ -221,6 +221,60 @@ async fn a_user_session_in_headless_chromium() {
     );
 }
 
+/// Every form route of the console, read from the router (`route_table`), refuses a post without
+/// the session's CSRF token, or with another's, and changes nothing: the webhook it names is still
+/// there, unchanged, and so is the session.
+#[tokio::test]
+async fn every_console_form_refuses_a_post_without_the_sessions_token() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "pa",
+                   "eventUrl": "https://example.com/h"}),
+        )
+        .await;
+    let before = app
+        .get(&format!("/v3/webhooks/subscriptions/{sub}"), &admin)
+        .await
+        .body;
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.sign_in(ADMIN_ID, ADMIN_SECRET).await,
+        StatusCode::SEE_OTHER
+    );
+    let forms: Vec<String> = switchyard_server::route_table::plain_routes()
+        .into_iter()
+        .filter(|(path, methods)| {
+            methods.contains("post") && (path.starts_with("/console/") || path == "/logout")
+        })
+        .map(|(path, _)| path.replace("{id}", &sub))
+        .collect();
+    assert!(forms.len() >= 10, "the console's forms: {forms:?}");
+    for path in &forms {
+        for token in [None, Some("0000")] {
+            let mut form = vec![
+                ("status", "INACTIVE"),
+                ("event_url", "https://example.com/changed"),
+                ("since", "2020-01-01T00:00"),
+                ("enabled", "false"),
+                ("partner_id", "pa"),
+            ];
+            form.extend(token.map(|t| ("csrf", t)));
+            let (status, _, _) = browser.post(path, &form).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "POST {path} with {token:?}");
+        }
+    }
+    let after = app
+        .get(&format!("/v3/webhooks/subscriptions/{sub}"), &admin)
+        .await;
+    assert_eq!(after.status, 200, "the webhook is still there");
+    assert_eq!(after.body, before, "and unchanged");
+    let (status, _, _) = browser.get("/console/webhooks").await;
+    assert_eq!(status, StatusCode::OK, "still signed in");
+}
+
 #[tokio::test]
 async fn sign_in_needs_the_right_secret_and_forms_need_the_sessions_token() {
     let app = spawn_app().await;
