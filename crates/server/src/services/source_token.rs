@@ -12,8 +12,6 @@ use switchyard_marketplaces::Kind;
 use switchyard_marketplaces::util::ct_eq;
 
 use super::refusals::Arrival;
-use super::scope::inbound;
-use super::sources::open_secrets;
 use crate::AppState;
 use crate::error::AppError;
 use switchyard_core::model::SourceId;
@@ -61,11 +59,11 @@ pub async fn issue_source_token(
         started,
     };
     let source = match source_ref.parse::<SourceId>() {
-        Ok(id) => inbound(state).get_source(id).await.ok().flatten(),
+        Ok(id) => state.sources.get(state, id).await?,
         Err(_) => None,
     };
-    arrival.source = source.as_ref().map(|s| s.id);
-    let Some(source) = source.filter(|s| {
+    arrival.source = source.as_ref().map(|(s, _)| s.id);
+    let Some((source, secrets)) = source.filter(|(s, _)| {
         s.kind == Kind::Walmart.as_str()
             && s.options.get("form").and_then(|f| f.as_str()) == Some("bearer")
     }) else {
@@ -106,7 +104,6 @@ pub async fn issue_source_token(
         .get("oauthClientId")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    let secrets = open_secrets(state, &source)?;
     let secret_ok = secrets
         .iter()
         .any(|s| ct_eq(s.value.as_bytes(), client_secret.as_bytes()));
