@@ -23,26 +23,15 @@ pub struct ReplayRequest {
     pub until: Option<Timestamp>,
 }
 
-/// Sends a subscription's events again (new deliveries, new ids); returns how many.
+/// Sends a subscription's events again (new deliveries, new ids); returns how many. One write:
+/// a replay in a single slice.
 pub async fn replay(
     state: &AppState,
     caller: &Client,
     id: &str,
     r: ReplayRequest,
 ) -> AppResult<(SubscriptionId, u64)> {
-    let sub = visible_subscription(state, caller, id).await?;
-    let now = state.clock.now();
-    let until = r.until.unwrap_or(now + SignedDuration::from_millis(1));
-    if until <= r.since {
-        return Err(AppError::invalid("until", "until must be after since"));
-    }
-    let replayed = tenant(state, caller)
-        .replay(sub.id, r.since, until, now)
-        .await?;
-    if replayed > 0 {
-        state.dispatcher.wake();
-    }
-    Ok((sub.id, replayed))
+    replay_in_slices(state, caller, id, r, 1, |_| {}).await
 }
 
 /// How a replay made in slices is coming along.
@@ -60,7 +49,7 @@ pub struct ReplayProgress {
 /// A replay whose progress can be followed: the range is replayed in `slices` consecutive
 /// parts, each its own write (the same deliveries as one replay of the whole range, under the
 /// same ids, so a part replayed twice changes nothing), with `on_progress` told after each.
-/// The API's replay stays one write; the console and the CLI follow this one.
+/// The API's replay is this in one slice; the console and the CLI follow it in several.
 pub async fn replay_in_slices(
     state: &AppState,
     caller: &Client,
