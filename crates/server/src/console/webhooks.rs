@@ -327,7 +327,7 @@ pub async fn set_status(
     Posted { session, form }: Posted,
 ) -> PageResult {
     let status = form.get("status").unwrap_or_default();
-    subscriptions::update(
+    let sub = subscriptions::update(
         &state,
         &session.client,
         &id,
@@ -339,7 +339,6 @@ pub async fn set_status(
     } else {
         "paused"
     };
-    let sub = visible(&state, &session, &id).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}?notice={notice}",
         sub.id
