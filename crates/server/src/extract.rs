@@ -1,10 +1,13 @@
 //! Request extractors whose refusals are `AppError`s, so every bad request gets our error shape:
-//! JSON and query bodies, and the authenticated caller.
+//! JSON and query bodies, and the authenticated caller; and the Basic credentials both token
+//! endpoints read.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::de::DeserializeOwned;
 
 use switchyard_core::model::Client;
@@ -175,4 +178,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             .map(|axum::extract::Path(v)| PathParams(v))
             .map_err(|_| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such object"))
     }
+}
+
+/// The client id and secret of an `Authorization: Basic` header, if it holds a well-formed pair.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
 }

@@ -231,6 +231,7 @@ async fn handle(
         (status = 401, description = "Wrong credentials or `grant_type` (`invalid_client`).", body = ErrorOut),
         (status = 404, description = "No Walmart OAuth source here (`unknown_source`).", body = ErrorOut),
         (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
     ),
 )]
 pub async fn oauth_token(

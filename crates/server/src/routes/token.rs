@@ -3,15 +3,13 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use switchyard_core::secrets::{client_secret_matches, tokens};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult, ErrorOut};
-use crate::extract::{RawBody, TokenClaims};
+use crate::extract::{RawBody, TokenClaims, basic_credentials};
 use crate::models::TokenOut;
 
 /// Token lifetime, as Walmart's (`expires_in: 900`).
@@ -33,19 +31,6 @@ pub(crate) struct TokenForm {
 #[allow(dead_code)] // Names the form's only value in the document.
 pub(crate) enum GrantType {
     ClientCredentials,
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
 }
 
 /// Get a bearer token

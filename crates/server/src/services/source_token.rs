@@ -14,6 +14,7 @@ use switchyard_marketplaces::util::ct_eq;
 use super::refusals::Arrival;
 use crate::AppState;
 use crate::error::AppError;
+use crate::extract::basic_credentials;
 use switchyard_core::model::SourceId;
 
 /// A token issued at a source's token URL, in Walmart's shape (`token_type` is `Bearer`).
@@ -79,19 +80,7 @@ pub async fn issue_source_token(
     };
     let form: std::collections::HashMap<String, String> =
         serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let basic = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|b| {
-            b.split_once(':')
-                .map(|(i, s)| (i.to_string(), s.to_string()))
-        });
-    let (client_id, client_secret) = basic
+    let (client_id, client_secret) = basic_credentials(headers)
         .or_else(|| {
             Some((
                 form.get("client_id")?.clone(),
