@@ -112,23 +112,18 @@ pub fn topic_of(
     }
 }
 
-/// A fan-out target's content filter, with what its deliveries' envelope is built from.
+/// A fan-out target's content filter, with the envelope its deliveries carry; parsed once, when
+/// the targets are read, not per event.
 #[derive(Debug, Clone)]
 pub struct TargetFilter {
     filter: std::sync::Arc<switchyard_core::filter::Filter>,
     envelope: switchyard_core::model::Envelope,
-    /// The subscription names the event's topic (not only its native type).
-    by_topic: bool,
 }
 
 impl TargetFilter {
     /// A subscription's stored filter (JSON text) as fan-out applies it; `None` without one. A
     /// stored filter that no longer parses (it was checked when set) filters nothing out.
-    pub fn from_stored(
-        filter: Option<&str>,
-        envelope: &str,
-        by_topic: bool,
-    ) -> Option<TargetFilter> {
+    pub fn from_stored(filter: Option<&str>, envelope: &str) -> Option<TargetFilter> {
         let value: serde_json::Value = serde_json::from_str(filter?).ok()?;
         let filter = switchyard_core::filter::Filter::parse(&value)
             .map_err(|e| tracing::error!(error = %e, "a stored subscription filter does not parse"))
@@ -136,14 +131,14 @@ impl TargetFilter {
         Some(TargetFilter {
             filter: std::sync::Arc::new(filter),
             envelope: switchyard_core::model::Envelope::parse(envelope).unwrap_or_default(),
-            by_topic,
         })
     }
 
     /// Whether an event's delivery passes: the filter matched against the envelope the
-    /// subscriber would receive.
-    pub fn passes(&self, event: &switchyard_core::model::EventRecord) -> bool {
-        let body = switchyard_core::envelope::body(event, self.envelope, self.by_topic);
+    /// subscriber would receive. `by_topic`: the subscription names the event's topic (not
+    /// only its native type).
+    pub fn passes(&self, event: &switchyard_core::model::EventRecord, by_topic: bool) -> bool {
+        let body = switchyard_core::envelope::body(event, self.envelope, by_topic);
         serde_json::from_slice::<serde_json::Value>(&body)
             .is_ok_and(|envelope| self.filter.matches(&envelope))
     }

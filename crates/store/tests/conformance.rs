@@ -2048,4 +2048,39 @@ async fn a_content_filter_keeps_the_events_it_rejects_from_fanning_out(store: Ar
         .await
         .unwrap();
     assert_eq!(to_filtered.len(), 1);
+
+    // A subscriber of the topic gets, and is filtered on, the normalized form under the topic's
+    // name; a subscriber of the native type on the payload as received.
+    let mut by_topic = subscription("p1", &["order.created"]);
+    by_topic.filter = Some(serde_json::json!({
+        "source.eventType": "order.created", "payload.total": {"$gte": 10}
+    }));
+    let mut by_native = subscription("p1", &["PO_LINE_ADDED"]);
+    by_native.filter = Some(serde_json::json!({
+        "source.eventType": "PO_LINE_ADDED", "payload.n": 1
+    }));
+    store
+        .create_subscriptions(vec![by_topic.clone(), by_native.clone()])
+        .await
+        .unwrap();
+    let mut order = event("p1", "PO_LINE_ADDED", Some("order.created"), Some("order"));
+    order.normalized = Some(serde_json::json!({"total": 12}));
+    let (_, order_deliveries) = created(store.insert_event(order, None).await.unwrap());
+    assert_eq!(order_deliveries, 2, "each filter saw its own envelope");
+    let mut small = event("p1", "PO_LINE_ADDED", Some("order.created"), Some("small"));
+    small.normalized = Some(serde_json::json!({"total": 3}));
+    let (_, small_deliveries) = created(store.insert_event(small, None).await.unwrap());
+    assert_eq!(
+        small_deliveries, 1,
+        "the normalized total is under the topic filter's"
+    );
+    let to_topic = store
+        .list_deliveries(&DeliveryFilter {
+            subscription_id: Some(by_topic.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(to_topic.len(), 1);
 }

@@ -137,25 +137,16 @@ pub(super) async fn insert_batch(
             if !chosen.insert(t.subscription) {
                 continue;
             }
-            if t.filter.is_some() {
+            if let Some(filter) = &t.filter {
                 let by_topic = matching.iter().any(|m| {
                     m.subscription == t.subscription && Some(m.event_type.as_str()) == *topic
                 });
-                let Some(filter) = crate::rules::TargetFilter::from_stored(
-                    t.filter.as_deref(),
-                    &t.envelope,
-                    by_topic,
-                ) else {
-                    deliveries.push(e, t);
-                    count += 1;
-                    continue;
-                };
                 if record.is_none() {
                     let mut r = e.clone().into_record(false)?;
                     r.topic = topic.map(str::to_string);
                     record = Some(r);
                 }
-                if record.as_ref().is_some_and(|r| !filter.passes(r)) {
+                if record.as_ref().is_some_and(|r| !filter.passes(r, by_topic)) {
                     continue;
                 }
             }
@@ -393,9 +384,8 @@ struct Target {
     event_version: String,
     subscription: Uuid,
     ordered: bool,
-    /// Its content filter as stored, and the envelope it is matched against.
-    filter: Option<String>,
-    envelope: String,
+    /// Its content filter, if it has one.
+    filter: Option<crate::rules::TargetFilter>,
 }
 
 async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, StoreError> {
@@ -422,8 +412,10 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
                 event_version: r.try_get(2)?,
                 subscription: r.try_get(3)?,
                 ordered: r.try_get(4)?,
-                filter: r.try_get(5)?,
-                envelope: r.try_get(6)?,
+                filter: crate::rules::TargetFilter::from_stored(
+                    r.try_get::<_, Option<&str>>(5)?,
+                    r.try_get(6)?,
+                ),
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()

@@ -36,6 +36,8 @@ struct Target {
     ordered: bool,
     /// Its content filter, if it has one.
     filter: Option<crate::rules::TargetFilter>,
+    /// It names the event's topic (not only its native type).
+    by_topic: bool,
 }
 
 /// What fan-out is matched on: partner, event type, topic, version.
@@ -95,11 +97,8 @@ fn fanout(
             Ok(Target {
                 subscription: r.get(0)?,
                 ordered: r.get(1)?,
-                filter: crate::rules::TargetFilter::from_stored(
-                    filter.as_deref(),
-                    &envelope,
-                    r.get(4)?,
-                ),
+                filter: crate::rules::TargetFilter::from_stored(filter.as_deref(), &envelope),
+                by_topic: r.get(4)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -190,7 +189,11 @@ pub(super) fn insert(
     if targets.iter().any(|t| t.filter.is_some()) {
         let mut record = e.clone().into_record(false)?;
         record.topic = topic.clone();
-        targets.retain(|t| t.filter.as_ref().is_none_or(|f| f.passes(&record)));
+        targets.retain(|t| {
+            t.filter
+                .as_ref()
+                .is_none_or(|f| f.passes(&record, t.by_topic))
+        });
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
