@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod guard;
 pub mod sender;
 pub mod trace_context;
+pub mod transform;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig};
 pub use sender::{OutboundRequest, SendOutcome, Sender, SenderConfig};
