@@ -455,6 +455,8 @@ pub fn subscription(url: String) -> SubscriptionRecord {
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
         envelope: Default::default(),
         filter: None,
+        transform: None,
+        coalesce: false,
     }
 }
 
@@ -526,6 +528,7 @@ pub fn order_event(origin: &str, n: u64, at: Timestamp) -> EventRecord {
         resource_key: Some(format!("order:{po}")),
         headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
         trace_parent: None,
+        resource_version: None,
     }
 }
 

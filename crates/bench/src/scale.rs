@@ -38,6 +38,7 @@ fn published(n: u64, at: Timestamp) -> EventRecord {
         resource_key: None,
         headers: Default::default(),
         trace_parent: None,
+        resource_version: None,
     }
 }
 

@@ -492,6 +492,21 @@ pub fn find(event_type: &str) -> Option<&'static EventType> {
 }
 
 /// Checks a payload against its event type's schema.
+/// Whether an event announces a resource's state, so that a newer one for the same resource
+/// makes an older one moot (a subscription's `coalesce`): inventory, prices, a listing's status,
+/// and an order's status. An order's creation is news, not state, and is never superseded.
+/// Decided by the event's topic when it has one, else by its native type.
+pub fn is_state(event_type: &str, topic: Option<&str>) -> bool {
+    const ORDER_STATUS: &[&str] = &[
+        "order.updated",
+        "order.cancelled",
+        "onOrderItemsStatusChanged",
+    ];
+    let name = topic.unwrap_or(event_type);
+    ORDER_STATUS.contains(&name)
+        || find(name).is_some_and(|t| matches!(t.resource_name, "INVENTORY" | "PRICE" | "ITEM"))
+}
+
 pub fn validate_payload(event_type: &str, payload: &Value) -> Result<(), CoreError> {
     let validator = VALIDATORS.get(event_type).ok_or_else(|| {
         CoreError::invalid("eventType", format!("unknown event type {event_type:?}"))
@@ -615,6 +630,31 @@ pub fn sample_payload(event_type: &EventType, partner_id: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_events_are_inventory_prices_listings_and_order_statuses() {
+        for (event_type, topic) in [
+            ("INVENTORY_OOS", None),
+            ("BUY_BOX_CHANGED", None),
+            ("OFFER_UNPUBLISHED", None),
+            ("ORDER_STATUS_CHANGE", Some("order.updated")),
+            ("x", Some("order.cancelled")),
+            ("x", Some("inventory.low")),
+            ("x", Some("listing.rejected")),
+            ("onOrderItemsStatusChanged", None),
+        ] {
+            assert!(is_state(event_type, topic), "{event_type} {topic:?}");
+        }
+        for (event_type, topic) in [
+            ("PO_CREATED", None),
+            ("x", Some("order.created")),
+            ("REPORT_STATUS", None),
+            ("x", Some("feed.completed")),
+            ("NOT_A_TYPE", None),
+        ] {
+            assert!(!is_state(event_type, topic), "{event_type} {topic:?}");
+        }
+    }
 
     #[test]
     fn every_schema_compiles_and_every_sample_matches_it() {

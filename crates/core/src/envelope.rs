@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use crate::catalog;
 use crate::model::{Envelope, EventRecord};
 
-/// `{"source":{"eventType","eventVersion","eventTime","eventId"},"payload":{...}}`.
+/// `{"source":{"eventType","eventVersion","eventTime","eventId","resourceVersion"},"payload":{...}}`.
 ///
 /// A subscriber of the event's topic gets the normalized form under the topic's name; a
 /// subscriber of its native type gets the payload as published or received.
@@ -33,6 +33,7 @@ pub fn body(event: &EventRecord, envelope: Envelope, by_topic: bool) -> Vec<u8> 
             event_time: event_time(event.occurred_at),
             event_type,
             event_version: &event.event_version,
+            resource_version: event.resource_version,
         },
     };
     serde_json::to_vec(&envelope).unwrap_or_default()
@@ -54,6 +55,9 @@ struct Source<'a> {
     event_time: String,
     event_type: &'a str,
     event_version: &'a str,
+    /// The event's place in the log: for one resource, a later event's is larger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_version: Option<i64>,
 }
 
 /// SellerCenter's callback body, borrowing the payload likewise.
@@ -61,6 +65,8 @@ struct Source<'a> {
 struct SellercenterEnvelope<'a> {
     event: &'a str,
     payload: &'a serde_json::Value,
+    #[serde(rename = "resourceVersion", skip_serializing_if = "Option::is_none")]
+    resource_version: Option<i64>,
 }
 
 /// SellerCenter's callback body, `{"event":"onOrderCreated","payload":{…}}`. A SellerCenter event
@@ -76,6 +82,7 @@ fn sellercenter_body(event: &EventRecord, by_topic: bool) -> Vec<u8> {
     serde_json::to_vec(&SellercenterEnvelope {
         event: name,
         payload,
+        resource_version: event.resource_version,
     })
     .unwrap_or_default()
 }

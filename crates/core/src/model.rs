@@ -327,6 +327,12 @@ pub struct SubscriptionRecord {
     /// A content filter (`core::filter`), checked when set: an event whose envelope it rejects
     /// makes no delivery to this subscription.
     pub filter: Option<serde_json::Value>,
+    /// A transformation (`function handler(webhook)`, JavaScript), compiled when set and run on
+    /// each attempt's request.
+    pub transform: Option<String>,
+    /// Latest state only: a state event's pending delivery is superseded by a newer one for the
+    /// same resource (`catalog::is_state`).
+    pub coalesce: bool,
 }
 
 /// The body shape of a subscription's deliveries.
@@ -478,6 +484,9 @@ pub struct EventRecord {
     /// The `traceparent` of the span the event was stored in, when traces are kept: its
     /// deliveries' `attempt` spans continue that trace.
     pub trace_parent: Option<String>,
+    /// The event's position in the hub's log, given when it is stored: for any one resource a
+    /// later event has a larger one. Envelopes carry it as `resourceVersion`.
+    pub resource_version: Option<i64>,
 }
 
 /// The last status seen of a resource, kept so that the first sighting of an order can be
@@ -568,6 +577,10 @@ pub enum DeliveryStatus {
     Pending,
     Succeeded,
     Failed,
+    /// A newer event for the same resource took its place before it went out (`coalesce`).
+    Superseded,
+    /// The subscription's transformation dropped it (`cancel: true`).
+    Cancelled,
 }
 
 impl DeliveryStatus {
@@ -576,6 +589,8 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Succeeded => "succeeded",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Superseded => "superseded",
+            DeliveryStatus::Cancelled => "cancelled",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -583,6 +598,8 @@ impl DeliveryStatus {
             "pending" => Some(DeliveryStatus::Pending),
             "succeeded" => Some(DeliveryStatus::Succeeded),
             "failed" => Some(DeliveryStatus::Failed),
+            "superseded" => Some(DeliveryStatus::Superseded),
+            "cancelled" => Some(DeliveryStatus::Cancelled),
             _ => None,
         }
     }

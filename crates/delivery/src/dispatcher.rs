@@ -31,6 +31,7 @@ use tracing::Instrument as _;
 use crate::envelope;
 use crate::sender::{OutboundRequest, SendOutcome, Sender};
 use crate::trace_context::{STAGE, continue_trace, trace_id, traceparent};
+use crate::transform;
 
 /// Stores an operational event (`subscription.disabled`, `source.rejections_spiking`, ...) for a
 /// partner, once per `key`; `true` when it owes deliveries.
@@ -60,6 +61,7 @@ pub async fn publish_operational(
         resource_key: None,
         headers: Default::default(),
         trace_parent: None,
+        resource_version: None,
     };
     match store.insert_event(event, None).await {
         Ok(InsertOutcome::Created { deliveries, .. }) => {
@@ -89,6 +91,8 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
     /// Where attempts are counted and timed (the hub's registry).
     pub metrics: Metrics,
+    /// What one call of a subscription's transformation may use.
+    pub transform_limits: transform::Limits,
 }
 
 impl Default for DispatcherConfig {
@@ -100,6 +104,7 @@ impl Default for DispatcherConfig {
             time_scale: 1.0,
             shutdown_grace: Duration::from_secs(20),
             metrics: Metrics::default(),
+            transform_limits: transform::Limits::default(),
         }
     }
 }
@@ -293,7 +298,36 @@ impl Dispatcher {
             continue_trace(&span, parent);
         }
         let trace = trace_id(&span);
-        let outcome = match self.build_request(&delivery, &event, &subscription, attempted_at) {
+        let prepared = match self.build_request(&delivery, &event, &subscription, attempted_at) {
+            Ok((request, secrets)) => {
+                self.transformed(request, &secrets, &delivery, &event, &subscription)
+                    .await
+            }
+            Err(message) => Err(("config", message)),
+        };
+        let prepared = match prepared {
+            Ok(Some(request)) => Ok(request),
+            Ok(None) => {
+                // Cancelled by the transformation: no attempt, the delivery ends here.
+                drop(span);
+                drop(slot);
+                self.wake.notify_one();
+                self.config
+                    .metrics
+                    .inc(&metrics::DELIVERY_ATTEMPTS, &[("outcome", "cancelled")]);
+                let note = "cancelled by the subscription's transformation";
+                if let Err(e) = self
+                    .store
+                    .cancel_delivery(delivery.id, &self.owner, attempted_at, note)
+                    .await
+                {
+                    tracing::warn!(error = %e, delivery = %delivery.id, "cannot record a cancel");
+                }
+                return;
+            }
+            Err(failed) => Err(failed),
+        };
+        let outcome = match prepared {
             Ok(mut request) => {
                 if let Some(traceparent) = traceparent(&span) {
                     request.headers.push(("traceparent".into(), traceparent));
@@ -317,10 +351,10 @@ impl Dispatcher {
                 }
                 outcome
             }
-            Err(message) => SendOutcome {
+            Err((class, message)) => SendOutcome {
                 status_code: None,
                 latency: Duration::ZERO,
-                error_class: Some("config"),
+                error_class: Some(class),
                 error_message: Some(message),
                 response_excerpt: None,
                 retry_after: None,
@@ -479,13 +513,65 @@ impl Dispatcher {
         }
     }
 
+    /// The request as the subscription's transformation leaves it (re-signed over the new
+    /// body), `None` when it cancels the delivery, or the attempt's failure (`transform`) when
+    /// it throws, overruns or answers something else than a webhook. The code runs off the
+    /// async threads: a call may take its whole time limit.
+    async fn transformed(
+        &self,
+        mut request: OutboundRequest,
+        secrets: &[String],
+        delivery: &switchyard_core::model::DeliveryRecord,
+        event: &switchyard_core::model::EventRecord,
+        subscription: &switchyard_core::model::SubscriptionRecord,
+    ) -> Result<Option<OutboundRequest>, (&'static str, String)> {
+        let Some(code) = subscription.transform.clone() else {
+            return Ok(Some(request));
+        };
+        let failed = |message: String| ("transform", message);
+        let payload = serde_json::from_slice(&request.body)
+            .map_err(|e| failed(format!("the envelope is not JSON: {e}")))?;
+        let webhook = transform::Webhook {
+            event_type: envelope::announced_type(event, subscription).to_string(),
+            payload,
+            headers: std::mem::take(&mut request.custom_headers),
+            url: std::mem::take(&mut request.url),
+        };
+        let limits = self.config.transform_limits;
+        let outcome = tokio::task::spawn_blocking(move || transform::run(&code, &webhook, &limits))
+            .await
+            .map_err(|e| failed(format!("the transformation did not finish: {e}")))?;
+        match outcome {
+            Ok(transform::Transformed::Cancel) => Ok(None),
+            Ok(transform::Transformed::Send(webhook)) => {
+                request.body = serde_json::to_vec(&webhook.payload)
+                    .map_err(|e| failed(format!("the new payload cannot be written: {e}")))?;
+                request.custom_headers = webhook.headers;
+                request.url = webhook.url;
+                let msg_id = envelope::webhook_id(delivery);
+                let timestamp = request
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == "webhook-timestamp")
+                    .and_then(|(_, value)| value.parse::<i64>().ok())
+                    .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+                    .unwrap_or_else(|| self.clock.now());
+                request.headers =
+                    envelope::standard_webhooks_headers(&msg_id, timestamp, &request.body, secrets);
+                Ok(Some(request))
+            }
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    /// The request of an attempt, with the secrets that signed it.
     fn build_request(
         &self,
         delivery: &switchyard_core::model::DeliveryRecord,
         event: &switchyard_core::model::EventRecord,
         subscription: &switchyard_core::model::SubscriptionRecord,
         now: jiff::Timestamp,
-    ) -> Result<OutboundRequest, String> {
+    ) -> Result<(OutboundRequest, Vec<String>), String> {
         let open = |sealed: &str| -> Result<String, String> {
             let cached = self
                 .opened
@@ -524,13 +610,16 @@ impl Dispatcher {
         let body = envelope::body(event, subscription);
         let msg_id = envelope::webhook_id(delivery);
         let headers = envelope::standard_webhooks_headers(&msg_id, now, &body, &secrets);
-        Ok(OutboundRequest {
-            url: subscription.event_url.clone(),
-            body,
-            headers,
-            custom_headers: subscription.headers.clone(),
-            auth,
-            token_cache_key: Some(subscription.id.to_string()),
-        })
+        Ok((
+            OutboundRequest {
+                url: subscription.event_url.clone(),
+                body,
+                headers,
+                custom_headers: subscription.headers.clone(),
+                auth,
+                token_cache_key: Some(subscription.id.to_string()),
+            },
+            secrets,
+        ))
     }
 }

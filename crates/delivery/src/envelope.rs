@@ -17,6 +17,21 @@ pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
     switchyard_core::envelope::body(event, subscription.envelope, by_topic)
 }
 
+/// The type a delivery of `event` to `subscription` is announced under: its topic to a
+/// subscriber of the topic or of the normalized envelope, else its native type.
+pub fn announced_type<'a>(event: &'a EventRecord, subscription: &SubscriptionRecord) -> &'a str {
+    match &event.topic {
+        Some(topic)
+            if subscription.event_types.iter().any(|t| t == topic)
+                || (subscription.envelope == switchyard_core::model::Envelope::Normalized
+                    && event.normalized.is_some()) =>
+        {
+            topic
+        }
+        _ => &event.event_type,
+    }
+}
+
 /// The id a receiver dedups on: the delivery's id, stable across every retry of it.
 pub fn webhook_id(delivery: &DeliveryRecord) -> String {
     format!("msg_{}", delivery.id.0.simple())
@@ -74,6 +89,7 @@ mod tests {
             resource_key: Some("order:TT-1".into()),
             headers: Default::default(),
             trace_parent: None,
+            resource_version: None,
         }
     }
 
@@ -104,6 +120,8 @@ mod tests {
             auto_disable_after_secs: 3600,
             envelope,
             filter: None,
+            transform: None,
+            coalesce: false,
         }
     }
 

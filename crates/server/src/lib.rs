@@ -326,6 +326,7 @@ impl Hub {
                 time_scale: settings.delivery_time_scale,
                 shutdown_grace: settings.shutdown_grace,
                 metrics: metrics.clone(),
+                transform_limits: Default::default(),
             },
         );
         if let Some((id, secret)) = &settings.bootstrap_client

@@ -164,6 +164,7 @@ async fn publish(
         resource_key: None,
         headers: Default::default(),
         trace_parent: None,
+        resource_version: None,
     };
     match state.store.unscoped().insert_event(event, None).await? {
         InsertOutcome::Created { .. } => {

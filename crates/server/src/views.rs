@@ -41,6 +41,9 @@ pub struct SubscriptionOut {
     pub auth_details: Option<AuthDetails>,
     pub auto_disable_after_seconds: u64,
     pub circuit_breaker: Breaker,
+    /// Latest state only (omitted when off).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub coalesce: bool,
     pub created_at: Timestamp,
     pub disabled_reason: Option<String>,
     pub envelope: Envelope,
@@ -62,6 +65,9 @@ pub struct SubscriptionOut {
     pub resource_name: String,
     pub retry_policy: RetryPolicy,
     pub status: SubscriptionStatus,
+    /// Its transformation, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
     pub subscription_id: SubscriptionId,
     pub updated_at: Timestamp,
 }
@@ -81,6 +87,8 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Sub
         event_url: sub.event_url.clone(),
         event_version: sub.event_version.clone(),
         filter: sub.filter.clone(),
+        transform: sub.transform.clone(),
+        coalesce: sub.coalesce,
         headers: sub.headers.clone(),
         max_in_flight: sub.max_in_flight,
         ordering: sub.ordering,

@@ -415,6 +415,16 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         policy: FailurePolicy,
     ) -> Result<AttemptEffects, StoreError>;
+    /// Ends a delivery `owner` holds the lease of without an attempt (its subscription's
+    /// transformation dropped it): `cancelled`, with `note` as its last error, and the lease
+    /// released. False when the delivery was no longer pending or `owner` no longer held it.
+    async fn cancel_delivery(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<bool, StoreError>;
     /// Holds all of a subscription's deliveries until `until` (an endpoint's 429 with
     /// `Retry-After`), on every node; an earlier time does not shorten a longer hold.
     async fn pace_subscription(

@@ -40,6 +40,8 @@ pub(crate) struct StoredEvent {
     /// The received headers as a JSON object; `None` when there are none.
     pub headers: Option<String>,
     pub trace_parent: Option<String>,
+    /// Its position in the log (`None` until stored): the resourceVersion of its envelopes.
+    pub seq: Option<i64>,
 }
 
 /// Serializes one of our own values (maps of strings, JSON values): it cannot fail.
@@ -90,6 +92,7 @@ impl StoredEvent {
             resource_key: e.resource_key,
             headers: (!e.headers.is_empty()).then(|| json_text(&e.headers)),
             trace_parent: e.trace_parent,
+            seq: e.resource_version,
         }
     }
 
@@ -142,6 +145,7 @@ impl StoredEvent {
             resource_key: self.resource_key,
             headers,
             trace_parent: self.trace_parent,
+            resource_version: self.seq,
         })
     }
 }
@@ -171,6 +175,7 @@ mod tests {
             resource_key: Some("order:PO-1".into()),
             headers: [("x-a".to_string(), "1".to_string())].into(),
             trace_parent: None,
+            resource_version: None,
         }
     }
 

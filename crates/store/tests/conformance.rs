@@ -140,6 +140,7 @@ on_both_stores!(
     a_subscriptions_envelope_round_trips,
     a_scoped_store_reaches_only_its_partners_objects,
     a_content_filter_keeps_the_events_it_rejects_from_fanning_out,
+    coalescing_supersedes_older_state_and_a_cancel_ends_a_leased_delivery,
 );
 
 /// Whether leases run out by themselves: they do where several nodes share the database (a
@@ -179,6 +180,8 @@ fn subscription(partner: &str, types: &[&str]) -> SubscriptionRecord {
         auto_disable_after_secs: switchyard_core::model::DEFAULT_AUTO_DISABLE_AFTER_SECS,
         envelope: Default::default(),
         filter: None,
+        transform: None,
+        coalesce: false,
     }
 }
 
@@ -200,7 +203,15 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
         resource_key: None,
         headers: Default::default(),
         trace_parent: None,
+        resource_version: None,
     }
+}
+
+/// An event read back, without the place in the log the store gave it (which the record
+/// written did not have).
+fn unversioned(mut e: EventRecord) -> EventRecord {
+    e.resource_version = None;
+    e
 }
 
 fn attempt(delivery_id: DeliveryId, at: Timestamp, ok: bool) -> AttemptRecord {
@@ -343,7 +354,12 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write(
     let (event_id, fanned) = created(store.insert_event(e.clone(), None).await.unwrap());
     assert_eq!(event_id, e.id);
     assert_eq!(fanned, 3, "type, topic and both; once each");
-    assert_eq!(store.get_event(e.id).await.unwrap(), Some(e.clone()));
+    let back = store.get_event(e.id).await.unwrap().expect("stored");
+    assert!(
+        back.resource_version.is_some(),
+        "a stored event has its place"
+    );
+    assert_eq!(unversioned(back), e);
 
     let deliveries = store
         .list_deliveries(&DeliveryFilter {
@@ -398,7 +414,7 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt(store: Ar
     let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
     assert_eq!(claimed.len(), 1);
     let c = &claimed[0];
-    assert_eq!(c.event, e);
+    assert_eq!(unversioned(c.event.clone()), e);
     assert_eq!(c.subscription, sub);
     assert!(
         store
@@ -989,7 +1005,10 @@ async fn order_facts_and_the_resource_search_are_derived_after_the_ack_once(stor
         .list_events(&by_resource(&["order:PO-7"]))
         .await
         .unwrap();
-    assert_eq!(found, vec![first.clone()]);
+    assert_eq!(
+        found.into_iter().map(unversioned).collect::<Vec<_>>(),
+        vec![first.clone()]
+    );
     let second = order_event("wm-2", "Acknowledged", 60);
     created(store.insert_event(second.clone(), None).await.unwrap());
 
@@ -2083,4 +2102,161 @@ async fn a_content_filter_keeps_the_events_it_rejects_from_fanning_out(store: Ar
         .await
         .unwrap();
     assert_eq!(to_topic.len(), 1);
+}
+
+/// Latest state only: a coalescing subscription's pending delivery of a state event is
+/// superseded by a newer one of the same resource (with a note), one in flight is left to its
+/// attempt and superseded when that attempt would retry it, other resources and other
+/// subscriptions are untouched, and each stored event's resourceVersion is larger than the
+/// previous one's. A leased delivery is cancelled only by its lease holder.
+async fn coalescing_supersedes_older_state_and_a_cancel_ends_a_leased_delivery(
+    store: Arc<dyn Store>,
+) {
+    let mut latest = subscription("p1", &["INVENTORY_OOS"]);
+    latest.coalesce = true;
+    let every = subscription("p1", &["INVENTORY_OOS"]);
+    store
+        .create_subscriptions(vec![latest.clone(), every.clone()])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_subscription(latest.id)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.coalesce)
+    );
+    let stock = |key: &str, sku: &str| {
+        let mut e = event("p1", "INVENTORY_OOS", None, Some(key));
+        e.resource_key = Some(format!("sku:{sku}"));
+        e
+    };
+    let of = |sub: SubscriptionId| {
+        let store = store.clone();
+        async move {
+            let mut all = store
+                .list_deliveries(&DeliveryFilter {
+                    subscription_id: Some(sub),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            all.sort_by_key(|d| d.id);
+            all
+        }
+    };
+    let (first, _) = created(store.insert_event(stock("a1", "A"), None).await.unwrap());
+    let (other, _) = created(store.insert_event(stock("b1", "B"), None).await.unwrap());
+    let (second, _) = created(store.insert_event(stock("a2", "A"), None).await.unwrap());
+    let version = |id: EventId| {
+        let store = store.clone();
+        async move {
+            store
+                .get_event(id)
+                .await
+                .unwrap()
+                .and_then(|e| e.resource_version)
+                .expect("a version")
+        }
+    };
+    assert!(version(first).await < version(second).await);
+    let statuses =
+        |all: &[switchyard_core::model::DeliveryRecord]| -> Vec<(EventId, DeliveryStatus)> {
+            all.iter().map(|d| (d.event_id, d.status)).collect()
+        };
+    let mine = of(latest.id).await;
+    assert_eq!(
+        statuses(&mine),
+        vec![
+            (first, DeliveryStatus::Superseded),
+            (other, DeliveryStatus::Pending),
+            (second, DeliveryStatus::Pending),
+        ]
+    );
+    assert!(
+        mine[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(&format!("superseded by event {second}"))),
+        "{:?}",
+        mine[0].last_error
+    );
+    assert!(
+        of(every.id)
+            .await
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending),
+        "a subscription without coalescing keeps every state"
+    );
+
+    // In flight when a newer state arrives: left to its attempt, superseded instead of retried.
+    let lease = t0() + SignedDuration::from_secs(60);
+    let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
+    let in_flight = claimed
+        .iter()
+        .find(|c| c.event.id == second && c.subscription.id == latest.id)
+        .expect("the second state is claimed")
+        .delivery
+        .id;
+    let (third, _) = created(store.insert_event(stock("a3", "A"), None).await.unwrap());
+    let (d, _) = store.get_delivery(in_flight).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Pending, "in flight is left alone");
+    store
+        .complete_attempt(
+            attempt(in_flight, t0(), false),
+            DeliveryNext::RetryAt(t0() + SignedDuration::from_mins(5)),
+            "n1",
+            FailurePolicy::lenient(t0()),
+        )
+        .await
+        .unwrap();
+    let (d, attempts) = store.get_delivery(in_flight).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Superseded);
+    assert_eq!(attempts.len(), 1, "its attempt is logged");
+
+    // A cancel ends a leased delivery, and only its holder's.
+    let newest = of(latest.id)
+        .await
+        .into_iter()
+        .find(|d| d.event_id == third)
+        .expect("the third state's delivery")
+        .id;
+    for c in &claimed {
+        store
+            .complete_attempt(
+                attempt(c.delivery.id, t0(), true),
+                DeliveryNext::Succeeded,
+                "n1",
+                FailurePolicy::lenient(t0()),
+            )
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
+    assert!(claimed.iter().any(|c| c.delivery.id == newest));
+    let note = "cancelled by the subscription's transformation";
+    assert!(
+        !store
+            .cancel_delivery(newest, "n2", t0(), note)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .cancel_delivery(newest, "n1", t0(), note)
+            .await
+            .unwrap()
+    );
+    let (d, attempts) = store.get_delivery(newest).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Cancelled);
+    assert_eq!(d.last_error.as_deref(), Some(note));
+    assert!(attempts.is_empty(), "a cancel is no attempt");
+    assert!(
+        !store
+            .cancel_delivery(newest, "n1", t0(), note)
+            .await
+            .unwrap(),
+        "once"
+    );
 }

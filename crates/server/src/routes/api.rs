@@ -21,6 +21,7 @@ use crate::services::events::{self, EventQuery, OutcomeRequest};
 use crate::services::publish_event::{self, PublishRequest, Published};
 use crate::services::rejections::{self, RejectionQuery, SummaryQuery};
 use crate::services::subscription_controls::{self, ReplayRequest, RotatedSecret};
+use crate::services::transformations::{self, TriedOut, TryRequest};
 use switchyard_core::model::{DeliveryRecord, OutcomeRecord};
 
 /// Publish an event
@@ -370,5 +371,37 @@ pub async fn health(
 ) -> AppResult<impl IntoResponse> {
     Ok(axum::Json(
         subscription_controls::health(&state, &caller, &id).await?,
+    ))
+}
+
+/// Try the transformation
+///
+/// Runs a transformation (the one given, else the subscription's) on a body (the one given,
+/// else a sample of the subscription's event type, as a test notification carries it) and
+/// answers what would be sent; nothing is sent. Code that throws, overruns its time or memory
+/// or returns something else than a webhook is a 400 `transform_failed` saying so, as an
+/// attempt's log would.
+#[utoipa::path(
+    post, path = "/api/v1/subscriptions/{id}/transform/try", tag = "subscriptions", operation_id = "tryTransform",
+    params(SubscriptionIdParam),
+    request_body(content = TryRequest, example = json!({
+        "transform": "function handler(webhook) { webhook.payload = {sku: webhook.payload.payload.sku}; return webhook; }"
+    })),
+    responses(
+        (status = 200, description = "What would be sent, or that it would be cancelled.", body = TriedOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub async fn try_transform(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
+    JsonBody(request): JsonBody<TryRequest>,
+) -> AppResult<impl IntoResponse> {
+    Ok(axum::Json(
+        transformations::try_on_sample(&state, &caller, &id, request).await?,
     ))
 }

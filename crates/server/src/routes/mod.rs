@@ -55,6 +55,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::replay))
         .routes(routes!(api::rotate_secret))
         .routes(routes!(api::health))
+        .routes(routes!(api::try_transform))
         .routes(routes!(sources::create, sources::list))
         .routes(routes!(sources::get_one, sources::update, sources::delete))
         .routes(routes!(api::list_rejections))

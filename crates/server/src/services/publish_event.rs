@@ -137,6 +137,7 @@ pub async fn publish(
         headers: Default::default(),
         // Deliveries continue the trace the event is published in (`attempt` spans).
         trace_parent: traceparent(&tracing::Span::current()),
+        resource_version: None,
     };
     let span = store_span();
     let stored = tenant(state, caller)

@@ -407,6 +407,7 @@ async fn store_event(
         headers,
         // Deliveries continue the trace the event is stored in (`attempt` spans).
         trace_parent: traceparent(&tracing::Span::current()),
+        resource_version: None,
     };
     let span = store_span();
     let stored = of_source(state, source)

@@ -68,6 +68,13 @@ pub struct SubscriptionInput {
     /// *Content filters*).
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Value>,
+    /// A transformation, `function handler(webhook) {…}` in JavaScript: receives
+    /// `{eventType, payload, headers, url}` and returns it changed, or `{cancel: true}` (see
+    /// README, *Transformations*). Compiled when set.
+    pub transform: Option<String>,
+    /// Latest state only: a pending delivery of a state event (inventory, price, listing
+    /// status, order status) is superseded by a newer one for the same resource.
+    pub coalesce: Option<bool>,
 }
 
 /// A create request: one subscription per entry.
@@ -282,6 +289,12 @@ pub async fn create(
             auto_disable_after_secs,
             envelope: input.envelope.unwrap_or_default(),
             filter: check_filter(input.filter, &format!("events[{i}].filter"))?,
+            transform: super::transformations::check(
+                input.transform,
+                &format!("events[{i}].transform"),
+            )
+            .await?,
+            coalesce: input.coalesce.unwrap_or(false),
         });
         secrets.push(signing_secret);
     }
@@ -386,6 +399,11 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Value>,
+    /// `null` removes the transformation.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub transform: Option<Value>,
+    pub coalesce: Option<bool>,
     /// Read-only; ignored (cleared by the hub when the subscription is resumed).
     #[serde(rename = "disabledReason")]
     #[schema(value_type = Option<Value>)]
@@ -487,6 +505,22 @@ pub async fn update(
         None => {}
         Some(Value::Null) => sub.filter = None,
         Some(filter) => sub.filter = check_filter(Some(filter), "filter")?,
+    }
+    match patch.transform {
+        None => {}
+        Some(Value::Null) => sub.transform = None,
+        Some(Value::String(code)) => {
+            sub.transform = super::transformations::check(Some(code), "transform").await?
+        }
+        Some(_) => {
+            return Err(AppError::invalid(
+                "transform",
+                "transform must be JavaScript source text, or null to remove it",
+            ));
+        }
+    }
+    if let Some(coalesce) = patch.coalesce {
+        sub.coalesce = coalesce;
     }
     match patch.max_in_flight {
         None => {}
@@ -744,6 +778,8 @@ pub async fn create_sellercenter(
         auto_disable_after_secs: SELLERCENTER_AUTO_DISABLE_AFTER_SECS,
         envelope: Envelope::Sellercenter,
         filter: None,
+        transform: None,
+        coalesce: false,
     };
     tenant(state, caller)
         .create_subscriptions(vec![record.clone()])

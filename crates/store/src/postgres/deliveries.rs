@@ -145,7 +145,16 @@ async fn complete_round(
                                  $6::text[], $7::text[], $8::bool[])
                 AS u(id, st, nxt, at, code, err, owner, ok)),
          moved AS (
-            UPDATE deliveries d SET status = u.st, attempts = d.attempts + 1,
+            UPDATE deliveries d SET
+                -- Latest state only: a delivery to retry that a newer one of its resource
+                -- has come after while it was in flight is superseded instead.
+                status = CASE WHEN u.st = 'pending' AND d.supersedable AND EXISTS (
+                    SELECT 1 FROM deliveries n
+                    WHERE n.subscription_id = d.subscription_id
+                      AND n.resource_key = d.resource_key AND n.status = 'pending'
+                      AND n.resource_key IS NOT NULL AND n.supersedable AND n.id > d.id)
+                    THEN 'superseded' ELSE u.st END,
+                attempts = d.attempts + 1,
                 next_attempt_at = u.nxt, first_attempt_at = COALESCE(d.first_attempt_at, u.at),
                 last_attempt_at = u.at, last_status_code = u.code, last_error = u.err,
                 locked_until = NULL, lease_owner = NULL, updated_at = u.at
@@ -565,6 +574,25 @@ pub(super) async fn pace_subscription(
     )
     .await?;
     Ok(())
+}
+
+/// [`crate::Store::cancel_delivery`]: only the lease holder ends a pending delivery.
+pub(super) async fn cancel(
+    conn: &Conn,
+    id: Uuid,
+    owner: &str,
+    at: Timestamp,
+    note: &str,
+) -> Result<bool, StoreError> {
+    let changed = execute(
+        conn,
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $3,
+            last_error = $4, locked_until = NULL, lease_owner = NULL
+         WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+        &[&id, &owner, &ms(at), &note],
+    )
+    .await?;
+    Ok(changed == 1)
 }
 
 pub(super) async fn release_leases(conn: &Conn, owner: &str) -> Result<u64, StoreError> {

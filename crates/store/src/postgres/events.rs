@@ -133,6 +133,7 @@ pub(super) async fn insert_batch(
             .collect();
         // Content filters, matched against the envelope each subscriber would get.
         let mut record = None;
+        let state = switchyard_core::catalog::is_state(&e.event_type, *topic);
         for t in &matching {
             if !chosen.insert(t.subscription) {
                 continue;
@@ -150,7 +151,7 @@ pub(super) async fn insert_batch(
                     continue;
                 }
             }
-            deliveries.push(e, t);
+            deliveries.push(e, t, state);
             count += 1;
         }
         outcomes[i] = Some(InsertOutcome::Created {
@@ -227,22 +228,27 @@ pub(super) async fn insert_batch(
         if deliveries.ids.is_empty() {
             return Ok(0);
         }
-        execute(
+        let written = execute(
             conn,
             "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
-                next_attempt_at, created_at, updated_at, resource_key)
-             SELECT d.id, d.event_id, d.subscription_id, 'pending', 0, d.at, d.at, d.at, d.rk
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[])
-                  AS d(id, event_id, subscription_id, at, rk)",
+                next_attempt_at, created_at, updated_at, resource_key, supersedable)
+             SELECT d.id, d.event_id, d.subscription_id, 'pending', 0, d.at, d.at, d.at, d.rk, d.sup
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bool[])
+                  AS d(id, event_id, subscription_id, at, rk, sup)",
             &[
                 &deliveries.ids,
                 &deliveries.events,
                 &deliveries.subscriptions,
                 &deliveries.at,
                 &deliveries.resource_keys,
+                &deliveries.supersedable,
             ],
         )
-        .await
+        .await?;
+        if deliveries.supersedable.iter().any(Option::is_some) {
+            supersede(conn, &deliveries).await?;
+        }
+        Ok(written)
     };
     let write_registry = async {
         if registry.is_empty() {
@@ -386,6 +392,8 @@ struct Target {
     ordered: bool,
     /// Its content filter, if it has one.
     filter: Option<crate::rules::TargetFilter>,
+    /// Latest state only: a state event's delivery supersedes older pending ones.
+    coalesce: bool,
 }
 
 async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, StoreError> {
@@ -397,7 +405,7 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
     let rows = query(
         conn,
         "SELECT t.partner_id, t.event_type, s.event_version, s.id, s.ordering = 'resource',
-                s.filter, s.envelope
+                s.filter, s.envelope, s.coalesce_state
          FROM subscription_event_types t JOIN subscriptions s ON s.id = t.subscription_id
          WHERE s.status = 'ACTIVE'
            AND (t.partner_id, t.event_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
@@ -416,10 +424,40 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
                     r.try_get::<_, Option<&str>>(5)?,
                     r.try_get(6)?,
                 ),
+                coalesce: r.try_get(7)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(StoreError::from)
+}
+
+/// Latest state only: each new supersedable delivery supersedes the older pending ones of its
+/// subscription and resource that are not in flight (leased), in the batch or before it. A
+/// delivery whose lease a claim holds is left to its attempt: superseding it would not stop it.
+async fn supersede(conn: &Conn, d: &DeliveryRows<'_>) -> Result<u64, StoreError> {
+    let mut newer: (Vec<Uuid>, Vec<&str>, Vec<Uuid>, Vec<Uuid>, Vec<i64>) = Default::default();
+    for i in 0..d.ids.len() {
+        if let (Some(true), Some(key)) = (d.supersedable[i], d.resource_keys[i]) {
+            newer.0.push(d.subscriptions[i]);
+            newer.1.push(key);
+            newer.2.push(d.ids[i]);
+            newer.3.push(d.events[i]);
+            newer.4.push(d.at[i]);
+        }
+    }
+    execute(
+        conn,
+        "UPDATE deliveries d SET status = 'superseded', next_attempt_at = NULL,
+            updated_at = u.at,
+            last_error = 'superseded by event ' || u.event_id::text || ', newer, of the same resource'
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[])
+              AS u(sub, rk, newer, event_id, at)
+         WHERE d.subscription_id = u.sub AND d.resource_key = u.rk AND d.status = 'pending'
+           AND d.resource_key IS NOT NULL AND d.supersedable AND d.id < u.newer
+           AND (d.locked_until IS NULL OR d.locked_until <= u.at)",
+        &[&newer.0, &newer.1, &newer.2, &newer.3, &newer.4],
+    )
+    .await
 }
 
 /// The deliveries of a batch, column by column.
@@ -430,19 +468,24 @@ struct DeliveryRows<'a> {
     subscriptions: Vec<Uuid>,
     at: Vec<i64>,
     resource_keys: Vec<Option<&'a str>>,
+    /// `Some(true)`: a newer state event of its resource may supersede it.
+    supersedable: Vec<Option<bool>>,
 }
 
 impl<'a> DeliveryRows<'a> {
-    fn push(&mut self, e: &'a StoredEvent, t: &Target) {
+    /// A delivery of `e` to `t`; `state`: `e` announces its resource's state.
+    fn push(&mut self, e: &'a StoredEvent, t: &Target, state: bool) {
+        let supersedable = t.coalesce && state && e.resource_key.is_some();
         self.ids.push(Uuid::now_v7());
         self.events.push(e.id);
         self.subscriptions.push(t.subscription);
         self.at.push(e.received_at);
-        self.resource_keys.push(if t.ordered {
+        self.resource_keys.push(if t.ordered || supersedable {
             e.resource_key.as_deref()
         } else {
             None
         });
+        self.supersedable.push(supersedable.then_some(true));
     }
 }
 

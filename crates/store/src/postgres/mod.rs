@@ -876,6 +876,21 @@ impl Store for PostgresStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn cancel_delivery(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
+        let (owner, note) = (owner.to_string(), note.to_string());
+        self.write(move |conn| {
+            Box::pin(async move { deliveries::cancel(conn, id, &owner, at, &note).await })
+        })
+        .await
+    }
+
     async fn pace_subscription(
         &self,
         id: SubscriptionId,

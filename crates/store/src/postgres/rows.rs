@@ -59,7 +59,7 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
     s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
-    s.auto_disable_after_secs, s.envelope, s.filter";
+    s.auto_disable_after_secs, s.envelope, s.filter, s.transform, s.coalesce_state";
 
 pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
     let status: String = get(row, at + 9)?;
@@ -110,20 +110,22 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> R<SubscriptionRecord> {
                 serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("filter: {e}")))
             })
             .transpose()?,
+        transform: get(row, at + 26)?,
+        coalesce: get(row, at + 27)?,
     })
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
     e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers, \
-    e.trace_parent";
+    e.trace_parent, e.seq";
 
 /// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
 /// the raw body, which is read only when it is the payload.
 pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
     e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
     e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
-    e.marketplace, e.resource_key, NULL::text, e.trace_parent";
+    e.marketplace, e.resource_key, NULL::text, e.trace_parent, e.seq";
 
 pub(crate) fn stored_event_at(row: &Row, at: usize) -> R<StoredEvent> {
     Ok(StoredEvent {
@@ -145,6 +147,7 @@ pub(crate) fn stored_event_at(row: &Row, at: usize) -> R<StoredEvent> {
         resource_key: get(row, at + 15)?,
         headers: get(row, at + 16)?,
         trace_parent: get(row, at + 17)?,
+        seq: get(row, at + 18)?,
     })
 }
 
@@ -158,7 +161,7 @@ pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.subscription_id, 
     d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_attempt_at, \
     d.last_status_code, d.last_error, d.created_at, d.updated_at";
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
-pub(crate) const EVENT_COLUMN_COUNT: usize = 18;
+pub(crate) const EVENT_COLUMN_COUNT: usize = 19;
 
 pub(crate) fn delivery(row: &Row) -> R<DeliveryRecord> {
     let status: String = get(row, 4)?;

@@ -234,6 +234,19 @@ ALTER TABLE attempts ADD COLUMN trace_id TEXT;
 -- A subscription's content filter (JSON), when it has one.
 ALTER TABLE subscriptions ADD COLUMN filter TEXT;
 "#,
+    r#"
+-- A subscription's transformation (JavaScript), and whether it wants the latest state only;
+-- a delivery a newer event of its resource may supersede (a state event, to such a
+-- subscription) says so. Events gain their position in the log, each envelope's
+-- resourceVersion: taken from a sequence as each row is inserted (rows already stored are
+-- numbered in the order the table holds them).
+ALTER TABLE subscriptions ADD COLUMN transform TEXT;
+ALTER TABLE subscriptions ADD COLUMN coalesce_state BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE deliveries ADD COLUMN supersedable BOOLEAN;
+CREATE SEQUENCE events_seq;
+ALTER TABLE events ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('events_seq');
+ALTER SEQUENCE events_seq OWNED BY events.seq;
+"#,
 ];
 
 /// Each fact once, 16-byte ids, only the indexes a query needs (ARCHITECTURE.md lists each with

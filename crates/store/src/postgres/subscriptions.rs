@@ -75,6 +75,8 @@ fn subscription_params(s: &SubscriptionRecord) -> Vec<Param> {
         Box::new(s.auto_disable_after_secs as i64),
         Box::new(s.envelope.as_str()),
         Box::new(s.filter.as_ref().map(json_text)),
+        Box::new(s.transform.clone()),
+        Box::new(s.coalesce),
     ]
 }
 
@@ -93,9 +95,9 @@ pub(super) async fn insert(conn: &Conn, s: &SubscriptionRecord) -> Result<(), St
             signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
             created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst,
             disabled_reason, breaker_threshold, breaker_probe_secs, auto_disable_after_secs,
-            envelope, filter)
+            envelope, filter, transform, coalesce_state)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26)
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
          ON CONFLICT (id) DO NOTHING",
         &refs(&subscription_params(s)),
     )
@@ -177,7 +179,8 @@ pub(super) async fn update(conn: &Conn, s: &SubscriptionRecord) -> Result<bool, 
             previous_secret_expires_at = $14, created_at = $15, updated_at = $16,
             ordering = $17, max_in_flight = $18, rate_per_sec = $19, rate_burst = $20,
             disabled_reason = $21, breaker_threshold = $22, breaker_probe_secs = $23,
-            auto_disable_after_secs = $24, envelope = $25, filter = $26,
+            auto_disable_after_secs = $24, envelope = $25, filter = $26, transform = $27,
+            coalesce_state = $28,
             -- Resuming starts afresh: no failure streak, no open breaker.
             consecutive_failures = CASE WHEN $10 = 'ACTIVE' AND status = 'INACTIVE'
                 THEN 0 ELSE consecutive_failures END,

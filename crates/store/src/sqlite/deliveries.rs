@@ -92,7 +92,17 @@ pub(super) fn complete(
     };
     let moved: Option<Uuid> = conn
         .prepare_cached(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + 1,
+            "UPDATE deliveries SET
+                -- Latest state only: a delivery to retry that a newer one of its resource
+                -- has come after while it was in flight is superseded instead.
+                status = CASE WHEN ?2 = 'pending' AND supersedable = 1 AND EXISTS (
+                    SELECT 1 FROM deliveries n
+                    WHERE n.subscription_id = deliveries.subscription_id
+                      AND n.resource_key = deliveries.resource_key AND n.status = 'pending'
+                      AND n.resource_key IS NOT NULL AND n.supersedable = 1
+                      AND n.id > deliveries.id)
+                    THEN 'superseded' ELSE ?2 END,
+                attempts = attempts + 1,
                 next_attempt_at = ?3, first_attempt_at = COALESCE(first_attempt_at, ?4),
                 last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, updated_at = ?4
              WHERE id = ?1 AND status = 'pending'
@@ -118,6 +128,33 @@ pub(super) fn complete(
         effects,
         release: Some(a.delivery_id.0),
     })
+}
+
+/// [`crate::Store::cancel_delivery`]: only the lease holder ends a pending delivery.
+pub(super) fn cancel(
+    conn: &Connection,
+    shared: &Shared,
+    id: Uuid,
+    owner: &str,
+    at: Timestamp,
+    note: &str,
+) -> Result<bool, StoreError> {
+    let holds = shared
+        .leases
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .holds(&id, owner);
+    if !holds {
+        return Ok(false);
+    }
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = ?2,
+                last_error = ?3
+             WHERE id = ?1 AND status = 'pending'",
+        )?
+        .execute(params![id, ms(at), note])?;
+    Ok(changed == 1)
 }
 
 /// Keeps a subscription's failure streak after an attempt.
@@ -648,9 +685,13 @@ pub(super) fn purge(
         "outcomes",
         &oldest("SELECT rowid, reported_at FROM outcomes ORDER BY reported_at LIMIT ?1 + 0")?,
     )?;
+    // The newest event is kept, however old: SQLite numbers a new row one past the largest
+    // `seq` left, and the derive cursor and every envelope's resourceVersion rely on `seq` only
+    // growing, which an emptied log would break.
     let events: Vec<(i64, Uuid, Option<String>)> = conn
         .prepare_cached(
             "SELECT e.seq, e.id, e.resource_key FROM events e WHERE e.received_at < ?1
+               AND e.seq < (SELECT MAX(seq) FROM events)
                AND NOT EXISTS (SELECT 1 FROM deliveries d
                                WHERE d.event_id = e.id AND d.status = 'pending')
              ORDER BY e.received_at LIMIT ?2 + 0",

@@ -38,6 +38,8 @@ struct Target {
     filter: Option<crate::rules::TargetFilter>,
     /// It names the event's topic (not only its native type).
     by_topic: bool,
+    /// Latest state only: a state event's delivery supersedes older pending ones.
+    coalesce: bool,
 }
 
 /// What fan-out is matched on: partner, event type, topic, version.
@@ -84,7 +86,7 @@ fn fanout(
     let targets: Vec<Target> = conn
         .prepare_cached(
             "SELECT s.id, s.ordering = 'resource', s.filter, s.envelope,
-                    MAX(t.event_type = ?3 AND ?3 <> '')
+                    MAX(t.event_type = ?3 AND ?3 <> ''), s.coalesce_state
              FROM subscription_event_types t
              JOIN subscriptions s ON s.id = t.subscription_id
              WHERE t.partner_id = ?1 AND t.event_type IN (?2, ?3)
@@ -99,6 +101,7 @@ fn fanout(
                 ordered: r.get(1)?,
                 filter: crate::rules::TargetFilter::from_stored(filter.as_deref(), &envelope),
                 by_topic: r.get(4)?,
+                coalesce: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -197,26 +200,72 @@ pub(super) fn insert(
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
-            next_attempt_at, created_at, updated_at, resource_key)
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4, ?5)",
+            next_attempt_at, created_at, updated_at, resource_key, supersedable)
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4, ?5, ?6)",
     )?;
+    let state = e.resource_key.is_some()
+        && switchyard_core::catalog::is_state(&e.event_type, topic.as_deref());
     for t in &targets {
+        let id = Uuid::now_v7();
+        let supersedable = t.coalesce && state;
         insert.execute(params![
-            Uuid::now_v7(),
+            id,
             e.id,
             t.subscription,
             e.received_at,
-            if t.ordered {
+            if t.ordered || supersedable {
                 e.resource_key.as_deref()
             } else {
                 None
             },
+            supersedable.then_some(true),
         ])?;
+        if let (true, Some(key)) = (supersedable, &e.resource_key) {
+            supersede(conn, shared, t.subscription, key, id, e)?;
+        }
     }
     Ok(InsertOutcome::Created {
         event_id: e.id.into(),
         deliveries: targets.len() as u32,
     })
+}
+
+/// Latest state only: the new delivery `newer` supersedes the older pending deliveries of its
+/// subscription and resource that are not in flight. The leases' lock is held from reading
+/// them to marking them, so a claim cannot lease one in between; a delivery already leased is
+/// left to its attempt (superseding it would not stop it).
+fn supersede(
+    conn: &Connection,
+    shared: &Shared,
+    subscription: Uuid,
+    resource_key: &str,
+    newer: Uuid,
+    e: &StoredEvent,
+) -> Result<(), StoreError> {
+    let leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    let older: Vec<Uuid> = conn
+        .prepare_cached(
+            "SELECT id FROM deliveries
+             WHERE subscription_id = ?1 AND resource_key = ?2 AND status = 'pending'
+               AND resource_key IS NOT NULL AND supersedable = 1 AND id < ?3",
+        )?
+        .query_map(params![subscription, resource_key, newer], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let note = format!(
+        "superseded by event {}, newer, of the same resource",
+        uuid::fmt::Hyphenated::from_uuid(e.id)
+    );
+    let mut mark = conn.prepare_cached(
+        "UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, updated_at = ?2,
+            last_error = ?3
+         WHERE id = ?1 AND status = 'pending'",
+    )?;
+    for id in older {
+        if leases.alive(&id, e.received_at).is_none() {
+            mark.execute(params![id, e.received_at, note])?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn get(conn: &Connection, id: Uuid) -> Result<Option<EventRecord>, StoreError> {

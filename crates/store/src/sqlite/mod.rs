@@ -751,6 +751,32 @@ impl Store for SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn cancel_delivery(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let id: Uuid = id.into();
+        let (owner, note) = (owner.to_string(), note.to_string());
+        let cancelled = self
+            .write_shared(move |conn, shared| {
+                deliveries::cancel(conn, shared, id, &owner, at, &note)
+            })
+            .await?;
+        if cancelled {
+            // Freed after the commit, as an attempt's lease is (see `leases`).
+            self.inner
+                .shared
+                .leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .release(id);
+        }
+        Ok(cancelled)
+    }
+
     async fn pace_subscription(
         &self,
         id: SubscriptionId,

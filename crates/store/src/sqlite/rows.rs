@@ -66,7 +66,7 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.partner_id, s.client_id, 
     s.retry_policy, s.signing_secret_sealed, s.previous_secret_sealed, \
     s.previous_secret_expires_at, s.created_at, s.updated_at, s.ordering, s.max_in_flight, \
     s.rate_per_sec, s.rate_burst, s.disabled_reason, s.breaker_threshold, s.breaker_probe_secs, \
-    s.auto_disable_after_secs, s.envelope, s.filter";
+    s.auto_disable_after_secs, s.envelope, s.filter, s.transform, s.coalesce_state";
 
 /// Reads a subscription whose columns (in `SUBSCRIPTION_COLUMNS` order) start at `at`, so the
 /// same reader serves plain and joined rows.
@@ -118,6 +118,8 @@ pub(crate) fn subscription_at(row: &Row, at: usize) -> rusqlite::Result<Subscrip
             .get::<_, Option<String>>(at + 25)?
             .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(format!("filter: {e}"))))
             .transpose()?,
+        transform: row.get(at + 26)?,
+        coalesce: row.get(at + 27)?,
     })
 }
 
@@ -128,14 +130,14 @@ pub(crate) fn subscription(row: &Row) -> rusqlite::Result<SubscriptionRecord> {
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, e.event_type, \
     e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, e.payload, \
     e.raw_body, e.normalized, e.native_elided, e.marketplace, e.resource_key, e.headers, \
-    e.trace_parent";
+    e.trace_parent, e.seq";
 
 /// `EVENT_COLUMNS` for a claimed delivery: an attempt needs neither the received headers nor
 /// the raw body, which is read only when it is the payload.
 pub(crate) const CLAIMED_EVENT_COLUMNS: &str = "e.id, e.origin, e.dedup_key, e.partner_id, \
     e.event_type, e.event_version, e.topic, e.public_event_id, e.occurred_at, e.received_at, \
     e.payload, CASE WHEN e.payload IS NULL THEN e.raw_body END, e.normalized, e.native_elided, \
-    e.marketplace, e.resource_key, NULL, e.trace_parent";
+    e.marketplace, e.resource_key, NULL, e.trace_parent, e.seq";
 
 /// Reads an event's stored form whose columns (in `EVENT_COLUMNS` order) start at `at`.
 pub(crate) fn stored_event_at(row: &Row, at: usize) -> rusqlite::Result<StoredEvent> {
@@ -158,6 +160,7 @@ pub(crate) fn stored_event_at(row: &Row, at: usize) -> rusqlite::Result<StoredEv
         resource_key: row.get(at + 15)?,
         headers: row.get(at + 16)?,
         trace_parent: row.get(at + 17)?,
+        seq: row.get(at + 18)?,
     })
 }
 

@@ -242,6 +242,14 @@ ALTER TABLE attempts ADD COLUMN trace_id TEXT;
 -- A subscription's content filter (JSON), when it has one.
 ALTER TABLE subscriptions ADD COLUMN filter TEXT;
 "#,
+    r#"
+-- A subscription's transformation (JavaScript), and whether it wants the latest state only;
+-- a delivery a newer event of its resource may supersede (a state event, to such a
+-- subscription) says so. The event log's `seq` is each envelope's resourceVersion.
+ALTER TABLE subscriptions ADD COLUMN transform TEXT;
+ALTER TABLE subscriptions ADD COLUMN coalesce_state INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN supersedable INTEGER;
+"#,
 ];
 
 /// Each fact once, 16-byte ids, and only the indexes a query needs (ARCHITECTURE.md lists each

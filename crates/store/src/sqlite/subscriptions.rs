@@ -39,7 +39,7 @@ pub(super) fn get_client(conn: &Connection, id: &str) -> Result<Option<Client>, 
         .optional()?)
 }
 
-/// A subscription's columns as `?1`…`?26`, in the order the insert and the update name them.
+/// A subscription's columns as `?1`…`?28`, in the order the insert and the update name them.
 fn subscription_params(s: &SubscriptionRecord) -> Vec<Box<dyn rusqlite::ToSql>> {
     vec![
         Box::new(s.id),
@@ -68,6 +68,8 @@ fn subscription_params(s: &SubscriptionRecord) -> Vec<Box<dyn rusqlite::ToSql>> 
         Box::new(s.auto_disable_after_secs as i64),
         Box::new(s.envelope.as_str()),
         Box::new(s.filter.as_ref().map(to_json)),
+        Box::new(s.transform.clone()),
+        Box::new(s.coalesce),
     ]
 }
 
@@ -82,9 +84,9 @@ pub(super) fn insert(
             signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at,
             created_at, updated_at, ordering, max_in_flight, rate_per_sec, rate_burst,
             disabled_reason, breaker_threshold, breaker_probe_secs, auto_disable_after_secs,
-            envelope, filter, consecutive_failures)
+            envelope, filter, transform, coalesce_state, consecutive_failures)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-             ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, 0)
+             ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, 0)
          ON CONFLICT (id) DO NOTHING",
         params_from_iter(subscription_params(s)),
     )?;
@@ -172,7 +174,8 @@ pub(super) fn update(
             previous_secret_expires_at = ?14, created_at = ?15, updated_at = ?16,
             ordering = ?17, max_in_flight = ?18, rate_per_sec = ?19, rate_burst = ?20,
             disabled_reason = ?21, breaker_threshold = ?22, breaker_probe_secs = ?23,
-            auto_disable_after_secs = ?24, envelope = ?25, filter = ?26,
+            auto_disable_after_secs = ?24, envelope = ?25, filter = ?26, transform = ?27,
+            coalesce_state = ?28,
             -- Resuming starts afresh: no failure streak, no open breaker.
             consecutive_failures = CASE WHEN ?10 = 'ACTIVE' AND status = 'INACTIVE'
                 THEN 0 ELSE consecutive_failures END,

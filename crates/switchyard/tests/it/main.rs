@@ -3,6 +3,7 @@
 
 mod chaos;
 mod cli;
+mod coalesce;
 mod console;
 mod console_markup;
 mod controls;
@@ -29,4 +30,5 @@ mod services;
 mod subscriptions;
 mod tenancy;
 mod traces;
+mod transforms;
 mod upgrade;
