@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 
 use switchyard_core::catalog;
-use switchyard_core::model::{EventFilter, OutcomeFilter};
+use switchyard_core::model::{DeliveryStatus, EventFilter, OutcomeFilter};
 use switchyard_marketplaces::Kind;
 
 use super::html::{badge, code, facts, inline_form, link, opt_time, page, table, time};
@@ -194,6 +194,13 @@ pub async fn event(
                 (link(&format!("/console/webhooks/{}", d.subscription_id), "Webhook"))
                 " " (badge(d.status.as_str()))
                 " · " (d.attempts) " attempt(s) · next " (opt_time(d.next_attempt_at))
+            }
+            // Why a delivery went without being sent: superseded by a newer event of the same
+            // resource, or cancelled by the subscription's transformation.
+            @if matches!(d.status, DeliveryStatus::Superseded | DeliveryStatus::Cancelled) {
+                @if let Some(note) = &d.last_error {
+                    p class="muted" { (note) }
+                }
             }
             p class="actions" { (retry) }
             (table(

@@ -72,6 +72,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/webhooks/{id}/test", post(webhooks::test_webhook))
         .route(
+            "/console/webhooks/{id}/transform/try",
+            post(webhooks::try_transform),
+        )
+        .route(
             "/console/webhooks/{id}/logs",
             get(deliveries::callback_logs),
         )

@@ -136,6 +136,45 @@ pub fn filter_from(form: &Form) -> Result<Value, ConsoleError> {
     }
 }
 
+/// The transformation field: its JavaScript source, empty for none.
+pub fn transform_field(transform: Option<&str>) -> Markup {
+    html! {
+        label for="transform" {
+            "Transformation (JavaScript, e.g. "
+            code { "function handler(webhook) { webhook.payload = {sku: webhook.payload.payload.sku}; return webhook; }" }
+            "; it may return " code { "{cancel: true}" } "; empty: none)"
+        }
+        textarea id="transform" name="transform" rows="6" spellcheck="false" {
+            (transform.unwrap_or_default())
+        }
+    }
+}
+
+/// The transformation the form gives: its source, or `null` (none) when the field is empty.
+/// The API checks that it compiles.
+pub fn transform_from(form: &Form) -> Value {
+    match form.get("transform") {
+        None => Value::Null,
+        Some(code) => Value::String(code),
+    }
+}
+
+/// The "latest state only" box.
+pub fn coalesce_field(on: bool) -> Markup {
+    html! {
+        label {
+            input type="checkbox" name="coalesce" value="on" checked[on];
+            " Latest state only: a pending delivery of a state event (inventory, price, listing \
+             status, order status) gives way to a newer one for the same resource"
+        }
+    }
+}
+
+/// Whether the form ticks "latest state only" (an unticked box is not posted).
+pub fn coalesce_from(form: &Form) -> bool {
+    form.get("coalesce").is_some()
+}
+
 /// The name of a webhook's retry policy, as the form's choice.
 pub fn retry_name(sub: &SubscriptionRecord) -> &'static str {
     match sub.retry_policy {

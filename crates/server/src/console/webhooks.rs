@@ -1,6 +1,6 @@
 //! Webhooks (subscriptions): the list with each one's health, the form that adds webhooks for
 //! entities or single events, a webhook's page (facts, actions, edit form), and its changes
-//! (save, pause or resume, delete, send a test).
+//! (save, pause or resume, delete, send a test, try its transformation on a sample).
 
 use std::collections::BTreeMap;
 
@@ -15,16 +15,18 @@ use switchyard_core::model::{SubscriptionFilter, SubscriptionRecord, Subscriptio
 use super::html::{
     badge, button_form, code, csrf_field, facts, inline_form, link, opt_time, page, table, time,
 };
-use super::requests::{PAGE_SIZE, input, notice, query, see_other};
+use super::requests::{PAGE_SIZE, input, notice, pretty, query, see_other};
 use super::webhook_form::{
-    auth_fields, auth_from, filter_field, filter_from, headers_field, new_events, parse_headers,
-    partner_field, retry_field, retry_name,
+    auth_fields, auth_from, coalesce_field, coalesce_from, filter_field, filter_from,
+    headers_field, new_events, parse_headers, partner_field, retry_field, retry_name,
+    transform_field, transform_from,
 };
 use super::{ConsoleError, PageResult, Posted, Session};
 use crate::AppState;
 use crate::error::AppError;
 use crate::extract::PathId;
 use crate::routes::wm_partner_id;
+use crate::services::transformations::{self, TriedOut, TryRequest};
 use crate::services::{scope, subscriptions};
 use crate::views;
 
@@ -243,6 +245,24 @@ async fn webhook_page(
                 None => html! { "none: every event of its types" },
             },
         ),
+        (
+            "Transformation",
+            match &sub.transform {
+                Some(transform) => html! { pre { code { (transform) } } },
+                None => html! { "none: the envelope is sent as it is" },
+            },
+        ),
+        (
+            "Latest state only",
+            html! {
+                @if sub.coalesce {
+                    "on: a pending delivery of a state event gives way to a newer one for the \
+                     same resource"
+                } @else {
+                    "off"
+                }
+            },
+        ),
         ("Pending deliveries", html! { (health.pending) }),
         ("Oldest pending", opt_time(health.oldest_pending_at)),
         ("Failures in a row", html! { (health.consecutive_failures) }),
@@ -256,6 +276,14 @@ async fn webhook_page(
         (message)
         div class="actions" {
             (button_form(session, &format!("{here}/test"), "Send a test", None))
+            @if sub.transform.is_some() {
+                (button_form(
+                    session,
+                    &format!("{here}/transform/try"),
+                    "Try the transformation",
+                    None,
+                ))
+            }
             (inline_form(session, &format!("{here}/status"), None, html! {
                 input type="hidden" name="status" value=(toggle_to);
                 button type="submit" { (toggle_label) }
@@ -278,6 +306,8 @@ async fn webhook_page(
             (retry_field(retry_name(sub)))
             (headers_field(&sub.headers))
             (filter_field(sub.filter.as_ref()))
+            (transform_field(sub.transform.as_deref()))
+            (coalesce_field(sub.coalesce))
             p { button type="submit" { "Save" } }
         }
     };
@@ -314,6 +344,8 @@ pub async fn update_webhook(
         patch["authDetails"] = auth;
     }
     patch["filter"] = filter_from(&form)?;
+    patch["transform"] = transform_from(&form);
+    patch["coalesce"] = json!(coalesce_from(&form));
     let sub = subscriptions::update(&state, &session.client, &id, input(patch)?).await?;
     Ok(see_other(&format!(
         "/console/webhooks/{}?notice=saved",
@@ -388,4 +420,50 @@ pub async fn test_webhook(
         Err(e) => html! { p class="error" { "Test failed: " (e.message) } },
     };
     webhook_page(&state, &session, &sub, message).await
+}
+
+/// Runs the webhook's transformation on a sample of its event type, sending nothing, and shows
+/// what the handler was given and what it would send (or that it cancels), else why it failed.
+pub async fn try_transform(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    Posted { session, .. }: Posted,
+) -> PageResult {
+    let sub = visible(&state, &session, &id).await?;
+    let answer =
+        transformations::try_on_sample(&state, &session.client, &id, TryRequest::default()).await;
+    let message = match answer {
+        Ok(tried) => tried_out(&tried),
+        Err(e) if e.status.is_client_error() => html! {
+            p class="error" { "Tried on a sample, nothing sent: " (e.message) }
+        },
+        Err(e) => return Err(e.into()),
+    };
+    webhook_page(&state, &session, &sub, message).await
+}
+
+/// What a try of the transformation came to: the webhook given, and the one that would be sent.
+fn tried_out(tried: &TriedOut) -> Markup {
+    let as_json = |w| pretty(&serde_json::to_value(w).unwrap_or_default());
+    html! {
+        p class="notice" {
+            "Transformation tried on a sample; nothing was sent."
+            @if tried.cancel {
+                " The handler cancels it: events like it are not delivered."
+            }
+        }
+        div class="grid" {
+            section {
+                h2 { "Given" }
+                pre { (as_json(&tried.given)) }
+            }
+            section {
+                h2 { "Would be sent" }
+                @match &tried.webhook {
+                    Some(webhook) => pre { (as_json(webhook)) },
+                    None => p class="muted" { "Nothing: cancelled." },
+                }
+            }
+        }
+    }
 }

@@ -435,16 +435,12 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
 /// subscription and resource that are not in flight (leased), in the batch or before it. A
 /// delivery whose lease a claim holds is left to its attempt: superseding it would not stop it.
 async fn supersede(conn: &Conn, d: &DeliveryRows<'_>) -> Result<u64, StoreError> {
-    let mut newer: (Vec<Uuid>, Vec<&str>, Vec<Uuid>, Vec<Uuid>, Vec<i64>) = Default::default();
-    for i in 0..d.ids.len() {
-        if let (Some(true), Some(key)) = (d.supersedable[i], d.resource_keys[i]) {
-            newer.0.push(d.subscriptions[i]);
-            newer.1.push(key);
-            newer.2.push(d.ids[i]);
-            newer.3.push(d.events[i]);
-            newer.4.push(d.at[i]);
-        }
-    }
+    let newer: Vec<usize> = (0..d.ids.len())
+        .filter(|&i| d.supersedable[i] == Some(true) && d.resource_keys[i].is_some())
+        .collect();
+    let pick = |column: &[Uuid]| -> Vec<Uuid> { newer.iter().map(|&i| column[i]).collect() };
+    let keys: Vec<&str> = newer.iter().filter_map(|&i| d.resource_keys[i]).collect();
+    let at: Vec<i64> = newer.iter().map(|&i| d.at[i]).collect();
     execute(
         conn,
         "UPDATE deliveries d SET status = 'superseded', next_attempt_at = NULL,
@@ -455,7 +451,13 @@ async fn supersede(conn: &Conn, d: &DeliveryRows<'_>) -> Result<u64, StoreError>
          WHERE d.subscription_id = u.sub AND d.resource_key = u.rk AND d.status = 'pending'
            AND d.resource_key IS NOT NULL AND d.supersedable AND d.id < u.newer
            AND (d.locked_until IS NULL OR d.locked_until <= u.at)",
-        &[&newer.0, &newer.1, &newer.2, &newer.3, &newer.4],
+        &[
+            &pick(&d.subscriptions),
+            &keys,
+            &pick(&d.ids),
+            &pick(&d.events),
+            &at,
+        ],
     )
     .await
 }

@@ -275,6 +275,68 @@ async fn every_console_form_refuses_a_post_without_the_sessions_token() {
     assert_eq!(status, StatusCode::OK, "still signed in");
 }
 
+/// A webhook's page shows its transformation and "latest state only"; its button tries the code
+/// on a sample (what the handler got, what it would send, or why it failed) and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhooks_transformation_is_shown_and_tried_on_a_sample() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let code = "function handler(webhook) { webhook.payload = {tried: 'yes-' + webhook.eventType}; return webhook; }";
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "pa",
+                   "eventUrl": "https://example.com/h", "transform": code, "coalesce": true}),
+        )
+        .await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in(ADMIN_ID, ADMIN_SECRET).await, 303);
+    let here = format!("/console/webhooks/{sub}");
+    let (status, page, _) = browser.get(&here).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("<pre><code>{code}</code></pre>")),
+        "{page}"
+    );
+    assert!(page.contains("<td>Latest state only</td><td>on:"), "{page}");
+    let csrf = Browser::csrf(&page);
+    let try_it = format!("{here}/transform/try");
+    let (status, page, _) = browser.post(&try_it, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Would be sent"), "{page}");
+    assert!(
+        page.contains("yes-OFFER_UNPUBLISHED"),
+        "the transformed payload: {page}"
+    );
+
+    // Code that throws is saved (it compiles), and trying it says why it fails.
+    let throws = "function handler(webhook) { throw new Error('no sku here'); }";
+    let edit = |transform| {
+        [
+            ("csrf", csrf.as_str()),
+            ("event_url", "https://example.com/h"),
+            ("transform", transform),
+        ]
+    };
+    assert_eq!(browser.post(&here, &edit(throws)).await.0, 303);
+    let (status, page, _) = browser.post(&try_it, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("class=\"error\"") && page.contains("no sku here"),
+        "{page}"
+    );
+
+    // Emptied and unticked, the webhook has neither; its page offers no try.
+    assert_eq!(browser.post(&here, &edit("")).await.0, 303);
+    let read = app
+        .get(&format!("/v3/webhooks/subscriptions/{sub}"), &admin)
+        .await;
+    assert!(read.body.get("transform").is_none(), "{}", read.body);
+    assert!(read.body.get("coalesce").is_none(), "{}", read.body);
+    let (_, page, _) = browser.get(&here).await;
+    assert!(!page.contains("Try the transformation"), "{page}");
+}
+
 #[tokio::test]
 async fn sign_in_needs_the_right_secret_and_forms_need_the_sessions_token() {
     let app = spawn_app().await;
