@@ -6,7 +6,7 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline [--quick] [--postgres]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping [--quick] [--postgres]
 //! switchyard-bench nodes|network --postgres [--quick]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
@@ -21,6 +21,7 @@ mod pipeline;
 mod relay;
 mod scale;
 mod scenarios;
+mod shaping;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,7 +48,7 @@ pub struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|nodes|network|console \
+        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping|nodes|network|console \
          [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--connections N] [--events N] [--fanout N] [--requests N] [--data DIR]"
     );
     std::process::exit(2)
@@ -192,6 +193,7 @@ async fn main() {
             scenarios::fanout(&sqlite, sizes, direct, direct_cpu).await
         }
         "idle" => scenarios::idle(&sqlite).await,
+        "shaping" => shaping::shaping(&sqlite, sizes).await,
         _ => usage(),
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -209,7 +209,7 @@ pub async fn pipeline(
 }
 
 /// This process's peak resident set (`VmHWM`), in MiB.
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()

@@ -90,21 +90,21 @@ pub(crate) const INGEST_CONCURRENCY: usize = 32;
 const DELIVERY_CONCURRENCY: usize = 64;
 
 /// What a hub did while a sink received a number of deliveries.
-struct Drained {
+pub(crate) struct Drained {
     /// All arrived before the timeout.
-    finished: bool,
+    pub(crate) finished: bool,
     /// Deliveries per second at the sink.
-    rate: f64,
+    pub(crate) rate: f64,
     /// The hub's CPU per delivery, in microseconds.
-    cpu_us: f64,
+    pub(crate) cpu_us: f64,
     /// The hub's attempt latencies (p50, p95, p99), by histogram bucket.
-    latency: (f64, f64, f64),
-    peak: f64,
+    pub(crate) latency: (f64, f64, f64),
+    pub(crate) peak: f64,
 }
 
 /// Waits (up to `timeout`) for `sink` to receive `n` deliveries from `hub`, measures, then
 /// stops the hub and removes its database.
-async fn drain(hub: Child, db: Db, sink: &Sink, n: u64, timeout: Duration) -> Drained {
+pub(crate) async fn drain(hub: Child, db: Db, sink: &Sink, n: u64, timeout: Duration) -> Drained {
     let finished = sink.wait_for(n, timeout).await;
     let cpu_us = per_op_us(hub.cpu_seconds(), n as f64);
     let rate = sink.rate();
@@ -123,7 +123,7 @@ async fn drain(hub: Child, db: Db, sink: &Sink, n: u64, timeout: Duration) -> Dr
 
 impl Drained {
     /// A report row with what was measured; the caller names the scenario and its baseline.
-    fn row(&self, store: String) -> Row {
+    pub(crate) fn row(&self, store: String) -> Row {
         Row {
             store,
             unit: "deliveries/s".into(),
@@ -539,10 +539,11 @@ pub async fn all(sizes: Sizes) -> Vec<Row> {
         rows.extend(end_to_end(backend, sizes).await);
         bar.inc(1);
         if matches!(backend, Backend::Sqlite) {
-            step("backlog, fan-out, idle");
+            step("backlog, fan-out, idle, shaping");
             rows.extend(backlog(backend, sizes, empty_queue_rate).await);
             rows.extend(fanout(backend, sizes, direct_rate, direct_cpu_us).await);
             rows.extend(idle(backend).await);
+            rows.extend(crate::shaping::shaping(backend, sizes).await);
             bar.inc(1);
         }
         step("large store");

@@ -538,9 +538,12 @@ impl Dispatcher {
             url: std::mem::take(&mut request.url),
         };
         let limits = self.config.transform_limits;
-        let outcome = tokio::task::spawn_blocking(move || transform::run(&code, &webhook, &limits))
-            .await
-            .map_err(|e| failed(format!("the transformation did not finish: {e}")))?;
+        let owner = subscription.id.to_string();
+        let outcome = tokio::task::spawn_blocking(move || {
+            transform::run_kept(&owner, &code, &webhook, &limits)
+        })
+        .await
+        .map_err(|e| failed(format!("the transformation did not finish: {e}")))?;
         match outcome {
             Ok(transform::Transformed::Cancel) => Ok(None),
             Ok(transform::Transformed::Send(webhook)) => {

@@ -2,22 +2,22 @@
 //! `{eventType, payload, headers, url}` and returns it changed, or `{cancel: true}` to drop the
 //! delivery.
 //!
-//! The code runs in QuickJS (rquickjs), in a runtime of its own per call, with nothing but the
+//! The code runs in QuickJS (rquickjs), in a runtime of its own, with nothing but the
 //! language: the base objects, `JSON`, `RegExp`, `Map`/`Set`, `Promise` and `eval`
 //! (`Promise` is there because `import()` makes one: without it QuickJS leaks the object). There is no `Date`, no
 //! module loader, no host function: no file, network or clock reaches it (`Math.random` is the
 //! only source of variety). Each call has a memory cap and a time limit, enforced by QuickJS's
 //! allocator and interrupt handler; a call that overruns either fails, and nothing of it is
-//! left behind (its runtime is dropped).
+//! left behind (its engine is dropped).
 //!
-//! Why a fresh runtime per call rather than one kept per subscription: a runtime costs tens of
-//! microseconds to make (see BENCHMARKS.md), a kept one would carry state from one delivery to the
-//! next (a global a handler sets), and QuickJS runtimes are not `Send`, so a kept one would tie
-//! each subscription to a thread.
+//! A delivery's engine (a runtime and its one context, with the code loaded) is kept per thread
+//! and per subscription ([`run_kept`]): making a context and compiling is most of a call's cost
+//! (see BENCHMARKS.md). An engine is never shared between subscriptions, so no handler sees
+//! another's globals; a "try it" and a check use an engine of their own, dropped afterwards.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rquickjs::context::intrinsic;
@@ -94,33 +94,179 @@ pub enum TransformError {
 
 /// Compiles `code` and checks that it defines `handler`, as a create or an update does.
 pub fn check(code: &str, limits: &Limits) -> Result<(), TransformError> {
-    with_handler(code, limits, |_, _| Ok(()))
+    Engine::load(code, limits).map(drop)
 }
 
-/// Runs `code`'s handler on `webhook`.
+/// Runs `code`'s handler on `webhook` in an engine of its own, dropped afterwards (a "try it").
 pub fn run(code: &str, webhook: &Webhook, limits: &Limits) -> Result<Transformed, TransformError> {
-    let input =
-        serde_json::to_string(webhook).map_err(|e| TransformError::Result(e.to_string()))?;
-    let output = with_handler(code, limits, |ctx, handler| {
-        let input = ctx.json_parse(input).catch(&ctx).map_err(threw)?;
-        let result: Value = handler.call((input,)).catch(&ctx).map_err(threw)?;
-        if result.is_undefined() || result.is_null() {
-            return Err(TransformError::Result(
-                "nothing; return the webhook (changed or not) or {cancel: true}".into(),
-            ));
+    Engine::load(code, limits)?.transform(webhook)
+}
+
+/// Engines kept per thread, at most; past it they are all dropped and made again as needed.
+const KEPT_ENGINES: usize = 32;
+
+thread_local! {
+    /// Engines already loaded on this thread, by (owner, code): an engine is never shared
+    /// between owners (subscriptions), so no handler sees another's globals.
+    static KEPT: std::cell::RefCell<std::collections::HashMap<(String, String), Engine>> =
+        Default::default();
+}
+
+/// [`run`] for a delivery: the engine of `owner`'s `code` is loaded once per thread and kept for
+/// its next calls (making a context and compiling is most of a call's cost; see BENCHMARKS.md),
+/// so a handler's globals may outlive one call. An engine whose call failed is dropped: a
+/// time or memory limit may have left it half-way.
+pub fn run_kept(
+    owner: &str,
+    code: &str,
+    webhook: &Webhook,
+    limits: &Limits,
+) -> Result<Transformed, TransformError> {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let key = (owner.to_string(), code.to_string());
+        if !kept.contains_key(&key) {
+            if kept.len() >= KEPT_ENGINES {
+                kept.clear();
+            }
+            kept.insert(key.clone(), Engine::load(code, limits)?);
         }
-        let text = ctx
-            .json_stringify(result)
-            .catch(&ctx)
-            .map_err(threw)?
-            .map(|s| s.to_string())
-            .transpose()
-            .map_err(|e| TransformError::Result(e.to_string()))?;
-        Ok(text.unwrap_or_default())
-    })?;
-    let output: Json = serde_json::from_str(&output)
-        .map_err(|_| TransformError::Result("a value JSON cannot carry".into()))?;
-    changed(webhook, output)
+        let outcome = match kept.get(&key) {
+            Some(engine) => engine.transform(webhook),
+            None => Err(TransformError::Threw("engine: not loaded".into())),
+        };
+        if outcome.is_err() {
+            kept.remove(&key);
+        }
+        outcome
+    })
+}
+
+/// A runtime with one context holding a loaded transformation. Fields drop in order: the
+/// context before its runtime.
+struct Engine {
+    context: Context,
+    _runtime: Runtime,
+    /// When the call under way must stop, in nanoseconds since `born`; the interrupt handler
+    /// reads it.
+    deadline: Arc<AtomicU64>,
+    born: Instant,
+    /// The interrupt handler stopped the code.
+    interrupted: Arc<AtomicBool>,
+    limits: Limits,
+}
+
+impl Engine {
+    /// A fresh, limited runtime with `code` evaluated in it and its `handler` found.
+    fn load(code: &str, limits: &Limits) -> Result<Engine, TransformError> {
+        if code.len() > MAX_CODE_BYTES {
+            return Err(TransformError::TooLong);
+        }
+        let runtime = Runtime::new().map_err(engine_error)?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.stack_bytes);
+        let born = Instant::now();
+        let deadline = Arc::new(AtomicU64::new(u64::MAX));
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let (until, flag) = (deadline.clone(), interrupted.clone());
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let over = born.elapsed().as_nanos() as u64 > until.load(Ordering::Relaxed);
+            if over {
+                flag.store(true, Ordering::Relaxed);
+            }
+            over
+        })));
+        let context = Context::custom::<(
+            intrinsic::Eval,
+            intrinsic::RegExpCompiler,
+            intrinsic::RegExp,
+            intrinsic::Json,
+            intrinsic::MapSet,
+            intrinsic::Promise,
+        )>(&runtime)
+        .map_err(|_| TransformError::Memory(limits.memory_bytes))?;
+        let engine = Engine {
+            context,
+            _runtime: runtime,
+            deadline,
+            born,
+            interrupted,
+            limits: *limits,
+        };
+        engine.call(|ctx| {
+            ctx.eval::<(), _>(code)
+                .catch(&ctx)
+                .map_err(|e| match threw(e) {
+                    TransformError::Threw(message) => TransformError::Compile(message),
+                    other => other,
+                })?;
+            handler(&ctx).map(drop)
+        })?;
+        Ok(engine)
+    }
+
+    /// Runs `f` in the context under the time limit, classifying every failure of the engine:
+    /// the time limit (the interrupt fired), memory (QuickJS's out-of-memory error), or what the
+    /// code threw.
+    fn call<T>(
+        &self,
+        f: impl for<'js> FnOnce(Ctx<'js>) -> Result<T, TransformError>,
+    ) -> Result<T, TransformError> {
+        let until = self.born.elapsed() + self.limits.time;
+        self.deadline
+            .store(until.as_nanos() as u64, Ordering::Relaxed);
+        self.interrupted.store(false, Ordering::Relaxed);
+        let result = self.context.with(f);
+        self.deadline.store(u64::MAX, Ordering::Relaxed);
+        match result {
+            Err(_) if self.interrupted.load(Ordering::Relaxed) => {
+                Err(TransformError::TimeLimit(self.limits.time))
+            }
+            Err(TransformError::Threw(m) | TransformError::Compile(m))
+                if m == OUT_OF_MEMORY || m.starts_with("out of memory") =>
+            {
+                Err(TransformError::Memory(self.limits.memory_bytes))
+            }
+            other => other,
+        }
+    }
+
+    /// The loaded handler called on `webhook`.
+    fn transform(&self, webhook: &Webhook) -> Result<Transformed, TransformError> {
+        let input =
+            serde_json::to_string(webhook).map_err(|e| TransformError::Result(e.to_string()))?;
+        let output = self.call(|ctx| {
+            let handler = handler(&ctx)?;
+            let input = ctx.json_parse(input).catch(&ctx).map_err(threw)?;
+            let result: Value = handler.call((input,)).catch(&ctx).map_err(threw)?;
+            if result.is_undefined() || result.is_null() {
+                return Err(TransformError::Result(
+                    "nothing; return the webhook (changed or not) or {cancel: true}".into(),
+                ));
+            }
+            let text = ctx
+                .json_stringify(result)
+                .catch(&ctx)
+                .map_err(threw)?
+                .map(|s| s.to_string())
+                .transpose()
+                .map_err(|e| TransformError::Result(e.to_string()))?;
+            Ok(text.unwrap_or_default())
+        })?;
+        let output: Json = serde_json::from_str(&output)
+            .map_err(|_| TransformError::Result("a value JSON cannot carry".into()))?;
+        changed(webhook, output)
+    }
+}
+
+/// The context's global `handler`, which must be a function.
+fn handler<'js>(ctx: &Ctx<'js>) -> Result<Function<'js>, TransformError> {
+    let handler: Value = ctx.globals().get("handler").map_err(engine_error)?;
+    handler.into_function().ok_or(TransformError::NoHandler)
+}
+
+fn engine_error(e: rquickjs::Error) -> TransformError {
+    TransformError::Threw(format!("engine: {e}"))
 }
 
 /// The webhook as the handler's answer leaves it: fields it returns replace the given ones,
@@ -185,64 +331,6 @@ fn kind_of(value: &Json) -> &'static str {
         Json::String(_) => "a string",
         Json::Array(_) => "an array",
         Json::Object(_) => "an object",
-    }
-}
-
-/// Evaluates `code` in a fresh, limited runtime and hands its `handler` to `f`. Every failure
-/// of the engine is classified here: the time limit (the interrupt fired), memory (QuickJS
-/// throws an uncatchable null), or what the code threw.
-fn with_handler<T>(
-    code: &str,
-    limits: &Limits,
-    f: impl for<'js> FnOnce(Ctx<'js>, Function<'js>) -> Result<T, TransformError>,
-) -> Result<T, TransformError> {
-    if code.len() > MAX_CODE_BYTES {
-        return Err(TransformError::TooLong);
-    }
-    let engine = |e: rquickjs::Error| TransformError::Threw(format!("engine: {e}"));
-    let runtime = Runtime::new().map_err(engine)?;
-    runtime.set_memory_limit(limits.memory_bytes);
-    runtime.set_max_stack_size(limits.stack_bytes);
-    let started = Instant::now();
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let (flag, limit) = (interrupted.clone(), limits.time);
-    runtime.set_interrupt_handler(Some(Box::new(move || {
-        let over = started.elapsed() > limit;
-        if over {
-            flag.store(true, Ordering::Relaxed);
-        }
-        over
-    })));
-    let context = Context::custom::<(
-        intrinsic::Eval,
-        intrinsic::RegExpCompiler,
-        intrinsic::RegExp,
-        intrinsic::Json,
-        intrinsic::MapSet,
-        intrinsic::Promise,
-    )>(&runtime)
-    .map_err(|_| TransformError::Memory(limits.memory_bytes))?;
-    let result = context.with(|ctx| {
-        ctx.eval::<(), _>(code)
-            .catch(&ctx)
-            .map_err(|e| match threw(e) {
-                TransformError::Threw(message) => TransformError::Compile(message),
-                other => other,
-            })?;
-        let handler: Value = ctx.globals().get("handler").map_err(engine)?;
-        let Some(handler) = handler.into_function() else {
-            return Err(TransformError::NoHandler);
-        };
-        f(ctx.clone(), handler)
-    });
-    match result {
-        Err(_) if interrupted.load(Ordering::Relaxed) => Err(TransformError::TimeLimit(limit)),
-        Err(TransformError::Threw(m) | TransformError::Compile(m))
-            if m == OUT_OF_MEMORY || m.starts_with("out of memory") =>
-        {
-            Err(TransformError::Memory(limits.memory_bytes))
-        }
-        other => other,
     }
 }
 
@@ -405,6 +493,58 @@ mod tests {
             panic!("runs")
         };
         assert_eq!(out.payload, json!("nothing"));
+    }
+
+    #[test]
+    fn a_kept_engine_serves_one_owner_and_is_dropped_after_a_failure() {
+        let counter = "var calls = 0; function handler(w) {
+            calls += 1;
+            if (w.payload === 'fail') { throw new Error('asked to'); }
+            return {payload: calls};
+        }";
+        let call = |owner: &str, payload: serde_json::Value| {
+            let mut w = webhook();
+            w.payload = payload;
+            match run_kept(owner, counter, &w, &limits()) {
+                Ok(Transformed::Send(out)) => Ok(out.payload),
+                Ok(Transformed::Cancel) => panic!("not cancelled"),
+                Err(e) => Err(e),
+            }
+        };
+        assert_eq!(call("sub-a", json!(1)), Ok(json!(1)));
+        assert_eq!(call("sub-a", json!(1)), Ok(json!(2)), "kept for its owner");
+        assert_eq!(
+            call("sub-b", json!(1)),
+            Ok(json!(1)),
+            "the same code of another owner has its own engine"
+        );
+        assert!(call("sub-a", json!("fail")).is_err());
+        assert_eq!(
+            call("sub-a", json!(1)),
+            Ok(json!(1)),
+            "after a failure the engine is made afresh"
+        );
+        // A time limit on a kept engine stops that call, and the next one runs.
+        let slow =
+            "function handler(w) { if (w.payload === 'loop') { while (true) {} } return w; }";
+        let short = Limits {
+            time: Duration::from_millis(30),
+            ..Limits::default()
+        };
+        let mut looping = webhook();
+        looping.payload = json!("loop");
+        assert_eq!(
+            run_kept("sub-c", slow, &looping, &short),
+            Err(TransformError::TimeLimit(short.time))
+        );
+        assert!(matches!(
+            run_kept("sub-c", slow, &webhook(), &short),
+            Ok(Transformed::Send(_))
+        ));
+        assert!(matches!(
+            run_kept("sub-c", slow, &webhook(), &short),
+            Ok(Transformed::Send(_))
+        ));
     }
 
     #[test]
