@@ -41,30 +41,43 @@ pub fn body(event: &EventRecord, envelope: Envelope, by_topic: bool) -> Vec<u8> 
 
 /// The Walmart envelope, borrowing the stored payload rather than copying it into a new JSON
 /// value (that copy showed in delivery profiles). Fields in key order, as a JSON object of
-/// `serde_json` would write them.
-#[derive(serde::Serialize)]
-struct WalmartEnvelope<'a> {
+/// `serde_json` would write them. Its schema is the OpenAPI document's delivered body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveredEnvelope)]
+pub struct WalmartEnvelope<'a> {
+    /// The payload as published or received, or the normalized form (a topic's subscriber, or
+    /// the `normalized` envelope).
+    #[schema(value_type = Object)]
     payload: &'a serde_json::Value,
     source: Source<'a>,
 }
 
-#[derive(serde::Serialize)]
+/// What the delivered event is.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Source<'a> {
+#[schema(as = DeliveredSource)]
+pub struct Source<'a> {
+    /// The publisher's `eventId`, or the marketplace's notification id.
     event_id: &'a str,
+    /// When the event happened, `2019-02-21T01:01:08.000Z`.
     event_time: String,
+    /// The native type, or the topic for a topic's subscriber.
     event_type: &'a str,
     event_version: &'a str,
-    /// The event's place in the log: for one resource, a later event's is larger.
+    /// The event's place in the hub's log: for one resource, a later event's is larger.
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_version: Option<i64>,
 }
 
 /// SellerCenter's callback body, borrowing the payload likewise.
-#[derive(serde::Serialize)]
-struct SellercenterEnvelope<'a> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveredSellercenterBody)]
+pub struct SellercenterEnvelope<'a> {
+    /// `onOrderCreated`, …, or a topic under its SellerCenter name.
     event: &'a str,
+    #[schema(value_type = Object)]
     payload: &'a serde_json::Value,
+    /// As `source.resourceVersion` in the Walmart envelope.
     #[serde(rename = "resourceVersion", skip_serializing_if = "Option::is_none")]
     resource_version: Option<i64>,
 }

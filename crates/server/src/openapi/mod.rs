@@ -72,6 +72,12 @@ pub fn document() -> Value {
     components(
         // Named by `IntoResponses` impls, which cannot register what they refer to.
         schemas(ErrorOut, crate::routes::sellercenter::SellercenterErrorOut),
+        // What a subscriber receives (the document's `webhooks`).
+        schemas(
+            switchyard_core::envelope::WalmartEnvelope,
+            switchyard_core::envelope::Source,
+            switchyard_core::envelope::SellercenterEnvelope
+        ),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Internal, Unavailable),
     ),
     security(("bearerAuth" = []), ("wmAccessToken" = [])),
@@ -105,7 +111,31 @@ fn build() -> Value {
         }
     }
     add_links(&mut doc);
+    doc["webhooks"] = delivered();
     doc
+}
+
+/// What the hub sends a subscriber (OpenAPI 3.1 `webhooks`): the envelope, schema derived from
+/// the type that writes it, and the Standard Webhooks headers.
+fn delivered() -> Value {
+    json!({
+        "delivery": {"post": {
+            "summary": "A delivery to a subscription's eventUrl",
+            "description": "The envelope the subscription's `envelope` names (`walmart` and `normalized`: `DeliveredEnvelope`; `sellercenter`: `DeliveredSellercenterBody`), unless its `transform` rewrote it. Every body carries `resourceVersion`, the event's place in the hub's log: for one resource a later event's is larger. Retries keep `webhook-id`; a `coalesce` subscription receives only the latest pending state of a resource.",
+            "operationId": "receiveDelivery",
+            "parameters": [
+                {"in": "header", "name": "webhook-id", "required": true, "schema": {"type": "string"}, "description": "The delivery's id, the same on every retry: dedup on it."},
+                {"in": "header", "name": "webhook-timestamp", "required": true, "schema": {"type": "string"}, "description": "Seconds since the epoch when signed."},
+                {"in": "header", "name": "webhook-signature", "required": true, "schema": {"type": "string"}, "description": "`v1,<base64 HMAC-SHA256>` over `webhook-id.webhook-timestamp.body` with the subscription's signing secret (two entries while a rotated secret still signs)."},
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/DeliveredEnvelope"},
+                {"$ref": "#/components/schemas/DeliveredSellercenterBody"},
+                {"description": "What the subscription's transformation returned as payload."}
+            ]}}}},
+            "responses": {"200": {"description": "Received; any 2xx (SellerCenter's callbacks: 200 only). Anything else, or none, is retried on the subscription's policy."}},
+        }},
+    })
 }
 
 struct SecuritySchemes;
