@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod destination;
 pub mod envelope;
 pub mod error;
 pub mod filter;

@@ -8,6 +8,7 @@
 //! - [`dispatcher`]: leases due deliveries from the store, sends them with bounded concurrency,
 //!   and records each attempt with the next step its retry policy gives.
 
+pub mod brokers;
 pub mod dispatcher;
 pub mod envelope;
 pub mod guard;
