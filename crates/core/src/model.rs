@@ -581,6 +581,8 @@ pub enum DeliveryStatus {
     Superseded,
     /// The subscription's transformation dropped it (`cancel: true`).
     Cancelled,
+    /// Waiting to be read by a polling subscription (`poll:`); never pushed.
+    Polling,
 }
 
 impl DeliveryStatus {
@@ -591,6 +593,7 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Superseded => "superseded",
             DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Polling => "polling",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -600,6 +603,7 @@ impl DeliveryStatus {
             "failed" => Some(DeliveryStatus::Failed),
             "superseded" => Some(DeliveryStatus::Superseded),
             "cancelled" => Some(DeliveryStatus::Cancelled),
+            "polling" => Some(DeliveryStatus::Polling),
             _ => None,
         }
     }

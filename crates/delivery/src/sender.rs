@@ -78,7 +78,11 @@ impl SendOutcome {
         self.error_class.is_none()
     }
 
-    fn failed(class: &'static str, message: impl Into<String>, started: Instant) -> Self {
+    pub(crate) fn failed(
+        class: &'static str,
+        message: impl Into<String>,
+        started: Instant,
+    ) -> Self {
         SendOutcome {
             status_code: None,
             latency: started.elapsed(),
@@ -107,6 +111,8 @@ pub struct Sender {
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
     /// Endpoint URLs already parsed: parsing one (IDNA included) showed in delivery profiles.
     urls: Arc<Mutex<HashMap<String, reqwest::Url>>>,
+    /// Connections to the brokers that `eventUrl`s name.
+    brokers: crate::brokers::Brokers,
 }
 
 /// Parsed URLs kept at most; past it the cache starts over.
@@ -134,6 +140,7 @@ impl Sender {
             clock,
             tokens: Arc::new(Mutex::new(HashMap::new())),
             urls: Arc::new(Mutex::new(HashMap::new())),
+            brokers: crate::brokers::Brokers::new(guard, config.request_timeout),
         })
     }
 
@@ -170,6 +177,11 @@ impl Sender {
     /// endpoint answers.
     pub async fn send(&self, request: &OutboundRequest) -> SendOutcome {
         let started = Instant::now();
+        let scheme = request.url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        {
+            return self.send_elsewhere(request, started).await;
+        }
         let url = match self.parse_url(&request.url) {
             Ok(url) => url,
             Err(e) => return SendOutcome::failed("request", format!("bad URL: {e}"), started),
@@ -187,6 +199,63 @@ impl Sender {
             outcome = self.send_once(request, &url, started, true).await;
         }
         outcome
+    }
+
+    /// A delivery whose `eventUrl` is not HTTP: a broker publish (credentials from
+    /// `BASIC_AUTH`), or nothing for `poll:`, which its subscriber reads.
+    async fn send_elsewhere(&self, request: &OutboundRequest, started: Instant) -> SendOutcome {
+        use switchyard_core::destination::{self, Destination};
+        let address = match destination::parse("eventUrl", &request.url) {
+            Ok(Destination::Broker(address)) => address,
+            Ok(Destination::Poll) => {
+                return SendOutcome::failed(
+                    "request",
+                    "poll: is read by its subscriber, never pushed",
+                    started,
+                );
+            }
+            Ok(Destination::Http(_)) => return unreachable_http(),
+            Err(e) => return SendOutcome::failed("request", e.to_string(), started),
+        };
+        let credentials = match &request.auth {
+            None => crate::brokers::Credentials::default(),
+            Some(auth) if auth.auth_method == AuthMethod::BasicAuth => {
+                crate::brokers::Credentials {
+                    user: auth.user_name.clone(),
+                    password: auth.password.clone(),
+                }
+            }
+            Some(_) => {
+                return SendOutcome::failed(
+                    "auth",
+                    "a broker takes BASIC_AUTH credentials (userName and password; a NATS token as the password alone)",
+                    started,
+                );
+            }
+        };
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .cloned()
+            .chain(
+                request
+                    .custom_headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            )
+            .collect();
+        let id = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "webhook-id")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let message = crate::brokers::Message {
+            id,
+            body: &request.body,
+            headers: &headers,
+        };
+        self.brokers.publish(&address, &credentials, &message).await
     }
 
     /// `url` parsed, from the cache when it was parsed before.
@@ -489,6 +558,15 @@ fn classify(e: reqwest::Error) -> (&'static str, String) {
         "request"
     };
     (class, message)
+}
+
+/// Not reached: `send` takes HTTP URLs itself, and only hands other schemes on.
+fn unreachable_http() -> SendOutcome {
+    SendOutcome::failed(
+        "request",
+        "an http URL was routed as a broker's",
+        Instant::now(),
+    )
 }
 
 #[cfg(test)]

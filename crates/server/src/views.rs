@@ -61,6 +61,9 @@ pub struct SubscriptionOut {
     pub max_in_flight: Option<u32>,
     pub ordering: Ordering,
     pub partner_id: PartnerId,
+    /// Where a polling subscription (`eventUrl` `poll:`) is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_url: Option<String>,
     pub rate_limit: Option<RateLimit>,
     pub resource_name: String,
     pub retry_policy: RetryPolicy,
@@ -70,6 +73,12 @@ pub struct SubscriptionOut {
     pub transform: Option<String>,
     pub subscription_id: SubscriptionId,
     pub updated_at: Timestamp,
+}
+
+/// `/api/v1/subscriptions/{id}/poll` for a polling subscription.
+pub fn poll_url(sub: &SubscriptionRecord) -> Option<String> {
+    (sub.event_url == crate::services::subscriptions::POLL)
+        .then(|| format!("/api/v1/subscriptions/{}/poll", sub.id))
 }
 
 /// A subscription as the API shows it.
@@ -87,6 +96,7 @@ pub fn subscription(state: &AppState, sub: &SubscriptionRecord) -> AppResult<Sub
         event_url: sub.event_url.clone(),
         event_version: sub.event_version.clone(),
         filter: sub.filter.clone(),
+        poll_url: poll_url(sub),
         transform: sub.transform.clone(),
         coalesce: sub.coalesce,
         headers: sub.headers.clone(),

@@ -220,6 +220,17 @@ pub struct ClaimedDelivery {
     pub subscription: SubscriptionRecord,
 }
 
+/// A polling subscription's delivery, where it stands in its queue.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    /// Its place: the storing transaction's number (PostgreSQL; 0 on SQLite, whose one writer
+    /// commits in order) and the delivery's id.
+    pub position: (i64, uuid::Uuid),
+    pub delivery: DeliveryRecord,
+    /// The event, without its received headers and raw body unless that is the payload.
+    pub event: EventRecord,
+}
+
 /// What one retention batch removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeCounts {
@@ -425,6 +436,15 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         note: &str,
     ) -> Result<bool, StoreError>;
+    /// A polling subscription's deliveries after `after`, oldest first, at most `limit`: in
+    /// the order they were stored, and only those no transaction still under way can come
+    /// before, so that a reader that moves past one never skips another committed later.
+    async fn poll_deliveries(
+        &self,
+        subscription: SubscriptionId,
+        after: Option<(i64, uuid::Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Polled>, StoreError>;
     /// Holds all of a subscription's deliveries until `until` (an endpoint's 429 with
     /// `Retry-After`), on every node; an earlier time does not shorten a longer hold.
     async fn pace_subscription(

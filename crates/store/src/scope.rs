@@ -210,6 +210,19 @@ impl Scoped<'_> {
         self.store.attempts_since(sub.id, since, limit).await
     }
 
+    /// A polling subscription's deliveries after `after` (none outside the scope).
+    pub async fn poll_deliveries(
+        &self,
+        sub: &SubscriptionRecord,
+        after: Option<(i64, uuid::Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<crate::Polled>, StoreError> {
+        if !self.scope.admits(&sub.partner_id) {
+            return Ok(Vec::new());
+        }
+        self.store.poll_deliveries(sub.id, after, limit).await
+    }
+
     /// A subscription's callback log (empty outside the scope).
     pub async fn list_attempts(
         &self,

@@ -141,6 +141,7 @@ on_both_stores!(
     a_scoped_store_reaches_only_its_partners_objects,
     a_content_filter_keeps_the_events_it_rejects_from_fanning_out,
     coalescing_supersedes_older_state_and_a_cancel_ends_a_leased_delivery,
+    a_polling_subscriptions_deliveries_wait_to_be_read_in_order,
 );
 
 /// Whether leases run out by themselves: they do where several nodes share the database (a
@@ -2258,5 +2259,81 @@ async fn coalescing_supersedes_older_state_and_a_cancel_ends_a_leased_delivery(
             .await
             .unwrap(),
         "once"
+    );
+}
+
+/// A polling subscription's deliveries wait as `polling`, are never claimed, and are read in
+/// the order they were stored, page after page.
+async fn a_polling_subscriptions_deliveries_wait_to_be_read_in_order(store: Arc<dyn Store>) {
+    let mut polled = subscription("p1", &["PO_CREATED"]);
+    polled.event_url = "poll:".into();
+    let pushed = subscription("p1", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![polled.clone(), pushed.clone()])
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let (id, fanned) = created(
+            store
+                .insert_event(
+                    event("p1", "PO_CREATED", None, Some(&format!("e{n}"))),
+                    None,
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(fanned, 2);
+        events.push(id);
+    }
+    let claimed = store
+        .claim_due(t0(), 10, t0() + SignedDuration::from_secs(60), "n1")
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.len(),
+        3,
+        "only the pushed subscription's are claimed"
+    );
+    assert!(claimed.iter().all(|c| c.subscription.id == pushed.id));
+    // On PostgreSQL a delivery is readable once no transaction that began before it is still
+    // under way anywhere on the server (other tests' included): wait for that.
+    let mut first = Vec::new();
+    for _ in 0..100 {
+        first = store.poll_deliveries(polled.id, None, 2).await.unwrap();
+        if first.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        first.iter().map(|p| p.event.id).collect::<Vec<_>>(),
+        events[..2]
+    );
+    assert!(
+        first
+            .iter()
+            .all(|p| p.delivery.status == DeliveryStatus::Polling)
+    );
+    let rest = store
+        .poll_deliveries(polled.id, first.last().map(|p| p.position), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|p| p.event.id).collect::<Vec<_>>(),
+        events[2..]
+    );
+    let after_all = store
+        .poll_deliveries(polled.id, rest.last().map(|p| p.position), 2)
+        .await
+        .unwrap();
+    assert!(after_all.is_empty());
+    assert!(
+        store
+            .poll_deliveries(pushed.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a pushed subscription has nothing to poll"
     );
 }

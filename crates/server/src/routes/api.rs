@@ -18,6 +18,7 @@ use crate::models::{
 use crate::openapi::{BadRequest, Forbidden, NotFound, TooLarge, Unauthorized, Unavailable};
 use crate::services::deliveries::{self, DeliveryQuery, visible_delivery};
 use crate::services::events::{self, EventQuery, OutcomeRequest};
+use crate::services::polling::{self, PollOut, PollQuery};
 use crate::services::publish_event::{self, PublishRequest, Published};
 use crate::services::rejections::{self, RejectionQuery, SummaryQuery};
 use crate::services::subscription_controls::{self, ReplayRequest, RotatedSecret};
@@ -403,5 +404,41 @@ pub async fn try_transform(
 ) -> AppResult<impl IntoResponse> {
     Ok(axum::Json(
         transformations::try_on_sample(&state, &caller, &id, request).await?,
+    ))
+}
+
+/// Poll a subscription's events
+///
+/// For a subscription whose `eventUrl` is `poll:` (nothing is pushed to it): the events after
+/// `iterator`, oldest first, each as a push delivery would carry it and signed the same way, so
+/// a Standard Webhooks library verifies `body` with `webhookId`, `timestamp` and `signature`.
+/// Give the answer's `iterator` to the next call; with `waitSeconds`, an empty page waits up to
+/// that long for the next event. Items are in the order they were stored; none is skipped when
+/// nodes commit out of order.
+#[utoipa::path(
+    get, path = "/api/v1/subscriptions/{id}/poll", tag = "subscriptions", operation_id = "pollSubscription",
+    params(SubscriptionIdParam, PollQuery),
+    responses(
+        (status = 200, description = "A page of events, possibly empty.", body = PollOut,
+         example = json!({"data": [{"webhookId": "msg_0193f2c0a1b27c3d8e9f0a1b2c3d4e5f", "eventType": "OFFER_UNPUBLISHED",
+            "createdAt": "2026-12-07T10:00:00Z", "timestamp": 1796637600,
+            "signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+            "body": "{\"payload\":{\"sku\":\"SKU-1\"},\"source\":{\"eventId\":\"e1\",\"eventTime\":\"2026-12-07T10:00:00.000Z\",\"eventType\":\"OFFER_UNPUBLISHED\",\"eventVersion\":\"V1\",\"resourceVersion\":7}}"}],
+            "iterator": "MTIuMDE5M2YyYzBhMWIyN2MzZDhlOWYwYTFiMmMzZDRlNWY", "done": true})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub async fn poll(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
+    QueryParams(query): QueryParams<PollQuery>,
+) -> AppResult<impl IntoResponse> {
+    Ok(axum::Json(
+        polling::poll(&state, &caller, &id, query).await?,
     ))
 }

@@ -56,6 +56,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::rotate_secret))
         .routes(routes!(api::health))
         .routes(routes!(api::try_transform))
+        .routes(routes!(api::poll))
         .routes(routes!(sources::create, sources::list))
         .routes(routes!(sources::get_one, sources::update, sources::delete))
         .routes(routes!(api::list_rejections))

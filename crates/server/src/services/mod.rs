@@ -6,6 +6,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod orders;
+pub mod polling;
 pub mod publish_event;
 pub mod receive_webhook;
 pub mod refusals;

@@ -13,7 +13,7 @@ use switchyard_core::catalog::{self, EventType};
 use switchyard_core::model::{
     Access, AuthDetails, Breaker, Client, DEFAULT_AUTO_DISABLE_AFTER_SECS, Envelope, Ordering,
     RateLimit, SubscriptionFilter, SubscriptionRecord, SubscriptionStatus, validate_header_name,
-    validate_header_value, validate_http_url,
+    validate_header_value,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::signatures::standard_webhooks;
@@ -28,6 +28,9 @@ use crate::error::{AppError, AppResult};
 use crate::views;
 use switchyard_core::model::PartnerId;
 use switchyard_core::model::SubscriptionId;
+
+/// The `eventUrl` of a polling subscription.
+pub const POLL: &str = "poll:";
 
 /// One entry of a create request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -104,6 +107,9 @@ pub struct CreatedSubscription {
     pub event_type: String,
     pub event_version: String,
     pub partner_id: PartnerId,
+    /// Where a polling subscription (`eventUrl` `poll:`) is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_url: Option<String>,
     pub resource_name: String,
     pub signing_secret: String,
     pub status: SubscriptionStatus,
@@ -184,7 +190,7 @@ fn check_input(
         )
         .with_field(field("resourceName")));
     }
-    validate_http_url(&field("eventUrl"), &event_url)?;
+    switchyard_core::destination::parse(&field("eventUrl"), &event_url)?;
     let status = match status.as_deref() {
         None => SubscriptionStatus::Active,
         Some(s) => SubscriptionStatus::parse(s).ok_or_else(|| {
@@ -305,6 +311,7 @@ pub async fn create(
         .into_iter()
         .zip(secrets)
         .map(|(s, signing_secret)| CreatedSubscription {
+            poll_url: views::poll_url(&s),
             event_type: s.event_types.into_iter().next().unwrap_or_default(),
             event_version: s.event_version,
             partner_id: s.partner_id,
@@ -465,7 +472,15 @@ pub async fn update(
     }
     let was_active = sub.status == SubscriptionStatus::Active;
     if let Some(url) = patch.event_url {
-        validate_http_url("eventUrl", &url)?;
+        switchyard_core::destination::parse("eventUrl", &url)?;
+        if (url == POLL) != (sub.event_url == POLL) {
+            // Its deliveries wait to be read, or are pushed: never both.
+            return Err(AppError::bad_request(
+                "read_only",
+                "eventUrl cannot change between poll: and a pushed destination; create a new subscription instead",
+            )
+            .with_field("eventUrl"));
+        }
         sub.event_url = url;
     }
     if let Some(headers) = patch.headers {

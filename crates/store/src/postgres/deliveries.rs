@@ -576,6 +576,43 @@ pub(super) async fn pace_subscription(
     Ok(())
 }
 
+/// [`crate::Store::poll_deliveries`]: in the order of the transactions that stored them (their
+/// `xact`), and only from transactions older than every one still under way
+/// (`pg_snapshot_xmin`), which no later commit can precede.
+pub(super) async fn poll(
+    conn: &Conn,
+    subscription: Uuid,
+    after: Option<(i64, Uuid)>,
+    limit: u32,
+) -> Result<Vec<crate::Polled>, StoreError> {
+    let (xact, id) = after.unwrap_or((-1, Uuid::nil()));
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT {DELIVERY_COLUMNS}, {CLAIMED_EVENT_COLUMNS}, d.xact
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.subscription_id = $1 AND d.status = 'polling'
+               AND (d.xact, d.id) > ($2, $3)
+               AND d.xact < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+             ORDER BY d.xact, d.id LIMIT $4"
+        ),
+        &[&subscription, &xact, &id, &i64::from(limit)],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let delivery = rows::delivery(row)?;
+            let event = rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?;
+            let xact: i64 = row.try_get(DELIVERY_COLUMN_COUNT + rows::EVENT_COLUMN_COUNT)?;
+            Ok(crate::Polled {
+                position: (xact, delivery.id.0),
+                delivery,
+                event,
+            })
+        })
+        .collect()
+}
+
 /// [`crate::Store::cancel_delivery`]: only the lease holder ends a pending delivery.
 pub(super) async fn cancel(
     conn: &Conn,

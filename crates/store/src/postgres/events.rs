@@ -231,10 +231,13 @@ pub(super) async fn insert_batch(
         let written = execute(
             conn,
             "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
-                next_attempt_at, created_at, updated_at, resource_key, supersedable)
-             SELECT d.id, d.event_id, d.subscription_id, 'pending', 0, d.at, d.at, d.at, d.rk, d.sup
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bool[])
-                  AS d(id, event_id, subscription_id, at, rk, sup)",
+                next_attempt_at, created_at, updated_at, resource_key, supersedable, xact)
+             SELECT d.id, d.event_id, d.subscription_id, d.st, 0,
+                    CASE WHEN d.st = 'pending' THEN d.at END, d.at, d.at, d.rk, d.sup,
+                    CASE WHEN d.st = 'polling' THEN pg_current_xact_id()::text::bigint END
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bool[],
+                         $7::text[])
+                  AS d(id, event_id, subscription_id, at, rk, sup, st)",
             &[
                 &deliveries.ids,
                 &deliveries.events,
@@ -242,6 +245,7 @@ pub(super) async fn insert_batch(
                 &deliveries.at,
                 &deliveries.resource_keys,
                 &deliveries.supersedable,
+                &deliveries.statuses,
             ],
         )
         .await?;
@@ -394,6 +398,8 @@ struct Target {
     filter: Option<crate::rules::TargetFilter>,
     /// Latest state only: a state event's delivery supersedes older pending ones.
     coalesce: bool,
+    /// `poll:`: its deliveries wait to be read, never claimed.
+    poll: bool,
 }
 
 async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, StoreError> {
@@ -405,7 +411,7 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
     let rows = query(
         conn,
         "SELECT t.partner_id, t.event_type, s.event_version, s.id, s.ordering = 'resource',
-                s.filter, s.envelope, s.coalesce_state
+                s.filter, s.envelope, s.coalesce_state, s.event_url = 'poll:'
          FROM subscription_event_types t JOIN subscriptions s ON s.id = t.subscription_id
          WHERE s.status = 'ACTIVE'
            AND (t.partner_id, t.event_type) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
@@ -425,6 +431,7 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
                     r.try_get(6)?,
                 ),
                 coalesce: r.try_get(7)?,
+                poll: r.try_get(8)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()
@@ -472,12 +479,14 @@ struct DeliveryRows<'a> {
     resource_keys: Vec<Option<&'a str>>,
     /// `Some(true)`: a newer state event of its resource may supersede it.
     supersedable: Vec<Option<bool>>,
+    /// `pending`, or `polling` for a polling subscription.
+    statuses: Vec<&'static str>,
 }
 
 impl<'a> DeliveryRows<'a> {
     /// A delivery of `e` to `t`; `state`: `e` announces its resource's state.
     fn push(&mut self, e: &'a StoredEvent, t: &Target, state: bool) {
-        let supersedable = t.coalesce && state && e.resource_key.is_some();
+        let supersedable = t.coalesce && state && e.resource_key.is_some() && !t.poll;
         self.ids.push(Uuid::now_v7());
         self.events.push(e.id);
         self.subscriptions.push(t.subscription);
@@ -488,6 +497,8 @@ impl<'a> DeliveryRows<'a> {
             None
         });
         self.supersedable.push(supersedable.then_some(true));
+        self.statuses
+            .push(if t.poll { "polling" } else { "pending" });
     }
 }
 

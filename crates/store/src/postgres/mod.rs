@@ -55,8 +55,8 @@ use switchyard_core::model::{
 
 use crate::{
     AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport, InsertOutcome,
-    OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
-    SubscriptionState, answer_after_commit,
+    OrderUpdate, Polled, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store,
+    StoreError, SubscriptionState, answer_after_commit,
 };
 use switchyard_core::model::PartnerId;
 
@@ -889,6 +889,15 @@ impl Store for PostgresStore {
             Box::pin(async move { deliveries::cancel(conn, id, &owner, at, &note).await })
         })
         .await
+    }
+
+    async fn poll_deliveries(
+        &self,
+        subscription: SubscriptionId,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Polled>, StoreError> {
+        deliveries::poll(&self.reader().await?, subscription.into(), after, limit).await
     }
 
     async fn pace_subscription(

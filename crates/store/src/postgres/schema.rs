@@ -246,6 +246,11 @@ ALTER TABLE deliveries ADD COLUMN supersedable BOOLEAN;
 CREATE SEQUENCE events_seq;
 ALTER TABLE events ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('events_seq');
 ALTER SEQUENCE events_seq OWNED BY events.seq;
+-- Polling subscriptions (`poll:`): their deliveries wait as `polling`, read in the order of the
+-- transaction that stored them (`xact`), only once no earlier transaction can still commit.
+ALTER TABLE deliveries ADD COLUMN xact BIGINT;
+CREATE INDEX deliveries_polling ON deliveries (subscription_id, xact, id)
+    WHERE status = 'polling';
 "#,
 ];
 

@@ -341,6 +341,34 @@ pub(super) fn claim(
     ))
 }
 
+/// [`crate::Store::poll_deliveries`]: one writer commits in id order, so the id is the place.
+pub(super) fn poll(
+    conn: &Connection,
+    subscription: Uuid,
+    after: Option<(i64, Uuid)>,
+    limit: u32,
+) -> Result<Vec<crate::Polled>, StoreError> {
+    let after = after.map(|(_, id)| id).unwrap_or(Uuid::nil());
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS}, {CLAIMED_EVENT_COLUMNS}
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.subscription_id = ?1 AND d.id > ?2 AND d.status = 'polling'
+             ORDER BY d.id LIMIT ?3 + 0"
+        ))?
+        .query_map(params![subscription, after, limit], |row| {
+            let delivery = rows::delivery(row)?;
+            let event = rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?;
+            Ok(crate::Polled {
+                position: (0, delivery.id.0),
+                delivery,
+                event,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The claimed deliveries with their events (one query) and subscriptions (each read once).
 fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let mut found: HashMap<Uuid, (DeliveryRecord, switchyard_core::model::EventRecord)> = conn

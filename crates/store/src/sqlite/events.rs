@@ -40,6 +40,8 @@ struct Target {
     by_topic: bool,
     /// Latest state only: a state event's delivery supersedes older pending ones.
     coalesce: bool,
+    /// `poll:`: its deliveries wait to be read, never claimed.
+    poll: bool,
 }
 
 /// What fan-out is matched on: partner, event type, topic, version.
@@ -86,7 +88,7 @@ fn fanout(
     let targets: Vec<Target> = conn
         .prepare_cached(
             "SELECT s.id, s.ordering = 'resource', s.filter, s.envelope,
-                    MAX(t.event_type = ?3 AND ?3 <> ''), s.coalesce_state
+                    MAX(t.event_type = ?3 AND ?3 <> ''), s.coalesce_state, s.event_url = 'poll:'
              FROM subscription_event_types t
              JOIN subscriptions s ON s.id = t.subscription_id
              WHERE t.partner_id = ?1 AND t.event_type IN (?2, ?3)
@@ -102,6 +104,7 @@ fn fanout(
                 filter: crate::rules::TargetFilter::from_stored(filter.as_deref(), &envelope),
                 by_topic: r.get(4)?,
                 coalesce: r.get(5)?,
+                poll: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -201,13 +204,13 @@ pub(super) fn insert(
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
             next_attempt_at, created_at, updated_at, resource_key, supersedable)
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?7, 0, CASE WHEN ?7 = 'pending' THEN ?4 END, ?4, ?4, ?5, ?6)",
     )?;
     let state = e.resource_key.is_some()
         && switchyard_core::catalog::is_state(&e.event_type, topic.as_deref());
     for t in &targets {
         let id = Uuid::now_v7();
-        let supersedable = t.coalesce && state;
+        let supersedable = t.coalesce && state && !t.poll;
         insert.execute(params![
             id,
             e.id,
@@ -219,6 +222,7 @@ pub(super) fn insert(
                 None
             },
             supersedable.then_some(true),
+            if t.poll { "polling" } else { "pending" },
         ])?;
         if let (true, Some(key)) = (supersedable, &e.resource_key) {
             supersede(conn, shared, t.subscription, key, id, e)?;

@@ -50,8 +50,8 @@ use switchyard_core::clock::to_millis as ms;
 
 use crate::{
     AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport, InsertOutcome,
-    OrderUpdate, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store, StoreError,
-    SubscriptionState, answer_after_commit,
+    OrderUpdate, Polled, PurgeCounts, QueueDepth, RejectionCount, Reply, SourceStats, Store,
+    StoreError, SubscriptionState, answer_after_commit,
 };
 use switchyard_core::model::PartnerId;
 
@@ -775,6 +775,17 @@ impl Store for SqliteStore {
                 .release(id);
         }
         Ok(cancelled)
+    }
+
+    async fn poll_deliveries(
+        &self,
+        subscription: SubscriptionId,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Polled>, StoreError> {
+        let subscription: Uuid = subscription.into();
+        self.read(move |conn| deliveries::poll(conn, subscription, after, limit))
+            .await
     }
 
     async fn pace_subscription(

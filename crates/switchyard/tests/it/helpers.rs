@@ -66,9 +66,20 @@ pub async fn spawn_app_in(
     settings.public_url = base.clone();
     configure(&mut settings);
     let clock = ManualClock::new(START);
-    let hub = Hub::build(&settings, Arc::new(clock.clone()))
-        .await
-        .expect("hub builds");
+    // A hub just stopped on the same directory (`restart`) frees its file when its last task
+    // ends: try again for a few seconds.
+    let mut tries = 0;
+    let hub = loop {
+        match Hub::build(&settings, Arc::new(clock.clone())).await {
+            Ok(hub) => break hub,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("hub builds: {e}"),
+        }
+    };
     let state = hub.state.clone();
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(hub.serve(listener, stopped));
@@ -80,6 +91,19 @@ pub async fn spawn_app_in(
         dir,
         stop,
     }
+}
+
+/// Stops `app` and starts a hub on its data directory again (its clock starts at [`START`]).
+pub async fn restart(mut app: TestApp) -> TestApp {
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().expect("temp dir"));
+    let now = {
+        use switchyard_core::Clock;
+        app.clock.now()
+    };
+    drop(app);
+    let app = spawn_app_in(dir, |_| {}).await;
+    app.clock.set(now);
+    app
 }
 
 impl Drop for TestApp {

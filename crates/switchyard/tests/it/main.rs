@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod outage;
 mod performance;
+mod polling;
 mod postgres;
 mod restart;
 mod secrets;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 
 use switchyard_core::catalog::{self, Family};
-use switchyard_core::model::{Client, Envelope, SubscriptionRecord, validate_http_url};
+use switchyard_core::model::{Client, Envelope, SubscriptionRecord};
 
 use super::documents::{
     DeletedWebhookOut, EntityList, EntityOut, EventNames, SuccessBody, WebhookList, WebhookOut,
@@ -207,7 +207,8 @@ pub(super) async fn create_webhook(
     body: &[u8],
 ) -> Answer {
     let (url, names) = webhook_input(params, body)?;
-    validate_http_url("CallbackUrl", &url).map_err(crate::error::AppError::from)?;
+    switchyard_core::destination::parse("CallbackUrl", &url)
+        .map_err(crate::error::AppError::from)?;
     let entities = entities_map();
     // An entity name alone means all of its events.
     let mut chosen: Vec<&'static catalog::EventType> = Vec::new();
