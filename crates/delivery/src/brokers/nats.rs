@@ -19,9 +19,10 @@ pub(super) async fn connect(
 ) -> Result<Arc<dyn Connection>, BrokerError> {
     let mut options = async_nats::ConnectOptions::new()
         .name("switchyard")
-        // The hub connects again itself after a failed publish; a client retrying behind its
-        // back would hold an attempt past its timeout.
-        .max_reconnects(Some(0))
+        // One reconnect attempt, then the client closes and publishes fail at once: the hub
+        // connects afresh at the delivery's next attempt, on its retry policy, instead of a
+        // client retrying (and buffering) behind its back (0 would mean "without end").
+        .max_reconnects(Some(1))
         // The servers a cluster announces are not addresses the guard checked.
         .ignore_discovered_servers();
     options = match (&credentials.user, &credentials.password) {

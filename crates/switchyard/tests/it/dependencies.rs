@@ -67,6 +67,21 @@ fn missing() -> Vec<String> {
             missing.push(format!("python3 module {module} ({tests})"));
         }
     }
+    for (name, port) in [
+        ("NATS with JetStream", 4222),
+        ("RabbitMQ", 5672),
+        ("Redis", 6379),
+        ("Mosquitto (MQTT)", 1883),
+    ] {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            missing.push(format!("{name} on 127.0.0.1:{port} (brokers::)"));
+        }
+    }
+    for server in ["nats-server", "redis-server"] {
+        if !runs(server, "--version") {
+            missing.push(format!("{server}, to run one of the tests' own (brokers::)"));
+        }
+    }
     if !runs("node", "--version") {
         missing.push("Node.js (amazon_sns::, console::)".to_string());
     }

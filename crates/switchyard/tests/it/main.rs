@@ -1,6 +1,7 @@
 //! Integration tests: each starts a whole hub with `spawn_app()` and talks to it over HTTP as a
 //! user would, with real receivers on 127.0.0.1.
 
+mod brokers;
 mod chaos;
 mod cli;
 mod coalesce;

@@ -1,0 +1,561 @@
+//! Broker destinations (issue 21), against the real servers on 127.0.0.1 (NATS with JetStream on
+//! 4222, RabbitMQ on 5672, Redis on 6379, Mosquitto on 1883; `bash .ci/run` starts any that is
+//! down): a subscription whose `eventUrl` names a broker gets each event as a message there, read
+//! back here with the broker's own client and verified with a Standard Webhooks signature
+//! computed here from the specification. The recovery tests start brokers of their own on
+//! ports of their own, stop them while events flow, start them again, and find every event
+//! delivered (a retry may repeat one, never under another `webhook-id`).
+//!
+//! The tests are `#[ignore = "needs …"]`: a plain `cargo test` on a machine without the brokers
+//! lists them as ignored, and `bash .ci/run` runs them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// The Standard Webhooks signature, from the specification.
+fn signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("key");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// A message as a broker gave it back: its headers (or stream fields) and body.
+#[derive(Debug, Clone)]
+struct Got {
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// The message carries the envelope, a valid signature over it, and the custom header.
+    fn check(&self, secret: &str, sku: &str) {
+        assert_eq!(
+            self.header("webhook-signature"),
+            signature(
+                secret,
+                self.header("webhook-id"),
+                self.header("webhook-timestamp"),
+                &self.body
+            ),
+            "{self:?}"
+        );
+        let envelope: Value = serde_json::from_slice(&self.body).expect("JSON body");
+        assert_eq!(envelope["payload"]["sku"], sku, "{envelope}");
+        assert_eq!(envelope["source"]["eventType"], "OFFER_UNPUBLISHED");
+        assert_eq!(self.header("content-type"), "application/json");
+        assert_eq!(self.header("x-team"), "warehouse");
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+async fn subscribe_to(app: &TestApp, admin: &str, url: &str) -> String {
+    let (sub, secret) = app
+        .subscribe(
+            admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "seller-1",
+                   "eventUrl": url, "headers": {"x-team": "warehouse"}}),
+        )
+        .await;
+    let _ = sub;
+    secret
+}
+
+// ---- NATS JetStream ----
+
+async fn nats_stream(port: u16, subject: &str) -> async_nats::jetstream::stream::Stream {
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("NATS (is nats-server -js running?)");
+    let jetstream = async_nats::jetstream::new(client);
+    jetstream
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: subject.replace('.', "_"),
+            subjects: vec![subject.to_string()],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .expect("stream")
+}
+
+async fn nats_messages(port: u16, subject: &str) -> Vec<Got> {
+    let stream = nats_stream(port, subject).await;
+    let mut got = Vec::new();
+    let mut sequence = 1;
+    while let Ok(m) = stream.get_raw_message(sequence).await {
+        let headers = m
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.iter().next().map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        got.push(Got {
+            headers,
+            body: m.payload.to_vec(),
+        });
+        sequence += 1;
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NATS with JetStream on 127.0.0.1:4222; bash .ci/run runs it"]
+async fn a_nats_subscription_gets_each_event_as_a_signed_jetstream_message() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let subject = unique("sy.test.");
+    nats_stream(4222, &subject).await;
+    let secret = subscribe_to(&app, &admin, &format!("nats://127.0.0.1:4222/{subject}")).await;
+    app.publish(&admin, "seller-1", json!({"sku": "N-1"})).await;
+    let got = wait_for("the JetStream message", || async {
+        let got = nats_messages(4222, &subject).await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got.len(), 1);
+    got[0].check(&secret, "N-1");
+    assert_eq!(
+        got[0].header("Nats-Msg-Id"),
+        got[0].header("webhook-id"),
+        "JetStream dedups on the webhook-id"
+    );
+}
+
+// ---- Redis Streams ----
+
+async fn redis_entries(port: u16, stream: &str) -> Vec<Got> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).expect("client");
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return Vec::new();
+    };
+    let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            let mut headers: BTreeMap<String, String> = BTreeMap::new();
+            let mut body = Vec::new();
+            for (name, value) in fields {
+                if name == "body" {
+                    body = value;
+                } else {
+                    headers.insert(name, String::from_utf8_lossy(&value).into_owned());
+                }
+            }
+            Got { headers, body }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis on 127.0.0.1:6379; bash .ci/run runs it"]
+async fn a_redis_subscription_gets_each_event_as_a_signed_stream_entry() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let stream = unique("sy-test-");
+    let secret = subscribe_to(
+        &app,
+        &admin,
+        &format!("redis://127.0.0.1:6379/0?stream={stream}&maxlen=1000"),
+    )
+    .await;
+    app.publish(&admin, "seller-1", json!({"sku": "R-1"})).await;
+    let got = wait_for("the stream entry", || async {
+        let got = redis_entries(6379, &stream).await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got.len(), 1);
+    got[0].check(&secret, "R-1");
+}
+
+// ---- RabbitMQ ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ on 127.0.0.1:5672 (guest/guest); bash .ci/run runs it"]
+async fn an_amqp_subscription_gets_each_event_as_a_confirmed_persistent_message() {
+    use lapin::options::{
+        BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+        QueueDeclareOptions, QueueDeleteOptions,
+    };
+    use lapin::types::{AMQPValue, FieldTable};
+    let connection = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("RabbitMQ on 127.0.0.1:5672");
+    let channel = connection.create_channel().await.expect("channel");
+    let name = unique("sy-test-");
+    channel
+        .exchange_declare(
+            name.as_str().into(),
+            lapin::ExchangeKind::Direct,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("exchange");
+    channel
+        .queue_declare(
+            name.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    channel
+        .queue_bind(
+            name.as_str().into(),
+            name.as_str().into(),
+            "orders".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, secret) = app
+        .subscribe(
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "seller-1",
+                   "eventUrl": format!("amqp://127.0.0.1:5672/%2f?exchange={name}&routingKey=orders"),
+                   "headers": {"x-team": "warehouse"},
+                   "authDetails": {"authMethod": "BASIC_AUTH", "userName": "guest", "password": "guest"}}),
+        )
+        .await;
+    app.publish(&admin, "seller-1", json!({"sku": "A-1"})).await;
+    let message = wait_for("the AMQP message", || async {
+        channel
+            .basic_get(name.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let properties = &message.delivery.properties;
+    let headers: BTreeMap<String, String> = properties
+        .headers()
+        .as_ref()
+        .map(|table| {
+            table
+                .inner()
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    AMQPValue::LongString(s) => Some((
+                        k.to_string(),
+                        String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let got = Got {
+        headers,
+        body: message.delivery.data.clone(),
+    };
+    got.check(&secret, "A-1");
+    assert_eq!(
+        properties.message_id().as_ref().map(|m| m.to_string()),
+        Some(got.header("webhook-id").to_string())
+    );
+    assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
+    let _ = channel
+        .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+}
+
+// ---- MQTT ----
+
+/// A subscriber to `topic`, collecting what arrives with its user properties.
+async fn mqtt_listen(port: u16, topic: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Got>>> {
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+    let mut options = MqttOptions::new(unique("sy-test-reader-"), "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 100);
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (subscribed, ready) = tokio::sync::oneshot::channel();
+    let mut subscribed = Some(subscribed);
+    let sink = got.clone();
+    let topic = topic.to_string();
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            match event {
+                Event::Incoming(Packet::ConnAck(_)) => {
+                    let _ = client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
+                }
+                Event::Incoming(Packet::SubAck(_)) => {
+                    if let Some(s) = subscribed.take() {
+                        let _ = s.send(());
+                    }
+                }
+                Event::Incoming(Packet::Publish(p)) => {
+                    let headers = p
+                        .properties
+                        .map(|props| props.user_properties.into_iter().collect())
+                        .unwrap_or_default();
+                    sink.lock().unwrap().push(Got {
+                        headers,
+                        body: p.payload.to_vec(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), ready).await;
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Mosquitto on 127.0.0.1:1883; bash .ci/run runs it"]
+async fn an_mqtt_subscription_gets_each_event_as_a_signed_qos1_publish() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let topic = unique("sy-test/");
+    let got = mqtt_listen(1883, &topic).await;
+    let secret = subscribe_to(&app, &admin, &format!("mqtt://127.0.0.1:1883/{topic}")).await;
+    app.publish(&admin, "seller-1", json!({"sku": "M-1"})).await;
+    let got = wait_for("the MQTT message", || async {
+        let got = got.lock().unwrap().clone();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    got[0].check(&secret, "M-1");
+}
+
+// ---- A broker that goes away and comes back ----
+
+/// A broker server of this test's own, on a port of its own, which it may stop and start.
+struct OwnServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    start: fn(u16, &std::path::Path) -> std::process::Command,
+}
+
+impl OwnServer {
+    fn new(start: fn(u16, &std::path::Path) -> std::process::Command) -> OwnServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = OwnServer {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            start,
+        };
+        server.up();
+        server
+    }
+
+    fn up(&mut self) {
+        let child = (self.start)(self.port, self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the broker's server starts (is it installed?)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the broker on port {} did not come up", self.port);
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Publishes `n` events while the broker is stopped and started again in the middle; then
+/// moves the hub's clock past the retries until every event is there. Returns the events' SKUs
+/// by webhook-id as the broker holds them.
+async fn through_a_restart(
+    server: &mut OwnServer,
+    url: &str,
+    read: impl AsyncFn(u16) -> Vec<Got>,
+) -> (String, Vec<Got>) {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let secret = subscribe_to(&app, &admin, url).await;
+    let n = 30;
+    for i in 0..n {
+        if i == 10 {
+            server.down();
+        }
+        if i == 20 {
+            server.up();
+        }
+        app.publish(&admin, "seller-1", json!({"sku": format!("S-{i}")}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = wait_for("every event reaches the broker", || async {
+        // Failed attempts retry on the Walmart ladder (5, 15, 45 minutes): move the clock.
+        app.advance(SignedDuration::from_mins(6));
+        let got = read(server.port).await;
+        let skus: std::collections::HashSet<String> = got
+            .iter()
+            .filter_map(|g| {
+                let v: Value = serde_json::from_slice(&g.body).ok()?;
+                v["payload"]["sku"].as_str().map(str::to_string)
+            })
+            .collect();
+        (skus.len() == n).then_some(got)
+    })
+    .await;
+    let retried = app
+        .deliveries_of(&admin, &app_subscription(&app, &admin).await)
+        .await
+        .iter()
+        .filter(|d| d["attempts"].as_u64().unwrap_or(0) >= 2)
+        .count();
+    assert!(
+        retried > 0,
+        "some attempts failed while the broker was down"
+    );
+    (secret, got)
+}
+
+/// The one subscription of a test's hub.
+async fn app_subscription(app: &TestApp, admin: &str) -> String {
+    let listed = app.get("/v3/webhooks/subscriptions", admin).await;
+    listed.body["events"][0]["subscriptionId"]
+        .as_str()
+        .expect("a subscription")
+        .to_string()
+}
+
+/// Every message is signed, and an event seen twice is seen under one webhook-id.
+fn once_per_event(secret: &str, got: &[Got]) {
+    let mut ids_of: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for g in got {
+        let v: Value = serde_json::from_slice(&g.body).expect("JSON");
+        let sku = v["payload"]["sku"].as_str().expect("sku").to_string();
+        g.check_signature(secret);
+        ids_of
+            .entry(sku)
+            .or_default()
+            .insert(g.header("webhook-id").to_string());
+    }
+    assert!(
+        ids_of.values().all(|ids| ids.len() == 1),
+        "an event under two ids: {ids_of:?}"
+    );
+}
+
+impl Got {
+    fn check_signature(&self, secret: &str) {
+        assert_eq!(
+            self.header("webhook-signature"),
+            signature(
+                secret,
+                self.header("webhook-id"),
+                self.header("webhook-timestamp"),
+                &self.body
+            )
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server (with JetStream); bash .ci/run runs it"]
+async fn nats_deliveries_survive_the_broker_restarting() {
+    let mut server = OwnServer::new(|port, dir| {
+        let mut c = std::process::Command::new("nats-server");
+        c.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir);
+        c
+    });
+    let subject = unique("sy.restart.");
+    nats_stream(server.port, &subject).await;
+    let url = format!("nats://127.0.0.1:{}/{subject}", server.port);
+    let reader = async |port: u16| {
+        let subject = subject.clone();
+        nats_messages(port, &subject).await
+    };
+    let (secret, got) = through_a_restart(&mut server, &url, reader).await;
+    once_per_event(&secret, &got);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; bash .ci/run runs it"]
+async fn redis_deliveries_survive_the_broker_restarting() {
+    let mut server = OwnServer::new(|port, dir| {
+        let mut c = std::process::Command::new("redis-server");
+        c.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+        ])
+        .arg(dir);
+        c
+    });
+    let stream = unique("sy-restart-");
+    let url = format!("redis://127.0.0.1:{}/0?stream={stream}", server.port);
+    let reader = async |port: u16| redis_entries(port, &stream).await;
+    let (secret, got) = through_a_restart(&mut server, &url, reader).await;
+    once_per_event(&secret, &got);
+}
