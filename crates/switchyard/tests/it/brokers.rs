@@ -148,12 +148,15 @@ async fn a_nats_subscription_gets_each_event_as_a_signed_jetstream_message() {
 
 // ---- Redis Streams ----
 
+/// An `XRANGE` entry: its id and its fields.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
 async fn redis_entries(port: u16, stream: &str) -> Vec<Got> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).expect("client");
     let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
         return Vec::new();
     };
-    let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
         .arg("+")
