@@ -43,6 +43,9 @@ pub struct SubscriptionInput {
     /// The type's resource (`ORDER`, `ITEM`, …), as Walmart's API asks for it.
     #[schema(value_type = Option<ResourceName>)]
     pub resource_name: Option<String>,
+    /// Where deliveries go: an http(s) URL, a broker (`nats://HOST:PORT/SUBJECT`,
+    /// `amqp://HOST:PORT/VHOST?exchange=EX&routingKey=RK`, `redis://HOST:PORT/DB?stream=NAME`,
+    /// `mqtt://HOST:PORT/TOPIC`), or `poll:` (nothing pushed; read at `pollUrl`).
     #[schema(format = "uri")]
     pub event_url: String,
     /// Default: `ACTIVE`.
@@ -377,6 +380,9 @@ fn check_max_in_flight(value: Option<u32>, field: &str) -> AppResult<Option<u32>
 #[schema(as = SubscriptionPatch)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchRequest {
+    /// Where deliveries go (between `poll:` and a pushed destination it cannot change): an http(s) URL, a broker (`nats://HOST:PORT/SUBJECT`,
+    /// `amqp://HOST:PORT/VHOST?exchange=EX&routingKey=RK`, `redis://HOST:PORT/DB?stream=NAME`,
+    /// `mqtt://HOST:PORT/TOPIC`), or `poll:` (nothing pushed; read at `pollUrl`).
     #[schema(format = "uri")]
     pub event_url: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,

@@ -79,7 +79,9 @@ fn missing() -> Vec<String> {
     }
     for server in ["nats-server", "redis-server"] {
         if !runs(server, "--version") {
-            missing.push(format!("{server}, to run one of the tests' own (brokers::)"));
+            missing.push(format!(
+                "{server}, to run one of the tests' own (brokers::)"
+            ));
         }
     }
     if !runs("node", "--version") {
