@@ -6,7 +6,7 @@
 //! ```text
 //! switchyard-bench all [--quick]       every scenario (PostgreSQL too when
 //!                                      SWITCHYARD_TEST_POSTGRES_URL is set)
-//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping [--quick] [--postgres]
+//! switchyard-bench ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping|brokers|polling [--quick] [--postgres]
 //! switchyard-bench nodes|network --postgres [--quick]
 //! switchyard-bench console [--quick] [--events N] [--fanout N] [--requests N] [--data DIR]
 //! ```
@@ -15,6 +15,7 @@
 
 mod children;
 mod console;
+mod destinations;
 mod harness;
 mod overload;
 mod pipeline;
@@ -48,7 +49,7 @@ pub struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping|nodes|network|console \
+        "usage: switchyard-bench all|ingest|latency|delivery|e2e|backlog|fanout|idle|large|sustained|overload|pipeline|shaping|brokers|polling|nodes|network|console \
          [--quick] [--postgres] [--out DIR] [--backlog N] [--drain N] [--connections N] [--events N] [--fanout N] [--requests N] [--data DIR]"
     );
     std::process::exit(2)
@@ -194,6 +195,8 @@ async fn main() {
         }
         "idle" => scenarios::idle(&sqlite).await,
         "shaping" => shaping::shaping(&sqlite, sizes).await,
+        "brokers" => destinations::brokers(&sqlite, sizes).await,
+        "polling" => destinations::polling(&sqlite, sizes).await,
         _ => usage(),
     };
     let seconds = started.elapsed().as_secs_f64();

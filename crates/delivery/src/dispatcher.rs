@@ -120,6 +120,8 @@ pub struct Dispatcher {
     owner: String,
     /// Wakes the loop early.
     wake: Notify,
+    /// Wakes the long polls waiting on this node.
+    stored: Notify,
     /// Bounds requests in flight.
     slots: Arc<Semaphore>,
     /// Bounds attempts made but not yet recorded: a request's slot is free once its answer is
@@ -152,15 +154,24 @@ impl Dispatcher {
             owner: format!("node-{}", Uuid::now_v7().simple()),
             config,
             wake: Notify::new(),
+            stored: Notify::new(),
             slots,
             unrecorded,
             opened: Default::default(),
         })
     }
 
-    /// Asks the loop to look for due deliveries now.
+    /// Asks the loop to look for due deliveries now, and tells whoever waits for new deliveries
+    /// (a long poll) that there may be some.
     pub fn wake(&self) {
         self.wake.notify_one();
+        self.stored.notify_waiters();
+    }
+
+    /// Resolves at the next [`Self::wake`] on this node: a write here stored deliveries. (Other
+    /// nodes' writes are not seen here; a long poll also looks at the store on a timer.)
+    pub async fn stored(&self) {
+        self.stored.notified().await
     }
 
     /// Runs until `shutdown` turns true, then lets requests in flight finish (within the grace

@@ -118,7 +118,13 @@ pub async fn poll(
         if !polled.is_empty() || started.elapsed() >= wait {
             break polled;
         }
-        tokio::time::sleep(WAIT_STEP.min(wait.saturating_sub(started.elapsed()))).await;
+        // Woken by a write on this node, or the timer for other nodes' writes (and, on
+        // PostgreSQL, for the transactions that held the horizon back to end).
+        let step = WAIT_STEP.min(wait.saturating_sub(started.elapsed()));
+        tokio::select! {
+            _ = state.dispatcher.stored() => {}
+            _ = tokio::time::sleep(step) => {}
+        }
     };
     let now = state.clock.now();
     let mut secrets = vec![state.secrets.open(&sub.signing_secret_sealed)?];
