@@ -275,3 +275,49 @@ impl Brokers {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::destination::{self, Destination};
+
+    fn address(url: &str) -> BrokerAddress {
+        match destination::parse("eventUrl", url) {
+            Ok(Destination::Broker(address)) => address,
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+
+    /// The guard refuses a broker on an internal address before anything connects, for every
+    /// kind, whether the host is a literal or a name for this machine.
+    #[tokio::test]
+    async fn the_address_guard_applies_to_broker_hosts() {
+        let brokers = Brokers::new(
+            AddressGuard {
+                allow_private: false,
+            },
+            Duration::from_secs(2),
+        );
+        let message = Message {
+            id: "msg_1",
+            body: b"{}",
+            headers: &[],
+        };
+        for url in [
+            "nats://127.0.0.1:4222/orders",
+            "amqp://10.0.0.8:5672/%2f?routingKey=orders",
+            "redis://localhost:6379/0?stream=orders",
+            "mqtt://[::1]:1883/orders",
+            "mqtt://169.254.169.254:1883/orders",
+        ] {
+            let outcome = brokers
+                .publish(&address(url), &Credentials::default(), &message)
+                .await;
+            assert_eq!(
+                outcome.error_class,
+                Some("refused_target"),
+                "{url}: {outcome:?}"
+            );
+        }
+    }
+}

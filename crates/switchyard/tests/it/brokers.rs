@@ -562,3 +562,125 @@ async fn redis_deliveries_survive_the_broker_restarting() {
     let (secret, got) = through_a_restart(&mut server, &url, reader).await;
     once_per_event(&secret, &got);
 }
+
+/// A subscriber that stays: it connects again after its broker went away and subscribes again
+/// each time it is connected. (`subscribed` counts its SUBACKs.)
+struct StayingReader {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn mqtt_staying_reader(port: u16, topic: &str) -> StayingReader {
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+    let mut options = MqttOptions::new(unique("sy-test-reader-"), "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(options, 100);
+    let reader = StayingReader {
+        got: Default::default(),
+        subscribed: Default::default(),
+    };
+    let (got, subscribed, topic) = (
+        reader.got.clone(),
+        reader.subscribed.clone(),
+        topic.to_string(),
+    );
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let headers = p
+                        .properties
+                        .map(|props| props.user_properties.into_iter().collect())
+                        .unwrap_or_default();
+                    got.lock().unwrap().push(Got {
+                        headers,
+                        body: p.payload.to_vec(),
+                    });
+                }
+                Ok(_) => {}
+                // The broker is away: try again shortly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    reader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto; bash .ci/run runs it"]
+async fn mqtt_deliveries_survive_the_broker_restarting() {
+    let mut server = OwnServer::new(|port, _| {
+        let mut c = std::process::Command::new("mosquitto");
+        c.args(["-p", &port.to_string()]);
+        c
+    });
+    let topic = unique("sy-restart/");
+    let reader = mqtt_staying_reader(server.port, &topic);
+    wait_for("the reader subscribes", || async {
+        (reader.subscribed.load(std::sync::atomic::Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let secret = subscribe_to(
+        &app,
+        &admin,
+        &format!("mqtt://127.0.0.1:{}/{topic}", server.port),
+    )
+    .await;
+    let publish = async |from: usize, to: usize| {
+        for i in from..to {
+            app.publish(&admin, "seller-1", json!({"sku": format!("S-{i}")}))
+                .await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // Ten while it is up (all of them at the reader before it stops: MQTT keeps nothing for a
+    // subscriber across a restart of a broker without persistence), ten while it is down, ten
+    // once it and the reader are back.
+    publish(0, 10).await;
+    wait_for("the first ten arrive", || async {
+        (reader.got.lock().unwrap().len() >= 10).then_some(())
+    })
+    .await;
+    server.down();
+    publish(10, 20).await;
+    server.up();
+    wait_for("the reader subscribes again", || async {
+        (reader.subscribed.load(std::sync::atomic::Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    publish(20, 30).await;
+    let got = wait_for("every event reaches the reader", || async {
+        app.advance(SignedDuration::from_mins(6));
+        let got = reader.got.lock().unwrap().clone();
+        let skus: std::collections::HashSet<String> = got
+            .iter()
+            .filter_map(|g| {
+                let v: Value = serde_json::from_slice(&g.body).ok()?;
+                v["payload"]["sku"].as_str().map(str::to_string)
+            })
+            .collect();
+        (skus.len() == 30).then_some(got)
+    })
+    .await;
+    once_per_event(&secret, &got);
+    let retried = app
+        .deliveries_of(&admin, &app_subscription(&app, &admin).await)
+        .await
+        .iter()
+        .filter(|d| d["attempts"].as_u64().unwrap_or(0) >= 2)
+        .count();
+    assert!(
+        retried > 0,
+        "some attempts failed while the broker was down"
+    );
+}
