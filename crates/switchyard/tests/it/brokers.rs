@@ -395,13 +395,17 @@ impl OwnServer {
     }
 
     fn up(&mut self) {
+        use std::os::unix::process::CommandExt as _;
         let child = (self.start)(self.port, self.dir.path())
+            // Its own process group, so that stopping it stops whatever it started (RabbitMQ's
+            // script starts the Erlang VM as a child).
+            .process_group(0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("the broker's server starts (is it installed?)");
         self.child = Some(child);
-        for _ in 0..100 {
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
@@ -410,10 +414,27 @@ impl OwnServer {
         panic!("the broker on port {} did not come up", self.port);
     }
 
+    /// Kills the server and everything in its process group, as a crash would.
     fn down(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            // A server that runs as another user in a session of its own (RabbitMQ's node)
+            // names its process in a pid file.
+            if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pid")) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", pid.trim()])
+                    .status();
+            }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
@@ -683,4 +704,97 @@ async fn mqtt_deliveries_survive_the_broker_restarting() {
         retried > 0,
         "some attempts failed while the broker was down"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rabbitmq-server; bash .ci/run runs it"]
+async fn amqp_deliveries_survive_the_broker_restarting() {
+    use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    // A node of the test's own: its name, ports and data under the test's directory, so the
+    // shared broker is never touched; started again on the same data, it keeps its queue.
+    let mut server = OwnServer::new(|port, dir| {
+        let dist = if port > 40_000 {
+            port - 20_000
+        } else {
+            port + 20_000
+        };
+        let _ = std::fs::write(dir.join("plugins"), "[].");
+        // The server's script runs the node as the rabbitmq user, who must write here.
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777));
+        let _ =
+            std::fs::set_permissions(dir.join("plugins"), std::fs::Permissions::from_mode(0o666));
+        let mut c = std::process::Command::new("rabbitmq-server");
+        c.env("RABBITMQ_NODENAME", format!("sytest{port}@localhost"))
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", dir.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("plugins"))
+            .env("RABBITMQ_PID_FILE", dir.join("pid"))
+            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"));
+        c
+    });
+    let queue = unique("sy-restart-");
+    let declare = async |port: u16| -> Option<(lapin::Connection, lapin::Channel)> {
+        let connection = lapin::Connection::connect(
+            &format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .ok()?;
+        let channel = connection.create_channel().await.ok()?;
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        Some((connection, channel))
+    };
+    declare(server.port)
+        .await
+        .expect("the test's RabbitMQ answers");
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Got>>> = Default::default();
+    let reader = async |port: u16| {
+        if let Some((_connection, channel)) = declare(port).await {
+            while let Ok(Some(m)) = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+            {
+                let headers = m
+                    .delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .map(|t| {
+                        t.inner()
+                            .iter()
+                            .filter_map(|(k, v)| match v {
+                                AMQPValue::LongString(s) => Some((
+                                    k.to_string(),
+                                    String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                                )),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(Got {
+                    headers,
+                    body: m.delivery.data.clone(),
+                });
+            }
+        }
+        seen.lock().unwrap().clone()
+    };
+    let url = format!("amqp://127.0.0.1:{}/%2f?routingKey={queue}", server.port);
+    let (secret, got) = through_a_restart(&mut server, &url, reader).await;
+    once_per_event(&secret, &got);
 }

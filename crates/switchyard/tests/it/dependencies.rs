@@ -77,10 +77,16 @@ fn missing() -> Vec<String> {
             missing.push(format!("{name} on 127.0.0.1:{port} (brokers::)"));
         }
     }
-    for server in ["nats-server", "redis-server", "mosquitto"] {
-        // `mosquitto` has no --version; being found and started is what counts.
-        let found = Command::new(server).arg("--version").output().is_ok();
-        if !found {
+    // Found on PATH, never run here: `rabbitmq-server --version` would start a node.
+    for server in [
+        "nats-server",
+        "redis-server",
+        "mosquitto",
+        "rabbitmq-server",
+    ] {
+        let on_path = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(server).is_file()));
+        if !on_path {
             missing.push(format!(
                 "{server}, to run one of the tests' own (brokers::)"
             ));
