@@ -144,6 +144,29 @@ async fn a_nats_subscription_gets_each_event_as_a_signed_jetstream_message() {
         got[0].header("webhook-id"),
         "JetStream dedups on the webhook-id"
     );
+
+    // The test notification publishes its sample the same way; a subject no stream captures
+    // is a failure the answer names.
+    let tested = app
+        .post(
+            "/v3/webhooks/test",
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "seller-1",
+                   "eventUrl": format!("nats://127.0.0.1:4222/{subject}")}),
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    assert_eq!(nats_messages(4222, &subject).await.len(), 2);
+    let nowhere = app
+        .post(
+            "/v3/webhooks/test",
+            &admin,
+            json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "seller-1",
+                   "eventUrl": format!("nats://127.0.0.1:4222/{}", unique("sy.nostream."))}),
+        )
+        .await;
+    assert_eq!(nowhere.status, 400, "{}", nowhere.body);
+    assert_eq!(nowhere.body["error"]["code"], "test_delivery_failed");
 }
 
 // ---- Redis Streams ----
