@@ -296,7 +296,8 @@ async fn acknowledged(hub: &str) -> u64 {
     };
     text.lines()
         .filter(|l| {
-            l.starts_with("switchyard_delivery_attempts_total") && l.contains("outcome=\"succeeded\"")
+            l.starts_with("switchyard_delivery_attempts_total")
+                && l.contains("outcome=\"succeeded\"")
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
@@ -385,8 +386,10 @@ async fn ack_to_readable(backend: &Backend, kind: usize, events: u64) -> Option<
         let answer = http
             .post(format!("{}/api/v1/events", hub.base))
             .header("authorization", &token)
-            .json(&json!({"eventType": "PO_CREATED", "partnerId": harness::PARTNER,
-                          "payload": {"n": i}}))
+            .json(
+                &json!({"eventType": "PO_CREATED", "partnerId": harness::PARTNER,
+                          "payload": {"n": i}}),
+            )
             .send()
             .await
             .ok()?;

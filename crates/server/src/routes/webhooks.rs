@@ -112,12 +112,34 @@ pub async fn get_one(
 #[utoipa::path(
     post, path = "/v3/webhooks/subscriptions", tag = "webhooks", operation_id = "createSubscriptions",
     params(PartnerHeader),
-    request_body(content = CreateRequest, example = json!({"events": [{
-        "eventType": "OFFER_UNPUBLISHED", "eventVersion": "V1", "resourceName": "ITEM",
-        "eventUrl": "http://127.0.0.1:9000/hook",
-        "authDetails": {"authMethod": "BASIC_AUTH", "userName": "shop", "password": "s3cret"},
-        "retryPolicy": "walmart"
-    }]})),
+    request_body(content = CreateRequest, examples(
+        ("http" = (summary = "An HTTP endpoint", value = json!({"events": [{
+            "eventType": "OFFER_UNPUBLISHED", "eventVersion": "V1", "resourceName": "ITEM",
+            "eventUrl": "http://127.0.0.1:9000/hook",
+            "authDetails": {"authMethod": "BASIC_AUTH", "userName": "shop", "password": "s3cret"},
+            "retryPolicy": "walmart"
+        }]}))),
+        ("nats" = (summary = "A NATS JetStream subject", value = json!({"events": [{
+            "eventType": "PO_CREATED", "resourceName": "ORDER",
+            "eventUrl": "nats://127.0.0.1:4222/orders.created"
+        }]}))),
+        ("amqp" = (summary = "A RabbitMQ exchange and routing key", value = json!({"events": [{
+            "eventType": "PO_CREATED", "resourceName": "ORDER",
+            "eventUrl": "amqp://127.0.0.1:5672/%2f?exchange=orders&routingKey=created",
+            "authDetails": {"authMethod": "BASIC_AUTH", "userName": "guest", "password": "guest"}
+        }]}))),
+        ("redis" = (summary = "A Redis stream", value = json!({"events": [{
+            "eventType": "INVENTORY_OOS", "resourceName": "INVENTORY",
+            "eventUrl": "redis://127.0.0.1:6379/0?stream=inventory&maxlen=100000"
+        }]}))),
+        ("mqtt" = (summary = "An MQTT topic", value = json!({"events": [{
+            "eventType": "PO_CREATED", "resourceName": "ORDER",
+            "eventUrl": "mqtt://127.0.0.1:1883/shop/orders"
+        }]}))),
+        ("poll" = (summary = "A polling subscription (read at its pollUrl)", value = json!({"events": [{
+            "eventType": "PO_CREATED", "resourceName": "ORDER", "eventUrl": "poll:"
+        }]}))),
+    )),
     responses(
         (status = 200, description = "Created.", body = CreatedSubscriptionsOut),
         (status = 400, response = BadRequest),
