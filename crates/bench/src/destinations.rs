@@ -27,6 +27,9 @@ fn unique(prefix: &str) -> String {
 
 type Arrivals = Arc<std::sync::Mutex<Vec<(u64, Instant)>>>;
 
+/// An `XRANGE` entry: its id and its fields.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
 /// The `payload.n` of an envelope.
 fn n_of(body: &[u8]) -> Option<u64> {
     serde_json::from_slice::<Value>(body).ok()?["payload"]["n"].as_u64()
@@ -98,7 +101,7 @@ async fn redis_target(read: bool) -> Option<Target> {
         tokio::spawn(async move {
             let mut last = "-".to_string();
             loop {
-                let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+                let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
                     .arg(&name)
                     .arg(&last)
                     .arg("+")
