@@ -12,26 +12,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use base64::Engine as _;
-use hmac::{KeyInit, Mac};
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// The Standard Webhooks signature, from the specification.
-fn signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .expect("key");
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
-}
 
 /// A message as a broker gave it back: its headers (or stream fields) and body.
 #[derive(Debug, Clone)]
@@ -49,7 +33,7 @@ impl Got {
     fn check(&self, secret: &str, sku: &str) {
         assert_eq!(
             self.header("webhook-signature"),
-            signature(
+            standard_signature(
                 secret,
                 self.header("webhook-id"),
                 self.header("webhook-timestamp"),
@@ -227,6 +211,28 @@ async fn a_redis_subscription_gets_each_event_as_a_signed_stream_entry() {
 
 // ---- RabbitMQ ----
 
+/// A message's AMQP headers (the hub writes each as a long string).
+fn amqp_headers(properties: &lapin::BasicProperties) -> BTreeMap<String, String> {
+    use lapin::types::AMQPValue;
+    properties
+        .headers()
+        .as_ref()
+        .map(|table| {
+            table
+                .inner()
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    AMQPValue::LongString(s) => Some((
+                        k.to_string(),
+                        String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ on 127.0.0.1:5672 (guest/guest); bash .ci/run runs it"]
 async fn an_amqp_subscription_gets_each_event_as_a_confirmed_persistent_message() {
@@ -234,7 +240,7 @@ async fn an_amqp_subscription_gets_each_event_as_a_confirmed_persistent_message(
         BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
         QueueDeclareOptions, QueueDeleteOptions,
     };
-    use lapin::types::{AMQPValue, FieldTable};
+    use lapin::types::FieldTable;
     let connection = lapin::Connection::connect(
         "amqp://guest:guest@127.0.0.1:5672/%2f",
         lapin::ConnectionProperties::default(),
@@ -295,23 +301,7 @@ async fn an_amqp_subscription_gets_each_event_as_a_confirmed_persistent_message(
     })
     .await;
     let properties = &message.delivery.properties;
-    let headers: BTreeMap<String, String> = properties
-        .headers()
-        .as_ref()
-        .map(|table| {
-            table
-                .inner()
-                .iter()
-                .filter_map(|(k, v)| match v {
-                    AMQPValue::LongString(s) => Some((
-                        k.to_string(),
-                        String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                    )),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = amqp_headers(properties);
     let got = Got {
         headers,
         body: message.delivery.data.clone(),
@@ -505,6 +495,8 @@ async fn through_a_restart(
         (skus.len() == n).then_some(got)
     })
     .await;
+    // The clock moved past the token's 15 minutes: a new one.
+    let admin = app.admin_token().await;
     let retried = app
         .deliveries_of(&admin, &app_subscription(&app, &admin).await)
         .await
@@ -549,7 +541,7 @@ impl Got {
     fn check_signature(&self, secret: &str) {
         assert_eq!(
             self.header("webhook-signature"),
-            signature(
+            standard_signature(
                 secret,
                 self.header("webhook-id"),
                 self.header("webhook-timestamp"),
@@ -717,6 +709,8 @@ async fn mqtt_deliveries_survive_the_broker_restarting() {
     })
     .await;
     once_per_event(&secret, &got);
+    // The clock moved past the token's 15 minutes: a new one.
+    let admin = app.admin_token().await;
     let retried = app
         .deliveries_of(&admin, &app_subscription(&app, &admin).await)
         .await
@@ -733,7 +727,7 @@ async fn mqtt_deliveries_survive_the_broker_restarting() {
 #[ignore = "needs rabbitmq-server; bash .ci/run runs it"]
 async fn amqp_deliveries_survive_the_broker_restarting() {
     use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-    use lapin::types::{AMQPValue, FieldTable};
+    use lapin::types::FieldTable;
     // A node of the test's own: its name, ports and data under the test's directory, so the
     // shared broker is never touched; started again on the same data, it keeps its queue.
     let mut server = OwnServer::new(|port, dir| {
@@ -791,24 +785,7 @@ async fn amqp_deliveries_survive_the_broker_restarting() {
                 .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
                 .await
             {
-                let headers = m
-                    .delivery
-                    .properties
-                    .headers()
-                    .as_ref()
-                    .map(|t| {
-                        t.inner()
-                            .iter()
-                            .filter_map(|(k, v)| match v {
-                                AMQPValue::LongString(s) => Some((
-                                    k.to_string(),
-                                    String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                                )),
-                                _ => None,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = amqp_headers(&m.delivery.properties);
                 seen.lock().unwrap().push(Got {
                     headers,
                     body: m.delivery.data.clone(),

@@ -3,26 +3,9 @@
 //! reaches for the network, fails that attempt with the reason in its log while the hub carries
 //! on. Code is compiled when set, and "try it" shows what a sample would become.
 
-use base64::Engine as _;
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// The Standard Webhooks signature of a delivery, computed here from the specification
-/// (HMAC-SHA256 over `id.timestamp.body` with the secret's base64 key), not by the hub's code.
-fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .expect("secret key");
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
-}
 
 fn offer(url: &str, transform: &str) -> Value {
     json!({"eventType": "OFFER_UNPUBLISHED", "resourceName": "ITEM", "partnerId": "seller-1",
