@@ -122,9 +122,18 @@ pub fn check_options(options: &Value) -> Result<(), Refusal> {
 
 /// The HMAC form signs with a shared secret: it needs one (the ECDSA form uses eBay's keys).
 pub fn check_secrets(options: &Value, secrets: &[&str]) -> Result<(), Refusal> {
+    let has_secret = secrets.iter().any(|s| !s.is_empty());
+    let has_token = options
+        .get("verificationToken")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
     match form_of(options)? {
-        Form::Hmac if !secrets.iter().any(|s| !s.is_empty()) => Err(Refusal::Misconfigured(
+        Form::Hmac if !has_secret => Err(Refusal::Misconfigured(
             "the hmac form needs a secret to verify with".into(),
+        )),
+        // eBay registers an endpoint only after it answers the challenge, which needs one.
+        _ if !has_secret && !has_token => Err(Refusal::Misconfigured(
+            "eBay's challenge is answered with the verificationToken option, or else the first secret: give one".into(),
         )),
         _ => Ok(()),
     }
@@ -580,6 +589,21 @@ pub fn normalize(event: &NativeEvent) -> Normalized {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_source_that_could_not_answer_the_challenge_is_refused() {
+        use serde_json::json;
+        assert!(matches!(
+            check_secrets(&json!({}), &[]),
+            Err(Refusal::Misconfigured(m)) if m.contains("verificationToken")
+        ));
+        assert!(check_secrets(&json!({"verificationToken": "t".repeat(32)}), &[]).is_ok());
+        assert!(check_secrets(&json!({}), &["a-secret"]).is_ok());
+        assert!(matches!(
+            check_secrets(&json!({"signatureForm": "hmac", "verificationToken": "t"}), &[]),
+            Err(Refusal::Misconfigured(m)) if m.contains("needs a secret")
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -931,6 +931,11 @@ async fn sources_whose_secrets_cannot_verify_are_refused_and_stored_nowhere() {
             json!({"kind": "ebay", "partners": ["seller-1"], "options": {"signatureForm": "hmac"}}),
             "needs a secret",
         ),
+        (
+            // It could never answer eBay's challenge (the GET used to be a 500).
+            json!({"kind": "ebay", "partners": ["seller-1"]}),
+            "verificationToken",
+        ),
     ] {
         let refused = app.post("/api/v1/sources", &admin, body.clone()).await;
         assert_eq!(refused.status, 400, "{body}: {}", refused.body);
