@@ -183,6 +183,9 @@ impl Dispatcher {
             .store
             .wakeups()
             .unwrap_or_else(|| Arc::new(Notify::new()));
+        // The last claim found nothing: the next one is a debug span, which the trace layer
+        // (INFO on the stage target) does not export, so an idle hub sends no trace per poll.
+        let mut idle = false;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -197,8 +200,11 @@ impl Dispatcher {
                 let now = self.clock.now();
                 let lease_until =
                     now + SignedDuration::try_from(self.config.lease).unwrap_or_default();
-                let claim =
-                    tracing::info_span!(target: STAGE, "claim", claimed = tracing::field::Empty);
+                let claim = if idle {
+                    tracing::debug_span!(target: STAGE, "claim", claimed = tracing::field::Empty)
+                } else {
+                    tracing::info_span!(target: STAGE, "claim", claimed = tracing::field::Empty)
+                };
                 let result = self
                     .store
                     .claim_due(now, free.min(256) as u32, lease_until, &self.owner)
@@ -211,6 +217,7 @@ impl Dispatcher {
                 match result {
                     Ok(claimed) => {
                         claimed_any = !claimed.is_empty();
+                        idle = !claimed_any;
                         for delivery in claimed {
                             let Ok(slot) = self.slots.clone().acquire_owned().await else {
                                 break;

@@ -251,4 +251,23 @@ async fn one_webhooks_trace_runs_from_the_inbound_request_to_the_subscribers_ans
         page.contains(&format!("<code title=\"trace id\">{trace}</code>")),
         "{page}"
     );
+
+    // An idle hub exports no trace per poll: its claims that find nothing stop being exported
+    // (the dispatcher looks at least once a second; the exporter sends every 100 ms).
+    let empty_claims = || {
+        spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.name == "claim" && s.attribute("claimed") == Some("0"))
+            .count()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = empty_claims();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        empty_claims(),
+        before,
+        "an idle dispatcher's claims are not exported"
+    );
 }
