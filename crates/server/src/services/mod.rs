@@ -16,6 +16,7 @@ pub mod source_token;
 pub mod sources;
 pub mod subscription_controls;
 pub mod subscriptions;
+pub mod test_notification;
 pub mod transformations;
 
 use crate::error::{AppError, AppResult};
