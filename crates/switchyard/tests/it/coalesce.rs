@@ -199,3 +199,58 @@ async fn only_state_events_are_superseded() {
         "{updated:?}"
     );
 }
+
+/// Coalescing under per-resource ordering: the resource's deliveries still go one at a time,
+/// and the one that waits behind a failing attempt is the newest state, not a queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalescing_keeps_per_resource_ordering() {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let admin = app.admin_token().await;
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            json!({"eventType": "INVENTORY_OOS", "resourceName": "INVENTORY",
+                   "partnerId": "seller-1", "eventUrl": sink.hook_url(),
+                   "coalesce": true, "ordering": "resource"}),
+        )
+        .await;
+    sink.answer_with(&[503; 20]);
+    for n in 0..5 {
+        let published = app
+            .post("/api/v1/events", &admin, inventory("SKU-9", 10 - n))
+            .await;
+        assert_eq!(published.status, 202, "{}", published.body);
+    }
+    let all = wait_for(
+        "the first attempt failed and the rest collapsed",
+        || async {
+            let all = app.deliveries_of(&admin, &sub).await;
+            let superseded = all.iter().filter(|d| d["status"] == "superseded").count();
+            (all.len() == 5 && superseded == 4).then_some(all)
+        },
+    )
+    .await;
+    let pending: Vec<&Value> = all.iter().filter(|d| d["status"] == "pending").collect();
+    assert_eq!(pending.len(), 1, "{all:?}");
+    sink.state.script.lock().unwrap().clear();
+    app.advance(SignedDuration::from_mins(6));
+    wait_for("the newest state is delivered", || async {
+        let all = app.deliveries_of(&admin, &sub).await;
+        all.iter().any(|d| d["status"] == "succeeded").then_some(())
+    })
+    .await;
+    let hooks = sink.hooks();
+    assert_eq!(
+        hooks
+            .last()
+            .map(|h| h.json()["payload"]["quantity"].clone()),
+        Some(json!(6)),
+        "the last state arrived last"
+    );
+    let versions: Vec<i64> = hooks.iter().map(version).collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] <= w[1]),
+        "one at a time, in the resource's order: {versions:?}"
+    );
+}
