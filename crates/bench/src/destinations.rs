@@ -145,7 +145,7 @@ async fn redis_target(read: bool) -> Option<Target> {
 }
 
 async fn amqp_target(read: bool) -> Option<Target> {
-    use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+    use lapin::options::QueueDeclareOptions;
     use lapin::types::FieldTable;
     let connection = lapin::Connection::connect(
         "amqp://guest:guest@127.0.0.1:5672/%2f",
@@ -191,7 +191,6 @@ async fn amqp_target(read: bool) -> Option<Target> {
         });
     }
     let held = Arc::new((connection, channel, queue.clone()));
-    let _ = QueueDeleteOptions::default();
     Some(Target {
         kind: "RabbitMQ",
         arrivals,
@@ -384,14 +383,36 @@ async fn ack_to_readable(backend: &Backend, kind: usize, events: u64) -> Option<
     let hub = start_hub(&db, true).await;
     let http = reqwest::Client::new();
     let token = admin_token(&http, &hub.base).await;
+    let acks = publish_numbered(&http, &hub.base, &token, events).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while target.arrivals.lock().unwrap().len() < events as usize && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.stop().await;
+    db.remove().await;
+    let latencies = latencies_ms(&acks, &target.arrivals.lock().unwrap());
+    Some((
+        harness::percentile(&latencies, 50.0),
+        harness::percentile(&latencies, 99.0),
+    ))
+}
+
+/// Publishes `events` order events (`payload.n` = 0, 1, …) one at a time, 20 a second; when
+/// each was acknowledged. `None` if one was refused.
+async fn publish_numbered(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    events: u64,
+) -> Option<std::collections::HashMap<u64, Instant>> {
     let mut acks = std::collections::HashMap::new();
-    for i in 0..events {
+    for n in 0..events {
         let answer = http
-            .post(format!("{}/api/v1/events", hub.base))
-            .header("authorization", &token)
+            .post(format!("{base}/api/v1/events"))
+            .header("authorization", token)
             .json(
                 &json!({"eventType": "PO_CREATED", "partnerId": harness::PARTNER,
-                          "payload": {"n": i}}),
+                          "payload": {"n": n}}),
             )
             .send()
             .await
@@ -399,19 +420,18 @@ async fn ack_to_readable(backend: &Backend, kind: usize, events: u64) -> Option<
         if !answer.status().is_success() {
             return None;
         }
-        acks.insert(i, Instant::now());
+        acks.insert(n, Instant::now());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while target.arrivals.lock().unwrap().len() < events as usize && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    hub.stop().await;
-    db.remove().await;
-    let mut latencies: Vec<f64> = target
-        .arrivals
-        .lock()
-        .unwrap()
+    Some(acks)
+}
+
+/// Milliseconds from each event's acknowledgement to its arrival, sorted.
+fn latencies_ms(
+    acks: &std::collections::HashMap<u64, Instant>,
+    arrivals: &[(u64, Instant)],
+) -> Vec<f64> {
+    let mut latencies: Vec<f64> = arrivals
         .iter()
         .filter_map(|(n, at)| {
             acks.get(n)
@@ -419,10 +439,7 @@ async fn ack_to_readable(backend: &Backend, kind: usize, events: u64) -> Option<
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
-    Some((
-        harness::percentile(&latencies, 50.0),
-        harness::percentile(&latencies, 99.0),
-    ))
+    latencies
 }
 
 /// One row per broker kind whose server answers; a kind whose server is down is reported so.
@@ -559,54 +576,29 @@ pub async fn polling(backend: &Backend, sizes: Sizes) -> Vec<Row> {
         let iterator = iterator.clone();
         tokio::spawn(async move {
             let mut iterator = iterator;
-            let mut arrivals: Vec<(String, Instant)> = Vec::new();
-            while arrivals.len() < events {
+            let mut arrivals: Vec<(u64, Instant)> = Vec::new();
+            while arrivals.len() < events as usize {
                 let answer = page(iterator.clone(), 10).await;
                 let now = Instant::now();
                 for item in answer["data"].as_array().into_iter().flatten() {
-                    let body: Value = serde_json::from_str(item["body"].as_str().unwrap_or("{}"))
-                        .unwrap_or_default();
-                    arrivals.push((body["payload"]["n"].to_string(), now));
+                    if let Some(n) = n_of(item["body"].as_str().unwrap_or("{}").as_bytes()) {
+                        arrivals.push((n, now));
+                    }
                 }
                 iterator = answer["iterator"].as_str().map(str::to_string).or(iterator);
             }
             arrivals
         })
     };
-    let mut acks = std::collections::HashMap::new();
-    for i in 0..events {
-        let answer = http
-            .post(format!("{}/api/v1/events", hub.base))
-            .header("authorization", &token)
-            .json(
-                &json!({"eventType": "PO_CREATED", "partnerId": harness::PARTNER,
-                          "payload": {"n": i}}),
-            )
-            .send()
-            .await
-            .expect("publish");
-        acks.insert(i.to_string(), Instant::now());
-        let status = answer.status();
-        assert!(
-            status.is_success(),
-            "published: {status} {}",
-            answer.text().await.unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let acks = publish_numbered(&http, &hub.base, &token, events)
+        .await
+        .expect("every event published");
     let arrivals = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let mut latencies: Vec<f64> = arrivals
-        .iter()
-        .filter_map(|(n, at)| {
-            acks.get(n)
-                .map(|ack| at.saturating_duration_since(*ack).as_secs_f64() * 1000.0)
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = latencies_ms(&acks, &arrivals);
     let (_, peak) = hub.rss_mib();
     hub.stop().await;
     db.remove().await;

@@ -318,8 +318,15 @@ impl Dispatcher {
         let trace = trace_id(&span);
         let prepared = match self.build_request(&delivery, &event, &subscription, attempted_at) {
             Ok((request, secrets)) => {
-                self.transformed(request, &secrets, &delivery, &event, &subscription)
-                    .await
+                self.transformed(
+                    request,
+                    &secrets,
+                    &delivery,
+                    &event,
+                    &subscription,
+                    attempted_at,
+                )
+                .await
             }
             Err(message) => Err(("config", message)),
         };
@@ -542,6 +549,7 @@ impl Dispatcher {
         delivery: &switchyard_core::model::DeliveryRecord,
         event: &switchyard_core::model::EventRecord,
         subscription: &switchyard_core::model::SubscriptionRecord,
+        now: jiff::Timestamp,
     ) -> Result<Option<OutboundRequest>, (&'static str, String)> {
         let Some(code) = subscription.transform.clone() else {
             return Ok(Some(request));
@@ -569,16 +577,10 @@ impl Dispatcher {
                     .map_err(|e| failed(format!("the new payload cannot be written: {e}")))?;
                 request.custom_headers = webhook.headers;
                 request.url = webhook.url;
+                // Signed again over the new body, as of the attempt (as `build_request` did).
                 let msg_id = envelope::webhook_id(delivery);
-                let timestamp = request
-                    .headers
-                    .iter()
-                    .find(|(name, _)| name == "webhook-timestamp")
-                    .and_then(|(_, value)| value.parse::<i64>().ok())
-                    .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
-                    .unwrap_or_else(|| self.clock.now());
                 request.headers =
-                    envelope::standard_webhooks_headers(&msg_id, timestamp, &request.body, secrets);
+                    envelope::standard_webhooks_headers(&msg_id, now, &request.body, secrets);
                 Ok(Some(request))
             }
             Err(e) => Err(failed(e.to_string())),

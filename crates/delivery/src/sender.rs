@@ -214,7 +214,10 @@ impl Sender {
                     started,
                 );
             }
-            Ok(Destination::Http(_)) => return unreachable_http(),
+            // `send` keeps http(s) URLs itself.
+            Ok(Destination::Http(_)) => {
+                return SendOutcome::failed("request", "an http URL routed as a broker's", started);
+            }
             Err(e) => return SendOutcome::failed("request", e.to_string(), started),
         };
         let credentials = match &request.auth {
@@ -558,15 +561,6 @@ fn classify(e: reqwest::Error) -> (&'static str, String) {
         "request"
     };
     (class, message)
-}
-
-/// Not reached: `send` takes HTTP URLs itself, and only hands other schemes on.
-fn unreachable_http() -> SendOutcome {
-    SendOutcome::failed(
-        "request",
-        "an http URL was routed as a broker's",
-        Instant::now(),
-    )
 }
 
 #[cfg(test)]

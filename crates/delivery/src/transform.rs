@@ -6,9 +6,10 @@
 //! language: the base objects, `JSON`, `RegExp`, `Map`/`Set`, `Promise` and `eval`
 //! (`Promise` is there because `import()` makes one: without it QuickJS leaks the object). There is no `Date`, no
 //! module loader, no host function: no file, network or clock reaches it (`Math.random` is the
-//! only source of variety). Each call has a memory cap and a time limit, enforced by QuickJS's
-//! allocator and interrupt handler; a call that overruns either fails, and nothing of it is
-//! left behind (its engine is dropped).
+//! only source of variety). Each call has a time limit and each engine a memory cap (what a
+//! kept engine's handler holds between calls counts against it), enforced by QuickJS's
+//! interrupt handler and allocator; a call that overruns either fails, and its engine is
+//! dropped with whatever it held.
 //!
 //! A delivery's engine (a runtime and its one context, with the code loaded) is kept per thread
 //! and per subscription ([`run_kept`]): making a context and compiling is most of a call's cost
@@ -32,7 +33,7 @@ pub const MAX_CODE_BYTES: usize = 64 * 1024;
 pub struct Limits {
     /// Wall time of the call, compiling included.
     pub time: Duration,
-    /// The runtime's heap.
+    /// The engine's heap (a kept engine's, over all its calls).
     pub memory_bytes: usize,
     /// The interpreter's native stack (deep recursion ends here, not in a crash).
     pub stack_bytes: usize,

@@ -140,9 +140,10 @@ pub struct Brokers {
     /// Connecting, and publishing with its acknowledgement, each take at most this long.
     timeout: Duration,
     pool: Arc<Mutex<HashMap<PoolKey, Arc<dyn Connection>>>>,
-    /// Serializes connecting per key, so that a burst of deliveries to a broker that is not
-    /// connected yet makes one connection, not one each.
-    connecting: Arc<tokio::sync::Mutex<()>>,
+    /// One lock per broker being connected to, so that a burst of deliveries to a broker that
+    /// is not connected yet makes one connection, not one each, while a broker that is slow to
+    /// answer holds up only the deliveries to it.
+    connecting: Arc<Mutex<HashMap<PoolKey, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Brokers {
@@ -163,8 +164,9 @@ impl Brokers {
         message: &Message<'_>,
     ) -> SendOutcome {
         let started = Instant::now();
+        let key = PoolKey::of(address, credentials);
         let result = async {
-            let connection = self.connection(address, credentials).await?;
+            let connection = self.connection(&key, address, credentials).await?;
             let published =
                 tokio::time::timeout(self.timeout, connection.publish(&address.target, message))
                     .await
@@ -182,7 +184,7 @@ impl Brokers {
                 self.pool
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&PoolKey::of(address, credentials));
+                    .remove(&key);
             }
             published
         }
@@ -210,21 +212,29 @@ impl Brokers {
     /// The pooled connection to `address`, or a new one.
     async fn connection(
         &self,
+        key: &PoolKey,
         address: &BrokerAddress,
         credentials: &Credentials,
     ) -> Result<Arc<dyn Connection>, BrokerError> {
-        let key = PoolKey::of(address, credentials);
-        let pooled = |pool: &Mutex<HashMap<PoolKey, Arc<dyn Connection>>>| {
-            pool.lock()
+        let pooled = || {
+            self.pool
+                .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
+                .get(key)
                 .cloned()
         };
-        if let Some(connection) = pooled(&self.pool) {
+        if let Some(connection) = pooled() {
             return Ok(connection);
         }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(connection) = pooled(&self.pool) {
+        let lock = self
+            .connecting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _one_at_a_time = lock.lock().await;
+        if let Some(connection) = pooled() {
             return Ok(connection);
         }
         let addr = self.resolve(address).await?;
@@ -244,7 +254,7 @@ impl Brokers {
         self.pool
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, connection.clone());
+            .insert(key.clone(), connection.clone());
         Ok(connection)
     }
 

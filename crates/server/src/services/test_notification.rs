@@ -68,15 +68,13 @@ pub async fn test_notification(
     )?;
     let now = state.clock.now();
     let event_id = Uuid::now_v7();
-    let body = serde_json::to_vec(&json!({
-        "source": {
-            "eventType": c.event_type.event_type,
-            "eventVersion": c.event_version,
-            "eventTime": envelope::event_time(now),
-            "eventId": event_id,
-        },
-        "payload": catalog::sample_payload(c.event_type, &c.partner_id),
-    }))
+    let body = serde_json::to_vec(&sample_envelope(
+        c.event_type,
+        &c.event_version,
+        &c.partner_id,
+        now,
+        event_id,
+    ))
     .map_err(|_| AppError::internal())?;
     let passes = filter
         .map(|f| serde_json::from_slice::<Value>(&body).is_ok_and(|envelope| f.matches(&envelope)));
@@ -99,4 +97,24 @@ pub async fn test_notification(
         (None, None) => "eventUrl could not be reached".to_string(),
     };
     Err(AppError::bad_request("test_delivery_failed", message).with_field("eventUrl"))
+}
+
+/// The envelope of a sample event of `event_type` for `partner`, as a test notification sends
+/// it (and a transformation's "try it" is given).
+pub(super) fn sample_envelope(
+    event_type: &catalog::EventType,
+    version: &str,
+    partner: &str,
+    now: jiff::Timestamp,
+    event_id: Uuid,
+) -> Value {
+    json!({
+        "source": {
+            "eventType": event_type.event_type,
+            "eventVersion": version,
+            "eventTime": envelope::event_time(now),
+            "eventId": event_id,
+        },
+        "payload": catalog::sample_payload(event_type, partner),
+    })
 }

@@ -115,18 +115,17 @@ pub async fn try_on_sample(
     }
 }
 
-/// The envelope a test notification of the subscription's type carries.
+/// The envelope a test notification of the subscription's type carries (an empty payload for a
+/// type the catalog does not know).
 fn sample_envelope(state: &AppState, sub: &SubscriptionRecord, event_type: &str) -> Value {
-    let payload = catalog::find(event_type)
-        .map(|t| catalog::sample_payload(t, &sub.partner_id.0))
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    serde_json::json!({
-        "payload": payload,
-        "source": {
-            "eventId": uuid::Uuid::now_v7(),
-            "eventTime": switchyard_delivery::envelope::event_time(state.clock.now()),
-            "eventType": event_type,
-            "eventVersion": sub.event_version,
-        },
-    })
+    match catalog::find(event_type) {
+        Some(t) => super::test_notification::sample_envelope(
+            t,
+            &sub.event_version,
+            &sub.partner_id.0,
+            state.clock.now(),
+            uuid::Uuid::now_v7(),
+        ),
+        None => serde_json::json!({"payload": {}, "source": {"eventType": event_type}}),
+    }
 }

@@ -133,7 +133,9 @@ pub(super) async fn insert_batch(
             .collect();
         // Content filters, matched against the envelope each subscriber would get.
         let mut record = None;
-        let state = switchyard_core::catalog::is_state(&e.event_type, *topic);
+        // Asked only when some target coalesces: most fan-outs have none.
+        let state = matching.iter().any(|t| t.coalesce)
+            && switchyard_core::catalog::is_state(&e.event_type, *topic);
         for t in &matching {
             if !chosen.insert(t.subscription) {
                 continue;

@@ -206,7 +206,9 @@ pub(super) fn insert(
             next_attempt_at, created_at, updated_at, resource_key, supersedable)
          VALUES (?1, ?2, ?3, ?7, 0, CASE WHEN ?7 = 'pending' THEN ?4 END, ?4, ?4, ?5, ?6)",
     )?;
-    let state = e.resource_key.is_some()
+    // Asked only when some target coalesces: most fan-outs have none.
+    let state = targets.iter().any(|t| t.coalesce)
+        && e.resource_key.is_some()
         && switchyard_core::catalog::is_state(&e.event_type, topic.as_deref());
     for t in &targets {
         let id = Uuid::now_v7();

@@ -322,55 +322,18 @@ async fn an_amqp_subscription_gets_each_event_as_a_confirmed_persistent_message(
 
 // ---- MQTT ----
 
-/// A subscriber to `topic`, collecting what arrives with its user properties.
-async fn mqtt_listen(port: u16, topic: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Got>>> {
-    use rumqttc::v5::mqttbytes::QoS;
-    use rumqttc::v5::mqttbytes::v5::Packet;
-    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-    let mut options = MqttOptions::new(unique("sy-test-reader-"), "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut events) = AsyncClient::new(options, 100);
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (subscribed, ready) = tokio::sync::oneshot::channel();
-    let mut subscribed = Some(subscribed);
-    let sink = got.clone();
-    let topic = topic.to_string();
-    tokio::spawn(async move {
-        while let Ok(event) = events.poll().await {
-            match event {
-                Event::Incoming(Packet::ConnAck(_)) => {
-                    let _ = client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
-                }
-                Event::Incoming(Packet::SubAck(_)) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Event::Incoming(Packet::Publish(p)) => {
-                    let headers = p
-                        .properties
-                        .map(|props| props.user_properties.into_iter().collect())
-                        .unwrap_or_default();
-                    sink.lock().unwrap().push(Got {
-                        headers,
-                        body: p.payload.to_vec(),
-                    });
-                }
-                _ => {}
-            }
-        }
-    });
-    let _ = tokio::time::timeout(Duration::from_secs(10), ready).await;
-    got
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Mosquitto on 127.0.0.1:1883; bash .ci/run runs it"]
 async fn an_mqtt_subscription_gets_each_event_as_a_signed_qos1_publish() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let topic = unique("sy-test/");
-    let got = mqtt_listen(1883, &topic).await;
+    let reader = mqtt_staying_reader(1883, &topic);
+    wait_for("the reader subscribes", || async {
+        (reader.subscribed.load(std::sync::atomic::Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    let got = reader.got;
     let secret = subscribe_to(&app, &admin, &format!("mqtt://127.0.0.1:1883/{topic}")).await;
     app.publish(&admin, "seller-1", json!({"sku": "M-1"})).await;
     let got = wait_for("the MQTT message", || async {
@@ -599,8 +562,9 @@ async fn redis_deliveries_survive_the_broker_restarting() {
     once_per_event(&secret, &got);
 }
 
-/// A subscriber that stays: it connects again after its broker went away and subscribes again
-/// each time it is connected. (`subscribed` counts its SUBACKs.)
+/// A subscriber to a topic, collecting what arrives with its user properties. It stays: it
+/// connects again after its broker went away and subscribes again each time it is connected.
+/// (`subscribed` counts its SUBACKs.)
 struct StayingReader {
     got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
     subscribed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
