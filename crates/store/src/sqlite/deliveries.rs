@@ -274,7 +274,7 @@ pub(super) fn claim(
         && let Some(r) = stream.next()?
     {
         let d: Uuid = r.get(0)?;
-        if leases.alive(&d, now_ms).is_some() {
+        if !leases.claimable(&d, now_ms) {
             continue;
         }
         let s: Uuid = r.get(1)?;

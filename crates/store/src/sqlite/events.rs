@@ -237,9 +237,10 @@ pub(super) fn insert(
 }
 
 /// Latest state only: the new delivery `newer` supersedes the older pending deliveries of its
-/// subscription and resource that are not in flight. The leases' lock is held from reading
-/// them to marking them, so a claim cannot lease one in between; a delivery already leased is
-/// left to its attempt (superseding it would not stop it).
+/// subscription and resource that are not in flight. Under the leases' lock, each one is
+/// checked and marked, and held back from claims until the write commits (a claim reading
+/// before the commit would still see it pending); a delivery already leased is left to its
+/// attempt (superseding it would not stop it).
 fn supersede(
     conn: &Connection,
     shared: &Shared,
@@ -248,7 +249,7 @@ fn supersede(
     newer: Uuid,
     e: &StoredEvent,
 ) -> Result<(), StoreError> {
-    let leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
+    let mut leases = shared.leases.lock().unwrap_or_else(|p| p.into_inner());
     let older: Vec<Uuid> = conn
         .prepare_cached(
             "SELECT id FROM deliveries
@@ -269,6 +270,7 @@ fn supersede(
     for id in older {
         if leases.alive(&id, e.received_at).is_none() {
             mark.execute(params![id, e.received_at, note])?;
+            leases.superseding(id, e.received_at);
         }
     }
     Ok(())

@@ -41,7 +41,15 @@ impl Lease {
 #[derive(Debug, Default)]
 pub(super) struct Leases {
     by_delivery: HashMap<Uuid, Lease>,
+    /// Deliveries the writer has marked superseded in a transaction not committed yet, until
+    /// when (ms): a claim reading before that commit would still see them pending, and must not
+    /// lease them (under per-resource ordering, one would then go out after its successor).
+    superseded: HashMap<Uuid, i64>,
 }
+
+/// How long a superseded delivery is held back from claims: far longer than a write batch takes
+/// to commit, after which it is no longer pending anyway.
+const SUPERSEDED_HOLD_MS: i64 = 10_000;
 
 impl Leases {
     /// Leased and not run out at `now`.
@@ -61,6 +69,22 @@ impl Leases {
         self.by_delivery
             .get(delivery)
             .is_some_and(|l| l.owner == owner)
+    }
+
+    /// The writer marked `delivery` superseded at `now` (not committed yet): hold it back.
+    pub fn superseding(&mut self, delivery: Uuid, now: i64) {
+        self.superseded.retain(|_, until| *until > now);
+        self.superseded
+            .insert(delivery, now.saturating_add(SUPERSEDED_HOLD_MS));
+    }
+
+    /// Neither leased nor being superseded at `now`: a claim may take it.
+    pub fn claimable(&self, delivery: &Uuid, now: i64) -> bool {
+        self.alive(delivery, now).is_none()
+            && self
+                .superseded
+                .get(delivery)
+                .is_none_or(|until| *until <= now)
     }
 
     pub fn take(&mut self, delivery: Uuid, lease: Lease) {
@@ -130,5 +154,24 @@ mod tests {
         assert!(leases.holds(&d, "node"), "its holder may still record it");
         assert_eq!(leases.release_owner("node"), 1);
         assert_eq!(leases.count(0), 0);
+    }
+
+    #[test]
+    fn a_delivery_being_superseded_is_held_back_from_claims_until_its_write_commits() {
+        let d = Uuid::now_v7();
+        let mut leases = Leases::default();
+        assert!(leases.claimable(&d, 0));
+        leases.superseding(d, 1_000);
+        assert!(!leases.claimable(&d, 1_001), "held back");
+        assert!(
+            leases.claimable(&d, 1_000 + SUPERSEDED_HOLD_MS),
+            "not for ever: a rolled-back write frees it"
+        );
+        leases.superseding(Uuid::now_v7(), 1_000 + SUPERSEDED_HOLD_MS);
+        assert!(
+            !leases.superseded.contains_key(&d),
+            "held-back marks past their time are dropped"
+        );
+        assert_eq!(leases.count(0), 0, "a hold is no lease");
     }
 }
