@@ -45,6 +45,8 @@
 //! PKCS#8 PEM RSA private key, generated when empty; the key and a self-signed certificate for it
 //! come back in the [`SignedRequest`], and the simulator serves that certificate at `certUrl`.
 
+pub mod orders;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     KeyPair as _, RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256,

@@ -48,6 +48,8 @@
 //! [`SignedRequest::certificate_pem`] the PUBLIC key (SubjectPublicKeyInfo PEM) to pin in
 //! `publicKeys` under `kid`. In the HMAC form `secret` is the HMAC key.
 
+pub mod orders;
+
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{

@@ -34,6 +34,8 @@
 //! form: `secret` is the `whsec_` secret and `webhook-id` is `event_id` (or a hash of the body);
 //! bearer form: `secret` is the token. `event_type` `challenge` sends `{"challenge": event_id}`.
 
+pub mod orders;
+
 use serde_json::{Value, json};
 
 use crate::standard::{sign_headers, verify_headers};

@@ -59,6 +59,8 @@
 //! The resource is order `attributes.orderItems[0].orderId`, else shipment `shipmentId`; the
 //! status is that order item's `status`.
 
+pub mod orders;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;

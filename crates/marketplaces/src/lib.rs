@@ -28,6 +28,7 @@ pub mod amazon_sns;
 pub mod ebay;
 pub mod etsy;
 pub mod flipkart;
+pub mod orders;
 pub mod sellercenter;
 pub mod shopify;
 pub mod standard;
@@ -157,6 +158,21 @@ impl Kind {
             Kind::Sellercenter => sellercenter::sign(request),
             Kind::Shopify => shopify::sign(request),
             Kind::Standard => standard::sign(request),
+        }
+    }
+
+    /// This marketplace's orders API, for reconciliation (`None` for `standard`, which has none).
+    pub fn orders(self) -> Option<&'static dyn orders::OrdersApi> {
+        match self {
+            Kind::AmazonSns => Some(&amazon_sns::orders::Api),
+            Kind::Ebay => Some(&ebay::orders::Api),
+            Kind::Etsy => Some(&etsy::orders::Api),
+            Kind::Tiktok => Some(&tiktok::orders::Api),
+            Kind::Walmart => Some(&walmart::orders::Api),
+            Kind::Flipkart => Some(&flipkart::orders::Api),
+            Kind::Sellercenter => Some(&sellercenter::orders::Api),
+            Kind::Shopify => Some(&shopify::orders::Api),
+            Kind::Standard => None,
         }
     }
 

@@ -49,6 +49,8 @@
 //! | `onProductCreated`, `onProductUpdated` | none | product `SellerSkus[0]` | — |
 //! | `onProductQcStatusChanged` | `listing.approved` / `listing.rejected` when `NewStatus`, `QcStatus` or `Status` says approved/rejected, else none | product `SellerSkus[0]` | that status |
 
+pub mod orders;
+
 use serde_json::{Value, json};
 
 use crate::util;

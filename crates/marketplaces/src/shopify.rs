@@ -28,6 +28,8 @@
 //! "fulfillment_status" (option `fulfillmentStatus`, default null), "cancelled_at"}`. Ids are
 //! numbers when resource_id is numeric.
 
+pub mod orders;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};

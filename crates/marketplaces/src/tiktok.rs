@@ -55,6 +55,8 @@
 //! | 11 cancellation | `order.cancelled` | order | `data.cancel_status` |
 //! | 12 return | `return.updated` | return `data.return_id` (else order) | `data.return_status` |
 
+pub mod orders;
+
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

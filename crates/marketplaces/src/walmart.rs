@@ -73,6 +73,8 @@
 //! The status is the order event's sub-event (`ORDER_UPDATES`), the offer's `publishStatus`, or
 //! the performance notification's `notificationType`, where present.
 
+pub mod orders;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
