@@ -114,21 +114,22 @@ async fn orders(
         );
     }
     let pairs = query_pairs(query.as_deref().unwrap_or_default());
-    let time = |name: &str| -> Result<Option<jiff::Timestamp>, Response> {
+    // A bound that is not a date names itself.
+    let time = |name: &'static str| -> Result<Option<jiff::Timestamp>, &'static str> {
         match param(&pairs, name) {
             None | Some("") => Ok(None),
-            Some(v) => parse_time(v).map(Some).ok_or_else(|| {
-                errors(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_REQUEST_PARAM",
-                    &format!("{name} is not a date"),
-                )
-            }),
+            Some(v) => parse_time(v).map(Some).ok_or(name),
         }
     };
     let (since, until) = match (time("lastModifiedStartDate"), time("lastModifiedEndDate")) {
         (Ok(s), Ok(u)) => (s, u),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(name), _) | (_, Err(name)) => {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST_PARAM",
+                &format!("{name} is not a date"),
+            );
+        }
     };
     let limit = match param(&pairs, "limit").map(str::parse::<usize>) {
         None => 100,
