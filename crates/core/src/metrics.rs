@@ -93,6 +93,26 @@ pub const OLDEST_DUE_AGE_SECONDS: Family = Family {
     help: "Age of the oldest due, unclaimed delivery of an ACTIVE subscription; 0 when none.",
     kind: FamilyKind::Gauge,
 };
+pub const RECONCILE_RUNS: Family = Family {
+    name: "switchyard_reconcile_runs_total",
+    help: "Reconciliation runs against marketplaces' orders APIs, by source and outcome (ok, or failed when the run recorded an error).",
+    kind: FamilyKind::Counter,
+};
+pub const RECONCILE_ORDERS: Family = Family {
+    name: "switchyard_reconcile_orders_checked_total",
+    help: "Orders the orders APIs reported to reconciliation runs, by source.",
+    kind: FamilyKind::Counter,
+};
+pub const RECONCILE_MISSING: Family = Family {
+    name: "switchyard_reconcile_missing_total",
+    help: "Order facts a reconciliation found that no webhook had announced (each backfilled as an event), by source.",
+    kind: FamilyKind::Counter,
+};
+pub const RECONCILE_ERRORS: Family = Family {
+    name: "switchyard_reconcile_errors_total",
+    help: "Errors that ended reconciliation runs, by source and code (unauthorized, rate_limited, transient, refused, protocol, config, store).",
+    kind: FamilyKind::Counter,
+};
 pub const BUILD_INFO: Family = Family {
     name: "switchyard_build_info",
     help: "Always 1; the version is in the label.",
@@ -101,7 +121,7 @@ pub const BUILD_INFO: Family = Family {
 
 /// The families the registry keeps, in the order they are rendered (each is rendered, with its
 /// `# HELP` and `# TYPE`, even before it has a sample).
-const KEPT: [Family; 8] = [
+const KEPT: [Family; 12] = [
     HTTP_REQUESTS,
     INGEST_REQUESTS,
     INGEST_ACK_SECONDS,
@@ -110,6 +130,10 @@ const KEPT: [Family; 8] = [
     RETENTION_REMOVED,
     TASK_RESTARTS,
     HTTP_SHED,
+    RECONCILE_RUNS,
+    RECONCILE_ORDERS,
+    RECONCILE_MISSING,
+    RECONCILE_ERRORS,
 ];
 
 /// Upper bounds of the latency histograms' buckets, in seconds (`+Inf` is implied).

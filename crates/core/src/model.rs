@@ -500,6 +500,21 @@ pub struct ResourceSighting {
     pub status: Option<String>,
     /// The topic to use instead of the event's when this resource was never seen before.
     pub first_sighting_topic: Option<String>,
+    /// The order fact the event states, claimed in the same transaction (sources that
+    /// reconcile; see [`FactClaim`]).
+    pub claim: Option<FactClaim>,
+}
+
+/// An order fact an event claims (`switchyard_marketplaces::orders::fact_of`: an order's
+/// creation, or a topic with a status), so that a webhook and a reconciliation that state the
+/// same fact are one event. A reconciliation's claim of a fact already claimed makes no event;
+/// a webhook's claim of a fact only a reconciliation claimed is a duplicate of that event
+/// (once: the fact is then the webhook's); a webhook's claim of a fact a webhook claimed is a
+/// new event as before (a marketplace may state one fact twice, in two events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactClaim {
+    pub fact: String,
+    pub by_reconciliation: bool,
 }
 
 /// An inbound endpoint for one marketplace connection. Secrets are sealed.
@@ -520,6 +535,68 @@ pub struct SourceRecord {
     pub client_id: ClientId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Reconciliation against the marketplace's orders API, when set up.
+    pub reconcile: Option<ReconcileSettings>,
+}
+
+/// How a source reconciles against its marketplace's orders API. Stored as JSON with the
+/// source; the credentials sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileSettings {
+    /// The API's base URL; `None`: the marketplace's production API.
+    pub api_base_url: Option<String>,
+    /// The credentials as a JSON object, sealed.
+    pub credentials_sealed: String,
+    /// What the marketplace's client reads that is not secret (`marketplaceIds`, `shopId`).
+    #[serde(default)]
+    pub options: serde_json::Value,
+    pub interval_seconds: i64,
+    pub lookback_seconds: i64,
+}
+
+/// What one reconciliation run found and did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Reconciliation)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileRun {
+    pub run_id: Uuid,
+    pub source_id: SourceId,
+    /// The source's partners when it ran.
+    pub partners: Vec<PartnerId>,
+    pub marketplace: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// The window asked for: orders changed at or after `since`, before `until`.
+    pub since: Timestamp,
+    pub until: Timestamp,
+    /// Orders the API reported in the window.
+    pub orders_checked: u64,
+    /// Order facts the API reported that no received event covered.
+    pub missing: u64,
+    /// The events made for them.
+    pub backfilled: Vec<Backfilled>,
+    pub errors: Vec<RunError>,
+}
+
+/// An event a reconciliation made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Backfilled {
+    pub event_id: EventId,
+    pub resource_id: String,
+    pub topic: Option<String>,
+}
+
+/// A call of a run that failed (after its retries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunError {
+    /// `unauthorized`, `rate_limited`, `transient`, `refused`, `protocol`, `config`, `store`.
+    pub code: String,
+    pub message: String,
 }
 
 /// An inbound request that was refused: the failures dashboard's data. Holds no secret and no

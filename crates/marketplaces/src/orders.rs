@@ -264,6 +264,21 @@ pub trait OrdersApi: Sync {
         window: Window,
         response: &ApiResponse,
     ) -> Result<Page, ApiError>;
+
+    /// Reads the page that [`OrdersApi::page_request`] asked for with `next`: what the caller
+    /// calls. The default reads it with [`OrdersApi::read_page`], for the APIs whose answer
+    /// says where the next page is; a module whose next cursor depends on the request it
+    /// answers (Flipkart's, whose searches follow one another) reads `next` here.
+    fn read_page_of(
+        &self,
+        ctx: &OrdersContext,
+        window: Window,
+        next: Option<&str>,
+        response: &ApiResponse,
+    ) -> Result<Page, ApiError> {
+        let _ = next;
+        self.read_page(ctx, window, response)
+    }
 }
 
 /// The fact an order event states, by which a webhook and a reconciliation that say the same

@@ -72,6 +72,8 @@ pub struct Settings {
     pub public_url: String,
     /// How often the seller performance scheduler looks for a run that is due.
     pub performance_interval: Duration,
+    /// How often the reconciler looks for a source whose reconciliation is due.
+    pub reconcile_tick: Duration,
     /// Run the dispatcher (`false`: an ingest-only node; others on the database deliver).
     pub deliver: bool,
     /// How long a client may take to send a request's head before it is cut off.
@@ -107,6 +109,7 @@ impl Settings {
             migrate_on_start: true,
             public_url: "http://127.0.0.1:8080".into(),
             performance_interval: Duration::from_secs(60),
+            reconcile_tick: Duration::from_secs(30),
             deliver: true,
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_connections: 4096,
@@ -176,6 +179,9 @@ pub struct AppStateInner {
     pub replays: console::replays::ReplayJobs,
     /// Bounds the requests served at once.
     pub admission: admission::Admission,
+    /// Sends reconciliations' requests to the marketplaces' orders APIs and keeps their tokens.
+    pub reconciler: services::reconciliation::Reconciler,
+    pub reconcile_tick: Duration,
 }
 
 /// A hub ready to serve.
@@ -372,6 +378,12 @@ impl Hub {
                     metrics.clone(),
                 ),
                 metrics,
+                reconciler: services::reconciliation::Reconciler::new(
+                    settings.allow_private_targets,
+                    settings.request_timeout.max(Duration::from_secs(30)),
+                )
+                .map_err(HubError::Config)?,
+                reconcile_tick: settings.reconcile_tick,
             }),
             deliver: settings.deliver,
             header_read_timeout: settings.header_read_timeout,
@@ -435,6 +447,20 @@ impl Hub {
                 performance::run_scheduler(
                     scheduler_state.clone(),
                     scheduler_state.performance_interval,
+                    stop.clone(),
+                )
+            },
+        );
+        let (reconciler_state, stop) = (state.clone(), shutdown.clone());
+        supervise::supervise(
+            &state.tasks,
+            &state.metrics,
+            "reconciler",
+            shutdown.clone(),
+            move || {
+                services::reconciliation::run_scheduler(
+                    reconciler_state.clone(),
+                    reconciler_state.reconcile_tick,
                     stop.clone(),
                 )
             },

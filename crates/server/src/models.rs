@@ -46,6 +46,13 @@ pub struct SourcesOut {
     pub sources: Vec<SourceView>,
 }
 
+/// A source's reconciliation runs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReconciliationList)]
+pub struct ReconciliationsOut {
+    pub reconciliations: Vec<switchyard_core::model::ReconcileRun>,
+}
+
 /// A page of events, newest first; `nextBefore` asks for the next.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = EventList)]
@@ -111,7 +118,11 @@ pub struct EventOut {
     pub event_version: String,
     pub normalized: Option<Value>,
     pub occurred_at: Timestamp,
-    pub origin: String,
+    /// How the event came: `webhook` (received from a source), `reconciliation` (made by a
+    /// reconciliation for an order fact no webhook announced) or `publish` (published through
+    /// the API, or by the hub itself: performance notifications, alarms).
+    #[schema(value_type = String, example = "webhook")]
+    pub origin: &'static str,
     pub partner_id: PartnerId,
     pub payload: Value,
     pub public_event_id: String,
@@ -119,7 +130,35 @@ pub struct EventOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<Option<RawBodyOut>>,
     pub received_at: Timestamp,
+    /// The source it was received from (or reconciled for); absent for a published event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     pub topic: Option<String>,
+}
+
+/// How an event came to the hub, as `/api/v1/events` and the console name it.
+pub fn origin_of(e: &EventRecord) -> &'static str {
+    if source_of(e).is_none() {
+        "publish"
+    } else if e
+        .normalized
+        .as_ref()
+        .and_then(|n| n.get("origin"))
+        .and_then(Value::as_str)
+        == Some("reconciliation")
+    {
+        "reconciliation"
+    } else {
+        "webhook"
+    }
+}
+
+/// The source an event was received from: its origin is the source's id (a UUID), where a
+/// published event's is `publish:{partner}` and the hub's own a name.
+pub fn source_of(e: &EventRecord) -> Option<&str> {
+    Uuid::parse_str(&e.origin)
+        .is_ok()
+        .then_some(e.origin.as_str())
 }
 
 impl EventOut {
@@ -132,12 +171,13 @@ impl EventOut {
             event_version: e.event_version.clone(),
             normalized: e.normalized.clone(),
             occurred_at: e.occurred_at,
-            origin: e.origin.clone(),
+            origin: origin_of(e),
             partner_id: e.partner_id.clone(),
             payload: e.payload.clone(),
             public_event_id: e.public_event_id.clone(),
             raw: None,
             received_at: e.received_at,
+            source_id: source_of(e).map(str::to_string),
             topic: e.topic.clone(),
         }
     }

@@ -20,9 +20,9 @@ use switchyard_core::model::PartnerId;
 
 use switchyard_core::model::{
     AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
-    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
-    RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
-    SubscriptionRecord,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, ReconcileRun,
+    RejectionFilter, RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter,
+    SubscriptionId, SubscriptionRecord,
 };
 
 pub(crate) mod derive;
@@ -107,6 +107,15 @@ impl OrderChange {
         })
     }
 }
+
+/// A reconciliation lease taken: where the source's next window starts (`None`: it never ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileLease {
+    pub cursor: Option<Timestamp>,
+}
+
+/// Reconciliation runs kept per source.
+pub(crate) const RECONCILE_RUNS_KEPT: i64 = 500;
 
 /// What storing an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,6 +546,35 @@ pub trait Store: Send + Sync + 'static {
         partner_id: &str,
         since: Timestamp,
     ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError>;
+    // --- reconciliation ---
+
+    /// Takes the lease on a source's reconciliation until `until`, when its next run is due at
+    /// `now` (or `force`) and no other owner holds a live lease; answers its cursor. `None`:
+    /// not due, or under way elsewhere.
+    async fn lease_reconcile(
+        &self,
+        source: SourceId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        force: bool,
+    ) -> Result<Option<ReconcileLease>, StoreError>;
+    /// Records a run and, in the same transaction, moves the source's cursor (when `cursor` is
+    /// given: a run that failed keeps it), sets its next run and releases `owner`'s lease.
+    async fn finish_reconcile(
+        &self,
+        run: ReconcileRun,
+        owner: &str,
+        cursor: Option<Timestamp>,
+        next_run_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Runs started at or after `since`, newest first: one source's, or every source's.
+    async fn list_reconcile_runs(
+        &self,
+        source: Option<SourceId>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ReconcileRun>, StoreError>;
     /// Pending deliveries by state at `now` (see [`QueueDepth`]). Reads only pending rows,
     /// through the partial index on them, so it stays cheap however much history is kept.
     async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError>;

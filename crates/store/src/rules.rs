@@ -234,6 +234,7 @@ mod tests {
             resource_id: "1".into(),
             status: None,
             first_sighting_topic: Some("order.created".into()),
+            claim: None,
         };
         let updated = Some("order.updated".to_string());
         assert_eq!(

@@ -15,14 +15,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use switchyard_core::model::{
     AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
-    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
-    RejectionRecord, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, ReconcileRun,
+    RejectionFilter, RejectionRecord, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
     SubscriptionRecord,
 };
 
 use crate::{
-    FailureReport, InsertOutcome, OrderUpdate, QueueDepth, RejectionCount, ResourceSighting,
-    SourceStats, Store, StoreError, SubscriptionState,
+    FailureReport, InsertOutcome, OrderUpdate, QueueDepth, ReconcileLease, RejectionCount,
+    ResourceSighting, SourceStats, Store, StoreError, SubscriptionState,
 };
 use switchyard_core::model::PartnerId;
 
@@ -370,6 +370,52 @@ impl Scoped<'_> {
             return Ok(None);
         }
         self.store.source_stats(id).await.map(Some)
+    }
+
+    /// Leases a source's reconciliation within the scope (see [`Store::lease_reconcile`]).
+    pub async fn lease_reconcile(
+        &self,
+        source: SourceId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        force: bool,
+    ) -> Result<Option<ReconcileLease>, StoreError> {
+        if self.get_source(source).await?.is_none() {
+            return Err(StoreError::OutOfScope);
+        }
+        self.store
+            .lease_reconcile(source, owner, now, until, force)
+            .await
+    }
+
+    /// Records a run of a source within the scope (see [`Store::finish_reconcile`]).
+    pub async fn finish_reconcile(
+        &self,
+        run: ReconcileRun,
+        owner: &str,
+        cursor: Option<Timestamp>,
+        next_run_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if !self.scope.admits_all(&run.partners) {
+            return Err(StoreError::OutOfScope);
+        }
+        self.store
+            .finish_reconcile(run, owner, cursor, next_run_at)
+            .await
+    }
+
+    /// Runs started at or after `since`, newest first, of one source or of every source, within
+    /// the scope: a run is seen when all its partners are.
+    pub async fn list_reconcile_runs(
+        &self,
+        source: Option<SourceId>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ReconcileRun>, StoreError> {
+        let mut runs = self.store.list_reconcile_runs(source, since, limit).await?;
+        runs.retain(|r| self.scope.admits_all(&r.partners));
+        Ok(runs)
     }
 
     /// Records a refused request. One naming a source is within the scope of the source's

@@ -142,6 +142,9 @@ on_both_stores!(
     a_content_filter_keeps_the_events_it_rejects_from_fanning_out,
     coalescing_supersedes_older_state_and_a_cancel_ends_a_leased_delivery,
     a_polling_subscriptions_deliveries_wait_to_be_read_in_order,
+    an_order_fact_is_one_event_whether_a_webhook_or_a_reconciliation_states_it_first,
+    a_sources_reconciliation_is_leased_once_and_a_failed_run_keeps_the_cursor,
+    reconcile_settings_round_trip_with_the_source,
 );
 
 /// Whether leases run out by themselves: they do where several nodes share the database (a
@@ -767,6 +770,7 @@ fn source(partners: &[&str]) -> switchyard_core::model::SourceRecord {
         client_id: "client-a".into(),
         created_at: t0(),
         updated_at: t0(),
+        reconcile: None,
     }
 }
 
@@ -890,6 +894,7 @@ async fn received_events_keep_raw_body_and_normalized_form_and_the_first_sightin
         resource_id: "O-1".into(),
         status: Some(status.into()),
         first_sighting_topic: Some("order.created".into()),
+        claim: None,
     };
     let received = |key: &str| {
         let mut e = event("p1", "1", Some("order.updated"), Some(key));
@@ -2336,4 +2341,250 @@ async fn a_polling_subscriptions_deliveries_wait_to_be_read_in_order(store: Arc<
             .is_empty(),
         "a pushed subscription has nothing to poll"
     );
+}
+
+/// An event of `partner` about order `order` stating `fact`, from a webhook or a reconciliation.
+fn claiming(
+    partner: &str,
+    order: &str,
+    fact: &str,
+    by_reconciliation: bool,
+    key: &str,
+) -> (EventRecord, switchyard_core::model::ResourceSighting) {
+    let mut e = event(partner, "PO_CREATED", Some("order.created"), Some(key));
+    e.resource_key = Some(format!("order:{order}"));
+    let sighting = switchyard_core::model::ResourceSighting {
+        marketplace: "walmart".into(),
+        partner_id: partner.into(),
+        resource_kind: "order".into(),
+        resource_id: order.into(),
+        status: Some("Created".into()),
+        first_sighting_topic: None,
+        claim: Some(switchyard_core::model::FactClaim {
+            fact: fact.into(),
+            by_reconciliation,
+        }),
+    };
+    (e, sighting)
+}
+
+async fn an_order_fact_is_one_event_whether_a_webhook_or_a_reconciliation_states_it_first(
+    store: Arc<dyn Store>,
+) {
+    let sub = subscription("p1", &["order.created"]);
+    store.create_subscriptions(vec![sub]).await.unwrap();
+    let insert = |(e, s): (EventRecord, switchyard_core::model::ResourceSighting)| {
+        let store = store.clone();
+        async move { store.insert_event(e, Some(s)).await.unwrap() }
+    };
+    // A reconciliation first: the webhook that comes later is its duplicate.
+    let backfill = claiming("p1", "R-1", "order.created", true, "reconciliation:R-1");
+    let backfill_id = backfill.0.id;
+    let (_, fanned) = created(insert(backfill).await);
+    assert_eq!(fanned, 1);
+    let late = insert(claiming("p1", "R-1", "order.created", false, "wh-1")).await;
+    assert_eq!(
+        late,
+        InsertOutcome::Duplicate {
+            event_id: backfill_id
+        }
+    );
+    // The fact is the webhook's now: the marketplace's next notification of it is its own
+    // event (a webhook is never deduplicated by content), and a reconciliation's a duplicate.
+    created(insert(claiming("p1", "R-1", "order.created", false, "wh-2")).await);
+    assert!(matches!(
+        insert(claiming(
+            "p1",
+            "R-1",
+            "order.created",
+            true,
+            "reconciliation:R-1b"
+        ))
+        .await,
+        InsertOutcome::Duplicate { .. }
+    ));
+
+    // A webhook first: a reconciliation stating the same fact is its duplicate.
+    let webhook = claiming("p1", "R-2", "order.created", false, "wh-3");
+    let webhook_id = webhook.0.id;
+    created(insert(webhook).await);
+    assert_eq!(
+        insert(claiming(
+            "p1",
+            "R-2",
+            "order.created",
+            true,
+            "reconciliation:R-2"
+        ))
+        .await,
+        InsertOutcome::Duplicate {
+            event_id: webhook_id
+        }
+    );
+    // Another fact of the same order, and the same order id of another partner, are new.
+    created(
+        insert(claiming(
+            "p1",
+            "R-2",
+            "order.cancelled|Cancelled",
+            true,
+            "reconciliation:R-2:c",
+        ))
+        .await,
+    );
+    created(
+        insert(claiming(
+            "p2",
+            "R-2",
+            "order.created",
+            true,
+            "reconciliation:p2:R-2",
+        ))
+        .await,
+    );
+    let events = store
+        .list_events(&EventFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 5, "R-1 twice, R-2 and its cancel, p2's R-2");
+}
+
+fn run_of(
+    source: SourceId,
+    started_at: Timestamp,
+    error: bool,
+) -> switchyard_core::model::ReconcileRun {
+    switchyard_core::model::ReconcileRun {
+        run_id: Uuid::now_v7(),
+        source_id: source,
+        partners: vec!["p1".into()],
+        marketplace: "walmart".into(),
+        trigger: "schedule".into(),
+        started_at,
+        finished_at: started_at,
+        since: started_at - SignedDuration::from_hours(24),
+        until: started_at - SignedDuration::from_mins(3),
+        orders_checked: 4,
+        missing: 1,
+        backfilled: vec![switchyard_core::model::Backfilled {
+            event_id: EventId::new(),
+            resource_id: "R-1".into(),
+            topic: Some("order.created".into()),
+        }],
+        errors: if error {
+            vec![switchyard_core::model::RunError {
+                code: "unauthorized".into(),
+                message: "credentials refused: HTTP 401".into(),
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+async fn a_sources_reconciliation_is_leased_once_and_a_failed_run_keeps_the_cursor(
+    store: Arc<dyn Store>,
+) {
+    let source = source(&["p1"]);
+    store.create_source(source.clone()).await.unwrap();
+    let id = source.id;
+    let t = t0();
+    let lease = SignedDuration::from_mins(15);
+    let first = store
+        .lease_reconcile(id, "a", t, t + lease, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.map(|l| l.cursor),
+        Some(None),
+        "never run: due, no cursor"
+    );
+    // Held: not even a manual run takes it.
+    assert!(
+        store
+            .lease_reconcile(id, "b", t, t + lease, true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let cursor = t - SignedDuration::from_mins(3);
+    let next = t + SignedDuration::from_mins(15);
+    let first_run = run_of(id, t, false);
+    store
+        .finish_reconcile(first_run.clone(), "a", Some(cursor), next)
+        .await
+        .unwrap();
+    // Not due yet for the schedule; a manual run may.
+    let soon = t + SignedDuration::from_mins(1);
+    assert!(
+        store
+            .lease_reconcile(id, "b", soon, soon + lease, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let manual = store
+        .lease_reconcile(id, "b", soon, soon + lease, true)
+        .await
+        .unwrap();
+    assert_eq!(manual.map(|l| l.cursor), Some(Some(cursor)));
+    // A failed run keeps the cursor.
+    store
+        .finish_reconcile(run_of(id, soon, true), "b", None, next)
+        .await
+        .unwrap();
+    let due = next + SignedDuration::from_secs(1);
+    let again = store
+        .lease_reconcile(id, "a", due, due + lease, false)
+        .await
+        .unwrap();
+    assert_eq!(again.map(|l| l.cursor), Some(Some(cursor)));
+    // A lease that ran out (its node died) is taken over.
+    let later = due + lease + SignedDuration::from_secs(1);
+    let taken = store
+        .lease_reconcile(id, "b", later, later + lease, false)
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|l| l.cursor), Some(Some(cursor)));
+
+    let runs = store.list_reconcile_runs(Some(id), t, 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].started_at, soon, "newest first");
+    assert_eq!(runs[0].errors.len(), 1);
+    assert_eq!(runs[1], first_run, "read back as written");
+    assert_eq!(
+        store
+            .list_reconcile_runs(None, soon, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .list_reconcile_runs(Some(SourceId::new()), t, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn reconcile_settings_round_trip_with_the_source(store: Arc<dyn Store>) {
+    let mut with = source(&["p1"]);
+    with.reconcile = Some(switchyard_core::model::ReconcileSettings {
+        api_base_url: Some("http://127.0.0.1:9/".into()),
+        credentials_sealed: "sy1:sealed-credentials".into(),
+        options: serde_json::json!({"shopId": "1"}),
+        interval_seconds: 900,
+        lookback_seconds: 86_400,
+    });
+    store.create_source(with.clone()).await.unwrap();
+    assert_eq!(store.get_source(with.id).await.unwrap(), Some(with.clone()));
+    let mut without = with.clone();
+    without.reconcile = None;
+    assert!(store.update_source(without.clone()).await.unwrap());
+    assert_eq!(store.get_source(with.id).await.unwrap(), Some(without));
 }

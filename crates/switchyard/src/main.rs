@@ -53,7 +53,8 @@ enum Command {
         command: SourcesCommand,
     },
     /// Send a correctly signed webhook in a marketplace's exact format (to test a receiver,
-    /// Switchyard's own /ingest included).
+    /// Switchyard's own /ingest included); `simulate orders` serves a marketplace's orders API
+    /// instead, for reconciliation.
     Simulate(Simulate),
 }
 
@@ -87,16 +88,19 @@ struct CreateSource {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Simulate {
+    #[command(subcommand)]
+    command: Option<SimulateCommand>,
     /// amazon_sns, ebay, etsy, tiktok, walmart, flipkart, sellercenter, shopify or standard.
-    #[arg(long)]
-    marketplace: String,
+    #[arg(long, required = true)]
+    marketplace: Option<String>,
     /// The native event type (e.g. PO_CREATED, orders/create, 1 for TikTok's order status).
-    #[arg(long)]
-    event: String,
+    #[arg(long, required = true)]
+    event: Option<String>,
     /// Where to send it (a source's ingest URL).
-    #[arg(long)]
-    to: String,
+    #[arg(long, required = true)]
+    to: Option<String>,
     /// The secret to sign with (HMAC key, token, app secret); Amazon and eBay generate a key
     /// when it is not given.
     #[arg(long, default_value = "")]
@@ -129,6 +133,41 @@ struct Simulate {
     /// Write the generated key and certificate (Amazon, eBay) to this file.
     #[arg(long)]
     key_out: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SimulateCommand {
+    /// Serve a marketplace's orders API on this machine from orders it is given (its auth,
+    /// paging and 429s as the marketplace documents them), for a source's `reconcile.apiBaseUrl`.
+    /// Beside the API: `GET|PUT|POST /_simulator/orders`, `PUT /_simulator/config`,
+    /// `GET /_simulator/requests`. Runs until interrupted.
+    Orders(SimulateOrders),
+}
+
+#[derive(Args)]
+struct SimulateOrders {
+    /// amazon_sns, ebay, etsy, tiktok, walmart, flipkart, sellercenter or shopify.
+    #[arg(long)]
+    marketplace: String,
+    /// The address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
+    /// A JSON file of orders: `[{"id", "status", "createdAt", "updatedAt", "extra"?}]`.
+    #[arg(long)]
+    orders: Option<std::path::PathBuf>,
+    /// The credentials it accepts, as JSON by the names the source's `reconcile.credentials`
+    /// uses (e.g. `{"clientId":"id","clientSecret":"secret"}` for Walmart).
+    #[arg(long, default_value = "{}")]
+    credentials: String,
+    /// Orders per page.
+    #[arg(long, default_value_t = 2)]
+    page_size: usize,
+    /// Answer every Nth call with 429 (0: never).
+    #[arg(long, default_value_t = 0)]
+    rate_limit_every: u64,
+    /// Seconds sent in `Retry-After` with a 429 (where the marketplace sends one).
+    #[arg(long)]
+    retry_after: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -261,12 +300,56 @@ async fn create_source(c: CreateSource) -> Result<(), String> {
     Ok(())
 }
 
+/// `simulate orders`: serves until Ctrl-C or SIGTERM.
+async fn simulate_orders(s: SimulateOrders) -> Result<(), String> {
+    let orders: Vec<switchyard_simulator::SimOrder> = match &s.orders {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a JSON array of orders: {e}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let credentials: serde_json::Value = serde_json::from_str(&s.credentials)
+        .map_err(|e| format!("--credentials is not JSON: {e}"))?;
+    if !credentials.is_object() {
+        return Err("--credentials is a JSON object".into());
+    }
+    let config = switchyard_simulator::SimConfig {
+        credentials,
+        page_size: s.page_size.max(1),
+        rate_limit_every: s.rate_limit_every,
+        always_rate_limit: false,
+        retry_after: s.retry_after,
+    };
+    let count = orders.len();
+    let running = switchyard_simulator::start(&s.marketplace, &s.listen, config, orders)
+        .await
+        .map_err(|e| format!("cannot serve: {e}"))?;
+    eprintln!(
+        "{} orders API simulated at {} with {count} orders; set the source's \
+         reconcile.apiBaseUrl to it. Ctrl-C stops it.",
+        s.marketplace,
+        running.base_url()
+    );
+    wait_for_signal().await;
+    drop(running);
+    Ok(())
+}
+
 async fn simulate(s: Simulate) -> Result<(), String> {
     use switchyard_marketplaces::{Kind, SignRequest};
-    let kind = Kind::parse(&s.marketplace).ok_or_else(|| {
+    if let Some(SimulateCommand::Orders(orders)) = s.command {
+        return simulate_orders(orders).await;
+    }
+    let (Some(marketplace), Some(event), Some(to)) = (s.marketplace, s.event, s.to) else {
+        return Err("simulate needs --marketplace, --event and --to".into());
+    };
+    let kind = Kind::parse(&marketplace).ok_or_else(|| {
         format!(
             "unknown marketplace {:?}; use one of {}",
-            s.marketplace,
+            marketplace,
             Kind::ALL.map(Kind::as_str).join(", ")
         )
     })?;
@@ -288,10 +371,10 @@ async fn simulate(s: Simulate) -> Result<(), String> {
         .unwrap_or_else(|| format!("sim-{}", random_token::<9>()));
     let mut signed = kind
         .sign(&SignRequest {
-            event_type: s.event,
+            event_type: event,
             secret: s.secret,
             options: serde_json::Value::Object(options),
-            endpoint_url: s.to.clone(),
+            endpoint_url: to.clone(),
             partner_id: s.partner,
             resource_id: s.resource,
             event_id,
@@ -319,7 +402,7 @@ async fn simulate(s: Simulate) -> Result<(), String> {
             .parse()
             .map_err(|_| "bad method".to_string())?;
         let mut request = client
-            .request(method, format!("{}{}", s.to, signed.url_suffix))
+            .request(method, format!("{}{}", to, signed.url_suffix))
             .body(signed.body.clone());
         for (name, value) in &signed.headers {
             request = request.header(name, value);

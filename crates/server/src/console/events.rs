@@ -16,6 +16,7 @@ use super::requests::{
 use super::{PageResult, Session};
 use crate::AppState;
 use crate::extract::PathId;
+use crate::models::{origin_of, source_of};
 use crate::services::{events, scope};
 use switchyard_core::model::PartnerId;
 
@@ -30,6 +31,17 @@ fn resource_keys(given: &str) -> Vec<String> {
     .iter()
     .map(|kind| format!("{kind}:{given}"))
     .collect()
+}
+
+/// How the event came (`webhook`, `reconciliation`, `publish`), with its source when it has one.
+fn origin_badge(e: &switchyard_core::model::EventRecord) -> Markup {
+    let origin = origin_of(e);
+    html! {
+        span class={"badge origin-" (origin)} { (origin) }
+        @if let Some(source) = source_of(e) {
+            " " (link(&format!("/console/sources/{source}"), "source"))
+        }
+    }
 }
 
 pub async fn events(
@@ -60,7 +72,7 @@ pub async fn events(
                 .normalized
                 .as_ref()
                 .and_then(|n| n["marketplace"].as_str())
-                .unwrap_or(if e.origin == "publish" {
+                .unwrap_or(if origin_of(e) == "publish" {
                     "published"
                 } else {
                     "—"
@@ -72,6 +84,7 @@ pub async fn events(
                 html! { (marketplace) },
                 html! { (e.partner_id) },
                 html! { (e.resource_key.as_deref().unwrap_or("—")) },
+                origin_badge(e),
             ]
         })
         .collect();
@@ -123,7 +136,7 @@ pub async fn events(
             button type="submit" { "Search" }
         }
         (table(
-            &["Received", "Event", "Topic", "Marketplace", "Partner", "Resource"],
+            &["Received", "Event", "Topic", "Marketplace", "Partner", "Resource", "Origin"],
             &rows,
             "No events match.",
         ))
@@ -238,7 +251,7 @@ pub async fn event(
         ("Event type", html! { (event.event_type) }),
         ("Topic", html! { (event.topic.as_deref().unwrap_or("—")) }),
         ("Partner", html! { (event.partner_id) }),
-        ("Origin", html! { (event.origin) }),
+        ("Origin", origin_badge(&event)),
         ("Marketplace event id", html! { (event.public_event_id) }),
         (
             "Resource",

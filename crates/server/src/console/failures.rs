@@ -140,6 +140,8 @@ pub async fn failures(
         .take(10)
         .map(|(reason, n)| vec![html! { (reason) }, html! { (n) }])
         .collect();
+    let missed =
+        super::reconciliation::missed_by_webhook(&state, &session, start, bucket, &buckets).await?;
     let body = html! {
         div class="actions" {
             @if week {
@@ -169,6 +171,7 @@ pub async fn failures(
             &buckets,
             &by(&report.outcomes, reason),
         ))
+        (missed)
         h2 { "Refused inbound requests, by source" }
         (table(&["Source", "Reason", "Requests"], &rejection_rows, "No request was refused."))
         h2 { "Failed deliveries, by webhook" }

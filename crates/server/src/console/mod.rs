@@ -19,6 +19,7 @@ mod failures;
 mod html;
 mod login;
 mod partners;
+mod reconciliation;
 pub mod replays;
 mod requests;
 mod sources;
@@ -101,6 +102,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/sources/{id}",
             get(sources::source).post(sources::update_source),
+        )
+        .route(
+            "/console/sources/{id}/reconcile",
+            post(reconciliation::reconcile_now),
         )
         .route("/console/partners", get(partners::partners))
         .route(

@@ -44,6 +44,8 @@ pub fn notice(query: &Form) -> Markup {
         Some("retried") => "The delivery is pending again and will be sent now.",
         Some("replayed") => "Replay started: the events of that range are pending again.",
         Some("source_saved") => "Source saved.",
+        Some("reconciled") => "Reconciled: the run is listed below.",
+        Some("reconcile_failed") => "The run failed: its error is below; the next run asks again.",
         Some("partner_saved") => "Console setting saved.",
         _ => return Markup::default(),
     };

@@ -175,9 +175,11 @@ pub async fn source(
             ),
         ),
     ]);
+    let reconciliation = super::reconciliation::source_section(&state, &session, &view).await?;
     let body = html! {
         (notice(&query(raw)))
         (facts)
+        (reconciliation)
         h2 { "Edit" }
         form method="post" action={ "/console/sources/" (source_id) } class="stack" {
             (csrf_field(&session))

@@ -59,6 +59,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::poll))
         .routes(routes!(sources::create, sources::list))
         .routes(routes!(sources::get_one, sources::update, sources::delete))
+        .routes(routes!(sources::reconcile))
+        .routes(routes!(sources::list_reconciliations))
         .routes(routes!(api::list_rejections))
         .routes(routes!(api::rejection_summary))
         .routes(routes!(ingest::ingest, ingest::ingest_challenge))

@@ -6,13 +6,15 @@ use axum::response::IntoResponse;
 
 use super::SourceIdParam;
 use crate::AppState;
-use crate::error::AppResult;
-use crate::extract::{Caller, JsonBody, PathId};
-use crate::models::{SourceDeletedOut, SourcesOut};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Caller, JsonBody, PathId, QueryParams};
+use crate::models::{ReconciliationsOut, SourceDeletedOut, SourcesOut};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, Internal, NotFound, TooLarge, Unauthorized, Unavailable,
 };
+use crate::services::reconciliation::{self, RunsQuery};
 use crate::services::sources::{self, CreateSource, PatchSource, SourceView};
+use switchyard_core::model::ReconcileRun;
 
 /// Create a source
 ///
@@ -140,5 +142,67 @@ pub async fn delete(
     Ok(axum::Json(SourceDeletedOut {
         message: "Successfully deleted source",
         source_id: id,
+    }))
+}
+
+/// Reconcile a source now
+///
+/// Asks the marketplace's orders API which orders changed in the window (from the last run's
+/// end less the lookback to three minutes ago), and stores, as events with `origin:
+/// reconciliation`, each order fact no received webhook stated; they are delivered like
+/// received events. The answer is the run: `ordersChecked`, `missing`, `backfilled` (each
+/// event made) and `errors` (a refused credential, a rate limit that outlasted the retries;
+/// the next run asks for the same window again).
+#[utoipa::path(
+    post, path = "/api/v1/sources/{id}/reconcile", tag = "sources", operation_id = "reconcileSource",
+    params(SourceIdParam),
+    responses(
+        (status = 200, description = "The run, finished.", body = ReconcileRun),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
+) -> AppResult<impl IntoResponse> {
+    Ok(axum::Json(
+        reconciliation::run_now(&state, &caller, &id).await?,
+    ))
+}
+
+/// List a source's reconciliations
+///
+/// Its runs, scheduled and manual, newest first (500 are kept per source).
+#[utoipa::path(
+    get, path = "/api/v1/sources/{id}/reconciliations", tag = "sources",
+    operation_id = "listReconciliations",
+    params(SourceIdParam, RunsQuery),
+    responses(
+        (status = 200, description = "The runs.", body = ReconciliationsOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub async fn list_reconciliations(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
+    QueryParams(query): QueryParams<RunsQuery>,
+) -> AppResult<impl IntoResponse> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::invalid("limit", "limit is 1 to 500"));
+    }
+    Ok(axum::Json(ReconciliationsOut {
+        reconciliations: reconciliation::list_runs(&state, &caller, &id, limit).await?,
     }))
 }

@@ -9,6 +9,8 @@ pub mod orders;
 pub mod polling;
 pub mod publish_event;
 pub mod receive_webhook;
+pub mod reconcile_settings;
+pub mod reconciliation;
 pub mod refusals;
 pub mod rejections;
 pub mod scope;

@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use switchyard_core::metrics;
-use switchyard_core::model::{EventRecord, ResourceSighting, SourceRecord};
+use switchyard_core::model::{EventRecord, FactClaim, ResourceSighting, SourceRecord};
 use switchyard_core::secrets::random_token;
 use switchyard_marketplaces::{
     Inbound, KeyRef, KeyStore, Kind, NativeEvent, Outcome, Refusal, SourceSecret, SourceSettings,
@@ -353,62 +353,14 @@ async fn store_event(
             None => return Err(AppError::internal()),
         },
     };
-    let threshold = source
-        .options
-        .get("inventoryLowThreshold")
-        .and_then(|t| t.as_i64());
-    let normalized = kind.normalize_with_threshold(&native, threshold);
-    let occurred_at = native.occurred_at.unwrap_or(now);
-    let id = EventId::new();
-    let normalized_json = json!({
-        "marketplace": kind.marketplace(),
-        "partnerId": partner,
-        "resource": normalized.resource,
-        "status": normalized.status,
-        "occurredAt": occurred_at,
-        "nativeEventType": native.event_type,
-        "nativeEventId": native.native_event_id,
-        "native": native.payload,
-    });
-    // The registry of resources seen matters only where a first sighting decides the topic.
-    let sighting = normalized
-        .resource
-        .as_ref()
-        .filter(|_| kind.first_sighting_decides_topic())
-        .map(|r| ResourceSighting {
-            marketplace: kind.marketplace().into(),
-            partner_id: partner.clone(),
-            resource_kind: r.kind.clone(),
-            resource_id: r.id.clone(),
-            status: normalized.status.clone(),
-            first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
-        });
-    let event = EventRecord {
-        id,
-        origin: source.id.to_string(),
-        dedup_key: Some(native.dedup_key.clone()),
-        partner_id: partner,
-        event_type: native.event_type.clone(),
-        event_version: switchyard_core::catalog::V1.into(),
-        topic: normalized.topic.map(str::to_string),
-        public_event_id: native
-            .native_event_id
-            .clone()
-            .unwrap_or_else(|| id.to_string()),
-        occurred_at,
-        received_at: now,
-        payload: native.payload,
-        normalized: Some(normalized_json),
-        raw_body: Some(raw_body),
-        resource_key: normalized
-            .resource
-            .as_ref()
-            .map(|r| format!("{}:{}", r.kind, r.id)),
-        headers,
-        // Deliveries continue the trace the event is stored in (`attempt` spans).
-        trace_parent: traceparent(&tracing::Span::current()),
-        resource_version: None,
-    };
+    let (event, sighting) = event_of(
+        kind,
+        source,
+        native,
+        partner,
+        Arrived::Webhook { raw_body, headers },
+        now,
+    );
     let span = store_span();
     let stored = of_source(state, source)
         .insert_event(event, sighting)
@@ -433,6 +385,112 @@ async fn store_event(
         // Not acknowledged: the marketplace retries.
         Err(e) => Err(AppError::from(e)),
     }
+}
+
+/// How an event came to the hub.
+pub enum Arrived {
+    /// A marketplace's webhook, with its body and kept headers.
+    Webhook {
+        raw_body: Vec<u8>,
+        headers: std::collections::BTreeMap<String, String>,
+    },
+    /// Made by a reconciliation for a fact no webhook announced.
+    Reconciliation,
+}
+
+/// The event to store for a verified native event of `source`, and its sighting: the same for
+/// a webhook and for a reconciliation's backfill, so that both normalize, fan out and claim
+/// facts alike. The normalized form's `origin` says which it was.
+pub fn event_of(
+    kind: Kind,
+    source: &SourceRecord,
+    native: NativeEvent,
+    partner: PartnerId,
+    arrived: Arrived,
+    now: Timestamp,
+) -> (EventRecord, Option<ResourceSighting>) {
+    let threshold = source
+        .options
+        .get("inventoryLowThreshold")
+        .and_then(|t| t.as_i64());
+    let normalized = kind.normalize_with_threshold(&native, threshold);
+    let occurred_at = native.occurred_at.unwrap_or(now);
+    let id = EventId::new();
+    let reconciled = matches!(arrived, Arrived::Reconciliation);
+    let normalized_json = json!({
+        "marketplace": kind.marketplace(),
+        "partnerId": partner,
+        "resource": normalized.resource,
+        "status": normalized.status,
+        "occurredAt": occurred_at,
+        "nativeEventType": native.event_type,
+        "nativeEventId": native.native_event_id,
+        "origin": if reconciled { "reconciliation" } else { "webhook" },
+        "native": native.payload,
+    });
+    let fact =
+        switchyard_marketplaces::orders::fact_of(normalized.topic, normalized.status.as_deref());
+    // The registry of resources seen matters where a first sighting decides the topic; a source
+    // that reconciles claims each order fact its events state.
+    let claims = reconciled || source.reconcile.is_some();
+    let sighting = normalized
+        .resource
+        .as_ref()
+        .filter(|r| kind.first_sighting_decides_topic() || (claims && r.kind == "order"))
+        .map(|r| ResourceSighting {
+            marketplace: kind.marketplace().into(),
+            partner_id: partner.clone(),
+            resource_kind: r.kind.clone(),
+            resource_id: r.id.clone(),
+            status: normalized.status.clone(),
+            first_sighting_topic: normalized.first_sighting_topic.map(str::to_string),
+            claim: (claims && r.kind == "order").then(|| FactClaim {
+                fact: fact.clone(),
+                by_reconciliation: reconciled,
+            }),
+        });
+    let resource_key = normalized
+        .resource
+        .as_ref()
+        .map(|r| format!("{}:{}", r.kind, r.id));
+    let (dedup_key, raw_body, headers) = match arrived {
+        Arrived::Webhook { raw_body, headers } => {
+            (native.dedup_key.clone(), Some(raw_body), headers)
+        }
+        // One event per fact and source, whatever run finds it.
+        Arrived::Reconciliation => (
+            format!(
+                "reconciliation:{}:{fact}",
+                resource_key.as_deref().unwrap_or_default()
+            ),
+            None,
+            Default::default(),
+        ),
+    };
+    let event = EventRecord {
+        id,
+        origin: source.id.to_string(),
+        dedup_key: Some(dedup_key),
+        partner_id: partner,
+        event_type: native.event_type.clone(),
+        event_version: switchyard_core::catalog::V1.into(),
+        topic: normalized.topic.map(str::to_string),
+        public_event_id: native
+            .native_event_id
+            .clone()
+            .unwrap_or_else(|| id.to_string()),
+        occurred_at,
+        received_at: now,
+        payload: native.payload,
+        normalized: Some(normalized_json),
+        raw_body,
+        resource_key,
+        headers,
+        // Deliveries continue the trace the event is stored in (`attempt` spans).
+        trace_parent: traceparent(&tracing::Span::current()),
+        resource_version: None,
+    };
+    (event, sighting)
 }
 
 /// Counts an acknowledged event and times it from the request's arrival.

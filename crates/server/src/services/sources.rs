@@ -9,6 +9,7 @@ use switchyard_core::model::{Client, MASK, SourceRecord};
 use switchyard_core::secrets::{SecretBox, random_token};
 use switchyard_marketplaces::{Kind, Refusal, SourceSecret};
 
+use super::reconcile_settings::{self, ReconcileIn, ReconcileOut};
 use super::scope::tenant;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -64,6 +65,9 @@ pub struct SourceView {
     pub secrets: Vec<MaskedSecret>,
     pub source_id: SourceId,
     pub updated_at: jiff::Timestamp,
+    /// Reconciliation against the marketplace's orders API, when set up (credentials masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileOut>,
 }
 
 /// A secret's id, its value always `********`.
@@ -106,6 +110,12 @@ pub fn render(
         secrets,
         source_id: source.id,
         updated_at: source.updated_at,
+        reconcile: match (&source.reconcile, Kind::parse(&source.kind)) {
+            (Some(settings), Some(kind)) => {
+                Some(reconcile_settings::render(secrets_box, kind, settings)?)
+            }
+            _ => None,
+        },
     })
 }
 
@@ -139,6 +149,8 @@ pub struct CreateSource {
     pub replay_window_seconds: Option<i64>,
     /// The kind's options (README).
     pub options: Option<Value>,
+    /// Reconcile against the marketplace's orders API (README, Reconciliation).
+    pub reconcile: Option<ReconcileIn>,
 }
 
 /// The kinds of source (`switchyard_marketplaces::Kind`), by name.
@@ -324,6 +336,10 @@ pub fn prepare(
         client_id: client_id.into(),
         created_at: now,
         updated_at: now,
+        reconcile: match c.reconcile {
+            Some(input) => Some(reconcile_settings::prepare(secrets_box, kind, input, None)?),
+            None => None,
+        },
     };
     Ok((source, token))
 }
@@ -372,6 +388,10 @@ pub struct PatchSource {
     pub secrets: Option<Vec<SecretInput>>,
     pub replay_window_seconds: Option<i64>,
     pub options: Option<Value>,
+    /// Reconciliation settings: given fields replace the stored ones (a masked or absent
+    /// credential keeps its value); `null` turns reconciliation off.
+    #[schema(value_type = Option<ReconcileIn>, nullable)]
+    pub reconcile: Option<Value>,
 }
 
 /// Changes a source the caller may see.
@@ -417,6 +437,22 @@ pub async fn update(
             ));
         }
         source.secrets_sealed = seal_secrets(&state.secrets, &secrets);
+    }
+    if let Some(change) = p.reconcile {
+        let kind = Kind::parse(&source.kind).ok_or_else(AppError::internal)?;
+        source.reconcile = match change {
+            Value::Null => None,
+            given => {
+                let input: ReconcileIn = serde_json::from_value(given)
+                    .map_err(|e| AppError::invalid("reconcile", e.to_string()))?;
+                Some(reconcile_settings::prepare(
+                    &state.secrets,
+                    kind,
+                    input,
+                    source.reconcile.as_ref(),
+                )?)
+            }
+        };
     }
     if verifying_changed {
         // The options and secrets as they would be stored, checked together.

@@ -78,7 +78,7 @@ pub async fn fetch_all(
         let c = ctx(Timestamp::now());
         let request = api.page_request(&c, token.as_ref(), window, next.as_deref())?;
         let response = send(&client, &request).await;
-        let page = api.read_page(&c, window, &response)?;
+        let page = api.read_page_of(&c, window, next.as_deref(), &response)?;
         pages += 1;
         orders.extend(page.orders);
         match page.next {

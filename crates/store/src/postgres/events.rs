@@ -57,7 +57,10 @@ pub(super) async fn insert_batch(
             }
         }
     }
-    let fresh: Vec<usize> = (0..n).filter(|i| duplicate_of[*i].is_none()).collect();
+    let mut fresh: Vec<usize> = (0..n).filter(|i| duplicate_of[*i].is_none()).collect();
+    // Order facts claimed: an event whose fact the hub knows is not stored.
+    let claimed = claim_facts(conn, ops, &fresh).await?;
+    fresh.retain(|i| !claimed.contains_key(i));
 
     // First sightings decide topics, before anything is written.
     let mut topics: Vec<Option<String>> = ops.iter().map(|o| o.event.topic.clone()).collect();
@@ -203,6 +206,18 @@ pub(super) async fn insert_batch(
         }
         let first = duplicate_of[i].unwrap_or(i);
         let e = &ops[i].event;
+        if let Some(&(event_id, by_reconciliation)) = claimed.get(&i) {
+            // A reconciliation's fact already known is no received duplicate.
+            if !by_reconciliation {
+                duplicates.0.push(&e.origin);
+                duplicates.1.push(event_id);
+                duplicates.2.push(e.received_at);
+            }
+            outcomes[i] = Some(InsertOutcome::Duplicate {
+                event_id: event_id.into(),
+            });
+            continue;
+        }
         let event_id = match &outcomes[first] {
             Some(InsertOutcome::Created { event_id, .. }) => Some(event_id.0),
             _ => existing
@@ -321,6 +336,164 @@ pub(super) async fn insert_batch(
         write_duplicates
     )?;
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Claims as the columns `unnest` takes: marketplace, partner, order, fact, event.
+type ClaimColumns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<Uuid>);
+type ClaimKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// Claims the order facts the batch's new events carry (see
+/// `switchyard_core::model::FactClaim`); answers, for each event not to be stored, the event
+/// it is a duplicate of and whether its claim was a reconciliation's. One statement for the
+/// webhooks' claims and, when there are any, two for the reconciliations'. `ON CONFLICT` waits
+/// for a concurrent transaction claiming the same fact, so a webhook and a reconciliation on
+/// two nodes still make one event.
+async fn claim_facts(
+    conn: &Conn,
+    ops: &[&EventOp],
+    fresh: &[usize],
+) -> Result<HashMap<usize, (Uuid, bool)>, StoreError> {
+    let mut answers: HashMap<usize, (Uuid, bool)> = HashMap::new();
+    // The first of the batch to claim a fact claims it; a later reconciliation of it is a
+    // duplicate of that event, a later webhook is an event of its own.
+    let mut first: HashMap<ClaimKey, usize> = HashMap::new();
+    let mut webhooks: Vec<usize> = Vec::new();
+    let mut reconciled: Vec<usize> = Vec::new();
+    for &i in fresh {
+        let Some(s) = &ops[i].sighting else { continue };
+        let Some(c) = &s.claim else { continue };
+        let key = (
+            s.marketplace.as_str(),
+            s.partner_id.0.as_str(),
+            s.resource_id.as_str(),
+            c.fact.as_str(),
+        );
+        match first.get(&key) {
+            Some(&j) if c.by_reconciliation => {
+                answers.insert(i, (ops[j].event.id, true));
+            }
+            Some(_) => {}
+            None => {
+                first.insert(key, i);
+                if c.by_reconciliation {
+                    reconciled.push(i)
+                } else {
+                    webhooks.push(i)
+                }
+            }
+        }
+    }
+    let key_of = |i: usize| -> ClaimKey {
+        let s = ops[i].sighting.as_ref().expect("claims are of sightings");
+        let fact = s
+            .claim
+            .as_ref()
+            .map(|c| c.fact.as_str())
+            .unwrap_or_default();
+        (
+            s.marketplace.as_str(),
+            s.partner_id.0.as_str(),
+            s.resource_id.as_str(),
+            fact,
+        )
+    };
+    let columns = |list: &[usize]| {
+        let mut cols: ClaimColumns = Default::default();
+        for &i in list {
+            let (m, p, o, f) = key_of(i);
+            cols.0.push(m);
+            cols.1.push(p);
+            cols.2.push(o);
+            cols.3.push(f);
+            cols.4.push(ops[i].event.id);
+        }
+        cols
+    };
+    if !webhooks.is_empty() {
+        let c = columns(&webhooks);
+        // Inserted: the fact is the webhook's. Updated (it was a reconciliation's): the webhook
+        // is a duplicate of that event, and the fact is the webhook's from now on.
+        let rows = query(
+            conn,
+            "INSERT INTO order_claims (marketplace, partner_id, order_id, fact, event_id,
+                by_reconciliation)
+             SELECT u.m, u.p, u.o, u.f, u.e, false
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+                  AS u(m, p, o, f, e)
+             ON CONFLICT (marketplace, partner_id, order_id, fact) DO UPDATE
+             SET by_reconciliation = false WHERE order_claims.by_reconciliation
+             RETURNING marketplace, partner_id, order_id, fact, event_id, xmax::text <> '0'",
+            &[&c.0, &c.1, &c.2, &c.3, &c.4],
+        )
+        .await?;
+        let mut taken: HashMap<(String, String, String, String), Uuid> = HashMap::new();
+        for r in rows {
+            let updated: bool = r.try_get(5)?;
+            if updated {
+                taken.insert(
+                    (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                    r.try_get(4)?,
+                );
+            }
+        }
+        for &i in &webhooks {
+            let (m, p, o, f) = key_of(i);
+            let key = (m.to_string(), p.to_string(), o.to_string(), f.to_string());
+            if let Some(event_id) = taken.get(&key) {
+                answers.insert(i, (*event_id, false));
+            }
+        }
+    }
+    if !reconciled.is_empty() {
+        let c = columns(&reconciled);
+        let inserted = query(
+            conn,
+            "INSERT INTO order_claims (marketplace, partner_id, order_id, fact, event_id,
+                by_reconciliation)
+             SELECT u.m, u.p, u.o, u.f, u.e, true
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+                  AS u(m, p, o, f, e)
+             ON CONFLICT DO NOTHING
+             RETURNING event_id",
+            &[&c.0, &c.1, &c.2, &c.3, &c.4],
+        )
+        .await?;
+        let inserted: HashSet<Uuid> = inserted
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let known: Vec<usize> = reconciled
+            .iter()
+            .copied()
+            .filter(|&i| !inserted.contains(&ops[i].event.id))
+            .collect();
+        if !known.is_empty() {
+            let k = columns(&known);
+            let mut holders: HashMap<(String, String, String, String), Uuid> = HashMap::new();
+            for r in query(
+                conn,
+                "SELECT c.marketplace, c.partner_id, c.order_id, c.fact, c.event_id
+                 FROM order_claims c
+                 WHERE (c.marketplace, c.partner_id, c.order_id, c.fact) IN
+                       (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))",
+                &[&k.0, &k.1, &k.2, &k.3],
+            )
+            .await?
+            {
+                holders.insert(
+                    (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                    r.try_get(4)?,
+                );
+            }
+            for &i in &known {
+                let (m, p, o, f) = key_of(i);
+                let key = (m.to_string(), p.to_string(), o.to_string(), f.to_string());
+                let event_id = holders.get(&key).copied().unwrap_or(ops[i].event.id);
+                answers.insert(i, (event_id, true));
+            }
+        }
+    }
+    Ok(answers)
 }
 
 /// Registry entries to upsert, column by column.

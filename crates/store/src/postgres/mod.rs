@@ -28,6 +28,7 @@ mod console;
 mod deliveries;
 mod events;
 mod orders;
+mod reconcile;
 mod rows;
 mod schema;
 mod sources;
@@ -48,7 +49,7 @@ use uuid::Uuid;
 
 use switchyard_core::model::{
     AttemptFilter, AttemptRecord, Client as ApiClient, DeliveryFilter, DeliveryId, DeliveryRecord,
-    EventFilter, EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord,
+    EventFilter, EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, ReconcileRun,
     RejectionFilter, RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter,
     SubscriptionId, SubscriptionRecord,
 };
@@ -1050,6 +1051,48 @@ impl Store for PostgresStore {
         since: Timestamp,
     ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError> {
         orders::partner_orders(&self.reader().await?, partner_id, since).await
+    }
+
+    async fn lease_reconcile(
+        &self,
+        source: SourceId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        force: bool,
+    ) -> Result<Option<crate::ReconcileLease>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            Box::pin(async move {
+                reconcile::lease(conn, source.into(), &owner, now, until, force).await
+            })
+        })
+        .await
+    }
+
+    async fn finish_reconcile(
+        &self,
+        run: ReconcileRun,
+        owner: &str,
+        cursor: Option<Timestamp>,
+        next_run_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            Box::pin(
+                async move { reconcile::finish(conn, &run, &owner, cursor, next_run_at).await },
+            )
+        })
+        .await
+    }
+
+    async fn list_reconcile_runs(
+        &self,
+        source: Option<SourceId>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ReconcileRun>, StoreError> {
+        reconcile::list(&self.reader().await?, source.map(Into::into), since, limit).await
     }
 
     async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth, StoreError> {

@@ -202,7 +202,7 @@ pub(crate) fn attempt(row: &Row) -> R<AttemptRecord> {
 }
 
 pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
-    replay_window_secs, options, client_id, created_at, updated_at";
+    replay_window_secs, options, client_id, created_at, updated_at, reconcile";
 
 pub(crate) fn source(row: &Row) -> R<SourceRecord> {
     Ok(SourceRecord {
@@ -216,6 +216,13 @@ pub(crate) fn source(row: &Row) -> R<SourceRecord> {
         client_id: get(row, 7)?,
         created_at: time(row, 8)?,
         updated_at: time(row, 9)?,
+        reconcile: match get::<Option<String>>(row, 10)? {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("source reconcile settings: {e}")))?,
+            ),
+            None => None,
+        },
     })
 }
 

@@ -252,6 +252,39 @@ ALTER TABLE deliveries ADD COLUMN xact BIGINT;
 CREATE INDEX deliveries_polling ON deliveries (subscription_id, xact, id)
     WHERE status = 'polling';
 "#,
+    r#"
+-- Reconciliation. A source's settings (JSON, credentials sealed), when it reconciles.
+ALTER TABLE sources ADD COLUMN reconcile TEXT;
+-- The order facts events claimed (webhooks of sources that reconcile, and reconciliations),
+-- so that a webhook and a reconciliation stating one fact are one event.
+CREATE TABLE order_claims (
+    marketplace       TEXT NOT NULL,
+    partner_id        TEXT NOT NULL,
+    order_id          TEXT NOT NULL,
+    fact              TEXT NOT NULL,
+    event_id          uuid NOT NULL,
+    by_reconciliation BOOLEAN NOT NULL,
+    PRIMARY KEY (marketplace, partner_id, order_id, fact)
+);
+-- Each reconciling source's cursor (where the next window starts), its next run and the
+-- lease of the node running it.
+CREATE TABLE reconcile_state (
+    source_id    uuid PRIMARY KEY,
+    cursor_at    BIGINT,
+    next_run_at  BIGINT NOT NULL,
+    leased_by    TEXT,
+    leased_until BIGINT
+);
+-- Runs, with their report (JSON).
+CREATE TABLE reconcile_runs (
+    id         uuid PRIMARY KEY,
+    source_id  uuid NOT NULL,
+    started_at BIGINT NOT NULL,
+    run        TEXT NOT NULL
+);
+CREATE INDEX reconcile_runs_source ON reconcile_runs (source_id, started_at);
+CREATE INDEX reconcile_runs_started ON reconcile_runs (started_at);
+"#,
 ];
 
 /// Each fact once, 16-byte ids, only the indexes a query needs (ARCHITECTURE.md lists each with

@@ -15,8 +15,8 @@ pub(super) async fn create(conn: &Conn, s: &SourceRecord) -> Result<(), StoreErr
     let inserted = execute(
         conn,
         "INSERT INTO sources (id, kind, name, partners, secrets_sealed, replay_window_secs,
-            options, client_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+            options, client_id, created_at, updated_at, reconcile)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
         &[
             &s.id,
             &s.kind,
@@ -28,6 +28,7 @@ pub(super) async fn create(conn: &Conn, s: &SourceRecord) -> Result<(), StoreErr
             &s.client_id,
             &ms(s.created_at),
             &ms(s.updated_at),
+            &s.reconcile.as_ref().map(json_text),
         ],
     )
     .await?;
@@ -69,7 +70,8 @@ pub(super) async fn update(conn: &Conn, s: &SourceRecord) -> Result<bool, StoreE
     let updated = execute(
         conn,
         "UPDATE sources SET name = $2, partners = $3, secrets_sealed = $4,
-            replay_window_secs = $5, options = $6, updated_at = $7 WHERE id = $1",
+            replay_window_secs = $5, options = $6, updated_at = $7, reconcile = $8
+         WHERE id = $1",
         &[
             &s.id,
             &s.name,
@@ -78,6 +80,7 @@ pub(super) async fn update(conn: &Conn, s: &SourceRecord) -> Result<bool, StoreE
             &s.replay_window_secs,
             &json_text(&s.options),
             &ms(s.updated_at),
+            &s.reconcile.as_ref().map(json_text),
         ],
     )
     .await?;
@@ -85,6 +88,12 @@ pub(super) async fn update(conn: &Conn, s: &SourceRecord) -> Result<bool, StoreE
 }
 
 pub(super) async fn delete(conn: &Conn, id: Uuid) -> Result<bool, StoreError> {
+    execute(
+        conn,
+        "DELETE FROM reconcile_state WHERE source_id = $1",
+        &[&id],
+    )
+    .await?;
     Ok(execute(conn, "DELETE FROM sources WHERE id = $1", &[&id]).await? == 1)
 }
 

@@ -137,6 +137,9 @@ pub(super) fn insert(
             });
         }
     }
+    if let Some(existing) = claim(conn, op)? {
+        return Ok(existing);
+    }
     let mut topic = e.topic.clone();
     if let Some(s) = &op.sighting {
         let key = params![s.marketplace, s.partner_id, s.resource_kind, s.resource_id];
@@ -234,6 +237,64 @@ pub(super) fn insert(
         event_id: e.id.into(),
         deliveries: targets.len() as u32,
     })
+}
+
+/// Claims the order fact the event states, if it carries a claim (see
+/// `switchyard_core::model::FactClaim`): `Some` when the event is not to be stored, with what
+/// it is a duplicate of.
+fn claim(conn: &Connection, op: &EventOp) -> Result<Option<InsertOutcome>, StoreError> {
+    let Some(s) = &op.sighting else {
+        return Ok(None);
+    };
+    let Some(claim) = &s.claim else {
+        return Ok(None);
+    };
+    let e = &op.event;
+    let key = params![s.marketplace, s.partner_id, s.resource_id, claim.fact];
+    let existing: Option<(Uuid, bool)> = conn
+        .prepare_cached(
+            "SELECT event_id, by_reconciliation FROM order_claims
+             WHERE marketplace = ?1 AND partner_id = ?2 AND order_id = ?3 AND fact = ?4",
+        )?
+        .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match existing {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO order_claims (marketplace, partner_id, order_id, fact, event_id,
+                    by_reconciliation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                s.marketplace,
+                s.partner_id,
+                s.resource_id,
+                claim.fact,
+                e.id,
+                claim.by_reconciliation
+            ])?;
+            Ok(None)
+        }
+        // The hub knows the fact already: a reconciliation makes nothing of it.
+        Some((event_id, _)) if claim.by_reconciliation => Ok(Some(InsertOutcome::Duplicate {
+            event_id: event_id.into(),
+        })),
+        // A webhook for what a reconciliation announced: that event, once.
+        Some((event_id, true)) => {
+            conn.prepare_cached(
+                "UPDATE order_claims SET by_reconciliation = 0
+                 WHERE marketplace = ?1 AND partner_id = ?2 AND order_id = ?3 AND fact = ?4",
+            )?
+            .execute(key)?;
+            conn.prepare_cached(
+                "INSERT INTO duplicates (origin, event_id, received_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![e.origin, event_id, e.received_at])?;
+            Ok(Some(InsertOutcome::Duplicate {
+                event_id: event_id.into(),
+            }))
+        }
+        Some((_, false)) => Ok(None),
+    }
 }
 
 /// Latest state only: the new delivery `newer` supersedes the older pending deliveries of its

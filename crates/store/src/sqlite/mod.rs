@@ -24,6 +24,7 @@ mod deliveries;
 mod events;
 mod leases;
 mod orders;
+mod reconcile;
 mod rows;
 mod schema;
 mod sources;
@@ -41,9 +42,9 @@ use uuid::Uuid;
 
 use switchyard_core::model::{
     AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryRecord, EventFilter,
-    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, RejectionFilter,
-    RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter, SubscriptionId,
-    SubscriptionRecord,
+    EventId, EventRecord, LoggedAttempt, OutcomeFilter, OutcomeRecord, ReconcileRun,
+    RejectionFilter, RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter,
+    SubscriptionId, SubscriptionRecord,
 };
 
 use switchyard_core::clock::to_millis as ms;
@@ -946,6 +947,41 @@ impl Store for SqliteStore {
     ) -> Result<Vec<switchyard_core::performance::OrderFacts>, StoreError> {
         let partner_id = partner_id.to_string();
         self.read(move |conn| orders::partner_orders(conn, &partner_id, since))
+            .await
+    }
+
+    async fn lease_reconcile(
+        &self,
+        source: SourceId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        force: bool,
+    ) -> Result<Option<crate::ReconcileLease>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| reconcile::lease(conn, source.into(), &owner, now, until, force))
+            .await
+    }
+
+    async fn finish_reconcile(
+        &self,
+        run: ReconcileRun,
+        owner: &str,
+        cursor: Option<Timestamp>,
+        next_run_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| reconcile::finish(conn, &run, &owner, cursor, next_run_at))
+            .await
+    }
+
+    async fn list_reconcile_runs(
+        &self,
+        source: Option<SourceId>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ReconcileRun>, StoreError> {
+        self.read(move |conn| reconcile::list(conn, source.map(Into::into), since, limit))
             .await
     }
 

@@ -179,7 +179,7 @@ pub(crate) fn event(row: &Row) -> rusqlite::Result<EventRecord> {
 pub(crate) const DELIVERY_COLUMN_COUNT: usize = 13;
 
 pub(crate) const SOURCE_COLUMNS: &str = "id, kind, name, partners, secrets_sealed, \
-    replay_window_secs, options, client_id, created_at, updated_at";
+    replay_window_secs, options, client_id, created_at, updated_at, reconcile";
 
 pub(crate) fn source(row: &Row) -> rusqlite::Result<SourceRecord> {
     Ok(SourceRecord {
@@ -193,7 +193,16 @@ pub(crate) fn source(row: &Row) -> rusqlite::Result<SourceRecord> {
         client_id: row.get("client_id")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+        reconcile: optional_json(row.get::<_, Option<String>>("reconcile")?)?,
     })
+}
+
+/// A JSON column that may be NULL.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+) -> rusqlite::Result<Option<T>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(format!("reconcile: {e}"))))
+        .transpose()
 }
 
 pub(crate) const REJECTION_COLUMNS: &str = "id, source_id, partners, reason, status_code, \

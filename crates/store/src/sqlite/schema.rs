@@ -250,6 +250,39 @@ ALTER TABLE subscriptions ADD COLUMN transform TEXT;
 ALTER TABLE subscriptions ADD COLUMN coalesce_state INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN supersedable INTEGER;
 "#,
+    r#"
+-- Reconciliation. A source's settings (JSON, credentials sealed), when it reconciles.
+ALTER TABLE sources ADD COLUMN reconcile TEXT;
+-- The order facts events claimed (webhooks of sources that reconcile, and reconciliations),
+-- so that a webhook and a reconciliation stating one fact are one event.
+CREATE TABLE order_claims (
+    marketplace       TEXT NOT NULL,
+    partner_id        TEXT NOT NULL,
+    order_id          TEXT NOT NULL,
+    fact              TEXT NOT NULL,
+    event_id          BLOB NOT NULL,
+    by_reconciliation INTEGER NOT NULL,
+    PRIMARY KEY (marketplace, partner_id, order_id, fact)
+) WITHOUT ROWID;
+-- Each reconciling source's cursor (where the next window starts), its next run and the
+-- lease of the node running it.
+CREATE TABLE reconcile_state (
+    source_id    BLOB PRIMARY KEY,
+    cursor_at    INTEGER,
+    next_run_at  INTEGER NOT NULL,
+    leased_by    TEXT,
+    leased_until INTEGER
+);
+-- Runs, with their report (JSON).
+CREATE TABLE reconcile_runs (
+    id         BLOB PRIMARY KEY,
+    source_id  BLOB NOT NULL,
+    started_at INTEGER NOT NULL,
+    run        TEXT NOT NULL
+);
+CREATE INDEX reconcile_runs_source ON reconcile_runs (source_id, started_at);
+CREATE INDEX reconcile_runs_started ON reconcile_runs (started_at);
+"#,
 ];
 
 /// Each fact once, 16-byte ids, and only the indexes a query needs (ARCHITECTURE.md lists each

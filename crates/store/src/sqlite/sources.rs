@@ -14,8 +14,8 @@ use switchyard_core::model::PartnerId;
 pub(super) fn create(conn: &Connection, s: &SourceRecord) -> Result<(), StoreError> {
     let inserted = conn.execute(
         "INSERT INTO sources (id, kind, name, partners, secrets_sealed, replay_window_secs,
-            options, client_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+            options, client_id, created_at, updated_at, reconcile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
         params![
             s.id,
             s.kind,
@@ -27,6 +27,7 @@ pub(super) fn create(conn: &Connection, s: &SourceRecord) -> Result<(), StoreErr
             s.client_id,
             ms(s.created_at),
             ms(s.updated_at),
+            s.reconcile.as_ref().map(to_json),
         ],
     )?;
     if inserted == 0 {
@@ -71,7 +72,7 @@ pub(super) fn list(
 pub(super) fn update(conn: &Connection, s: &SourceRecord) -> Result<bool, StoreError> {
     let updated = conn.execute(
         "UPDATE sources SET name = ?2, partners = ?3, secrets_sealed = ?4,
-            replay_window_secs = ?5, options = ?6, updated_at = ?7
+            replay_window_secs = ?5, options = ?6, updated_at = ?7, reconcile = ?8
          WHERE id = ?1",
         params![
             s.id,
@@ -81,12 +82,14 @@ pub(super) fn update(conn: &Connection, s: &SourceRecord) -> Result<bool, StoreE
             s.replay_window_secs,
             to_json(&s.options),
             ms(s.updated_at),
+            s.reconcile.as_ref().map(to_json),
         ],
     )?;
     Ok(updated == 1)
 }
 
 pub(super) fn delete(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
+    conn.execute("DELETE FROM reconcile_state WHERE source_id = ?1", [id])?;
     Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id])? == 1)
 }
 

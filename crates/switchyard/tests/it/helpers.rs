@@ -59,6 +59,8 @@ pub async fn spawn_app_in(
     settings.poll_interval = Duration::from_millis(50);
     settings.request_timeout = Duration::from_secs(5);
     settings.bootstrap_client = Some((ADMIN_ID.into(), ADMIN_SECRET.into()));
+    // Tests run reconciliations themselves; the scheduler's are tested on their own.
+    settings.reconcile_tick = Duration::from_secs(3600);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -25,6 +25,7 @@ mod outage;
 mod performance;
 mod polling;
 mod postgres;
+mod reconcile;
 mod restart;
 mod secrets;
 mod sellercenter;
