@@ -128,6 +128,8 @@ try {
   if (forged.status !== 401) throw new Error(`the forged request was answered ${forged.status}`);
   await page.goto(`${base}/console/failures`);
   await expectText("signature_mismatch", "the refusal's reason");
+  await expectText("Missed by webhook", "reconciliation's section");
+  await expectText("PO-103", "a backfilled order");
   await shot("08-failures");
   await Promise.all([page.waitForNavigation(), page.locator("table a", { hasText: /^1$/ }).first().click()]);
   await expectText("signature_mismatch", "the drill-down rows");
@@ -137,6 +139,13 @@ try {
   await page.goto(`${base}/console/sources`);
   await expectText(env("SOURCE_ID"), "the source's ingest URL");
   await shot("10-sources");
+
+  step("a source's reconciliation");
+  await page.goto(`${base}/console/sources/${env("RECONCILING_SOURCE_ID")}`);
+  await expectText("Reconcile now", "the run button");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Reconcile now')")]);
+  await expectText("Reconciled", "the run's notice");
+  await shot("12-source-reconciliation");
 
   step("admin: partners");
   await page.click("header button[type=submit]");

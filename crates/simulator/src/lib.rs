@@ -398,16 +398,18 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
     if let Ok(secs) = s.parse::<i64>() {
         return Timestamp::from_second(secs).ok();
     }
-    if let Ok(date) = s.parse::<jiff::civil::Date>() {
-        return date
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp());
-    }
-    // `2026-12-05T10:30:15` without an offset: UTC.
-    s.parse::<jiff::civil::DateTime>()
+    // `2026-12-05T10:30:15` without an offset, or a bare date (its midnight): UTC. The
+    // date-time first: a `civil::Date` parse accepts a date-time and drops its time.
+    let civil = s
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| {
+            s.parse::<jiff::civil::Date>()
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        })
+        .ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
         .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp())
 }
 
@@ -443,6 +445,12 @@ mod tests {
         assert_eq!(parse_time("2026-12-05"), Some(t));
         assert_eq!(parse_time("2026-12-05T00:00:00Z"), Some(t));
         assert_eq!(parse_time("2026-12-05T00:00:00"), Some(t));
+        let later: Timestamp = "2026-12-05T06:47:31Z".parse().expect("time");
+        assert_eq!(
+            parse_time("2026-12-05T06:47:31"),
+            Some(later),
+            "not its midnight"
+        );
         assert_eq!(parse_time(&t.as_second().to_string()), Some(t));
         assert_eq!(parse_time("soon"), None);
     }

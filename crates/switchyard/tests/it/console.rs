@@ -163,6 +163,49 @@ async fn a_user_session_in_headless_chromium() {
         .as_str()
         .expect("source id")
         .to_string();
+    // A Walmart source that reconciles: its orders API (simulated) holds three orders no
+    // webhook announced, so the failures dashboard shows them as missed by webhook.
+    let now = switchyard_core::Clock::now(&app.clock);
+    let orders = (1..=3)
+        .map(|i| switchyard_simulator::SimOrder {
+            id: format!("PO-10{i}"),
+            status: "Created".into(),
+            created_at: now - jiff::SignedDuration::from_hours(2),
+            updated_at: now - jiff::SignedDuration::from_mins(30 * i),
+            extra: serde_json::Value::Null,
+        })
+        .collect();
+    let credentials = json!({"clientId": "wm-id", "clientSecret": "wm-secret"});
+    let walmart_api = switchyard_simulator::start(
+        "walmart",
+        "127.0.0.1:0",
+        switchyard_simulator::SimConfig {
+            credentials: credentials.clone(),
+            ..Default::default()
+        },
+        orders,
+    )
+    .await
+    .expect("the simulator starts");
+    let walmart = app
+        .post(
+            "/api/v1/sources",
+            &admin,
+            json!({"kind": "walmart", "name": "Walmart US", "partners": ["seller-1"],
+                   "secrets": [{"id": "1", "value": "walmart-secret"}],
+                   "reconcile": {"apiBaseUrl": walmart_api.base_url(), "credentials": credentials}}),
+        )
+        .await;
+    assert_eq!(walmart.status, 201, "{}", walmart.body);
+    let walmart_id = walmart.body["sourceId"].as_str().expect("id").to_string();
+    let run = app
+        .post(
+            &format!("/api/v1/sources/{walmart_id}/reconcile"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(run.body["missing"], 3, "{}", run.body);
     let sink = Sink::start().await;
     let shots = std::env::var("SWITCHYARD_SCREENSHOTS")
         .map(|dir| workspace_root().join(dir))
@@ -179,6 +222,7 @@ async fn a_user_session_in_headless_chromium() {
         .env("ADMIN_SECRET", ADMIN_SECRET)
         .env("SINK_URL", sink.hook_url())
         .env("SOURCE_ID", &source_id)
+        .env("RECONCILING_SOURCE_ID", &walmart_id)
         .env("PARTNER_ID", "seller-1")
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", &chromium);

@@ -337,7 +337,10 @@ async fn every_endpoint_refuses_bad_input_with_json_stores_nothing_and_stays_bou
         .unwrap_or_default();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["eventType"], "source.rejections_spiking");
-    assert_eq!(events[0]["origin"], "switchyard");
+    assert_eq!(
+        events[0]["origin"], "publish",
+        "published by the hub itself"
+    );
     let subs = app.get("/v3/webhooks/subscriptions", &token).await;
     assert_eq!(
         subs.body["events"].as_array().map(Vec::len).unwrap_or(0),

@@ -103,6 +103,37 @@ fn flipkart() -> Case {
     }
 }
 
+fn shopify() -> Case {
+    Case {
+        kind: Kind::Shopify,
+        sim: "shopify",
+        sim_credentials: json!({"accessToken": "shpat_sim"}),
+        credentials: json!({"accessToken": "shpat_sim"}),
+        options: json!({}),
+        status: "paid",
+        webhook_event: "orders/create",
+        sign_options: json!({}),
+        source: json!({"secret": "shopify-secret"}),
+        secret: "shopify-secret",
+    }
+}
+
+fn sellercenter() -> Case {
+    Case {
+        kind: Kind::Sellercenter,
+        sim: "sellercenter",
+        sim_credentials: json!({"userId": "api@seller.test", "apiKey": "sc-api-key"}),
+        credentials: json!({"userId": "api@seller.test", "apiKey": "sc-api-key"}),
+        options: json!({}),
+        status: "pending",
+        webhook_event: "onOrderCreated",
+        sign_options: json!({}),
+        source: json!({}),
+        // The ingest URL's token (set once the source exists).
+        secret: "",
+    }
+}
+
 /// Signs the case's webhook for an order, as the marketplace would send it.
 struct Signer {
     kind: Kind,
@@ -249,6 +280,9 @@ async fn reconciles(case: Case, database_url: Option<String>) {
     let (source, url) = crate::helpers::source(&app, &token, body).await;
     signer.url = url.clone();
     let kind = case.kind;
+    if kind == Kind::Sellercenter {
+        signer.secret = url.rsplit('/').next().expect("a token").to_string();
+    }
 
     // The source shows its settings, credentials masked.
     let shown = app.get(&format!("/api/v1/sources/{source}"), &token).await;
@@ -452,6 +486,16 @@ async fn flipkart_reconciles_on_sqlite() {
 }
 
 #[tokio::test]
+async fn shopify_reconciles_on_sqlite() {
+    reconciles(shopify(), None).await;
+}
+
+#[tokio::test]
+async fn sellercenter_reconciles_on_sqlite() {
+    reconciles(sellercenter(), None).await;
+}
+
+#[tokio::test]
 async fn tiktok_reconciles_on_sqlite() {
     reconciles(tiktok(), None).await;
 }
@@ -490,6 +534,112 @@ async fn flipkart_reconciles_on_postgres() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
+async fn shopify_reconciles_on_postgres() {
+    on_postgres(shopify()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
+async fn sellercenter_reconciles_on_postgres() {
+    on_postgres(sellercenter()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn tiktok_reconciles_on_postgres() {
     on_postgres(tiktok()).await;
+}
+
+/// The reconciler runs a source that is due by itself, once per interval, and `/metrics` counts
+/// its runs, the orders it checked and what it found missing.
+#[tokio::test]
+async fn the_reconciler_runs_a_due_source_on_its_own_once_per_interval() {
+    let app = spawn_app_with(|s| s.reconcile_tick = Duration::from_millis(100)).await;
+    let token = app.admin_token().await;
+    let now = now_of(&app);
+    let case = walmart();
+    let order = SimOrder {
+        id: order_id(0),
+        status: case.status.into(),
+        created_at: now - SignedDuration::from_hours(2),
+        updated_at: now - SignedDuration::from_hours(1),
+        extra: Value::Null,
+    };
+    let sim = switchyard_simulator::start(
+        case.sim,
+        "127.0.0.1:0",
+        SimConfig {
+            credentials: case.sim_credentials.clone(),
+            ..SimConfig::default()
+        },
+        vec![order],
+    )
+    .await
+    .expect("the simulator starts");
+    let (mut body, _) = source_and_signer(&case, now);
+    body["reconcile"] = json!({"apiBaseUrl": sim.base_url(), "credentials": case.credentials});
+    let (source, _) = crate::helpers::source(&app, &token, body).await;
+    eventually("a scheduled run", || async {
+        !runs_of(&app, &source, &token).await.is_empty()
+    })
+    .await;
+    let listed = runs_of(&app, &source, &token).await;
+    assert_eq!(listed[0]["trigger"], "schedule");
+    assert_eq!(listed[0]["missing"], 1, "{}", listed[0]);
+    // Not due again for the interval (900 seconds of the hub's clock, which stands still).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        runs_of(&app, &source, &token).await.len(),
+        1,
+        "one run per interval"
+    );
+    // Due again once the interval (give or take a tenth) has passed.
+    app.advance(SignedDuration::from_secs(991));
+    let token = app.admin_token().await;
+    eventually("the next scheduled run", || async {
+        runs_of(&app, &source, &token).await.len() == 2
+    })
+    .await;
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let line = |name: &str, labels: &str| format!("{name}{{{labels}}}");
+    for (name, labels, value) in [
+        (
+            "switchyard_reconcile_runs_total",
+            format!("source=\"{source}\",outcome=\"ok\""),
+            "2",
+        ),
+        (
+            "switchyard_reconcile_orders_checked_total",
+            format!("source=\"{source}\""),
+            "2",
+        ),
+        (
+            "switchyard_reconcile_missing_total",
+            format!("source=\"{source}\""),
+            "1",
+        ),
+    ] {
+        assert!(
+            metrics.contains(&format!("{} {value}\n", line(name, &labels))),
+            "{name} {labels} = {value} in\n{metrics}"
+        );
+    }
+}
+
+async fn runs_of(app: &TestApp, source: &str, token: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/sources/{source}/reconciliations"), token)
+        .await
+        .body["reconciliations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
