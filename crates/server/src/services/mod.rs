@@ -179,13 +179,16 @@ mod tests {
     /// partner, and `Scope::All` only for admins (in the store) and inbound requests.
     #[test]
     fn every_tenant_owned_read_takes_a_scope() {
-        const UNSCOPED_ALLOWED: [&str; 3] = [
+        const UNSCOPED_ALLOWED: [&str; 4] = [
             // Retention purges every partner's old rows.
             "lib.rs",
             // The performance scheduler runs for every partner.
             "performance.rs",
             // A source's refusal spike is announced as the dispatcher announces its events.
             "services/refusals.rs",
+            // The reconciler lists every source that reconciles (each run then works within
+            // its source's partners).
+            "services/reconciliation.rs",
         ];
         let sources = server_sources();
         assert!(

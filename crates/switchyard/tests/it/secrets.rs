@@ -1,6 +1,7 @@
 //! Secrets never leave once created: no API answer, no log line at any level, and no byte of the
 //! database file (with its WAL) holds a client secret, a delivery credential (Basic password,
-//! HMAC and OAuth client secrets), a signing secret or a source secret.
+//! HMAC and OAuth client secrets), a signing secret, a source secret or a source's orders API
+//! credentials.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -70,12 +71,27 @@ async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() 
             offer(json!({"authDetails": {"authMethod": "HMAC", "clientSecret": hmac}})),
         )
         .await;
+    // A reconciling source: its orders API credentials are used by a run, against the simulator.
+    let reconcile_secret = "walmart-api-client-secret-9e4c7d02";
+    let orders_api = switchyard_simulator::start(
+        "walmart",
+        "127.0.0.1:0",
+        switchyard_simulator::SimConfig {
+            credentials: json!({"clientId": "wm-id", "clientSecret": reconcile_secret}),
+            ..Default::default()
+        },
+        Vec::new(),
+    )
+    .await
+    .expect("the simulator starts");
     let source = app
         .post(
             "/api/v1/sources",
             &token,
             json!({"kind": "walmart", "partners": ["p1"],
-                   "secrets": [{"id": "1", "value": source_secret}]}),
+                   "secrets": [{"id": "1", "value": source_secret}],
+                   "reconcile": {"apiBaseUrl": orders_api.base_url(),
+                                 "credentials": {"clientId": "wm-id", "clientSecret": reconcile_secret}}}),
         )
         .await;
     assert_eq!(source.status, 201, "{}", source.body);
@@ -84,7 +100,37 @@ async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() 
         .or(source.body["id"].as_str())
         .expect("source id")
         .to_string();
-    // Traffic that uses them: deliveries with both credentials, and a forged inbound request.
+    // Traffic that uses them: a reconciliation (a token asked with the credentials, then a
+    // refused one: its error is recorded), deliveries with both credentials, and a forged
+    // inbound request.
+    let run = app
+        .post(
+            &format!("/api/v1/sources/{source_id}/reconcile"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(run.body["errors"], json!([]), "{}", run.body);
+    let patched = app
+        .patch(
+            &format!("/api/v1/sources/{source_id}"),
+            &token,
+            json!({"reconcile": {"credentials": {"clientSecret": "another-wrong-api-secret"}}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let refused = app
+        .post(
+            &format!("/api/v1/sources/{source_id}/reconcile"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["code"], "unauthorized",
+        "{}",
+        refused.body
+    );
     app.publish(&token, "p1", json!({"sku": "S-1"})).await;
     eventually("both deliveries arrive", || async {
         sink.hook_count() >= 2
@@ -117,6 +163,7 @@ async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() 
         format!("/v3/webhooks/subscriptions/{basic_sub}"),
         "/api/v1/sources".to_string(),
         format!("/api/v1/sources/{source_id}"),
+        format!("/api/v1/sources/{source_id}/reconciliations"),
         "/api/v1/deliveries".to_string(),
         "/api/v1/events".to_string(),
         "/api/v1/rejections".to_string(),
@@ -159,6 +206,8 @@ async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() 
         basic,
         hmac,
         source_secret,
+        reconcile_secret,
+        "another-wrong-api-secret",
         &signing[0],
         &signing[1],
     ];
