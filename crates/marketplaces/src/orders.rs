@@ -151,6 +151,9 @@ impl ApiResponse {
 pub struct AccessToken {
     pub value: String,
     pub expires_in: Option<SignedDuration>,
+    /// A new refresh token the answer carried (Etsy's rotate on every refresh): the caller
+    /// stores it in place of the one it sent, which no longer works.
+    pub refresh_token: Option<String>,
 }
 
 /// One page of the orders changed in the window.
@@ -240,12 +243,17 @@ pub trait OrdersApi: Sync {
     /// are (a long-lived token, a signature per request).
     fn token_request(&self, ctx: &OrdersContext) -> Result<Option<ApiRequest>, ApiError>;
 
-    /// Reads the token endpoint's answer.
+    /// Reads the token endpoint's answer; the default reads an OAuth 2 token answer
+    /// (`{access_token, expires_in}`, errors by status), which every API here with a token
+    /// endpoint gives. Never called when [`OrdersApi::token_request`] asks for none.
     fn read_token(
         &self,
         ctx: &OrdersContext,
         response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError>;
+    ) -> Result<AccessToken, ApiError> {
+        let _ = ctx;
+        oauth_token(response)
+    }
 
     /// The request for one page: the first when `next` is `None`, else the one
     /// [`Page::next`] named.
@@ -350,6 +358,11 @@ pub fn oauth_token(response: &ApiResponse) -> Result<AccessToken, ApiError> {
     Ok(AccessToken {
         value: value.to_string(),
         expires_in: expires_in(&body),
+        refresh_token: body
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     })
 }
 

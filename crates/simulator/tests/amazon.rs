@@ -164,6 +164,7 @@ async fn a_forged_access_token_is_refused() {
     let forged = switchyard_marketplaces::orders::AccessToken {
         value: "Atza|forged".into(),
         expires_in: None,
+        refresh_token: None,
     };
     let request = api
         .page_request(&ctx, Some(&forged), common::last_day(), None)

@@ -217,6 +217,7 @@ async fn a_token_it_did_not_issue_is_refused() {
     let forged = switchyard_marketplaces::orders::AccessToken {
         value: "not-issued".into(),
         expires_in: None,
+        refresh_token: None,
     };
     let request = api
         .page_request(&ctx, Some(&forged), common::last_day(), None)

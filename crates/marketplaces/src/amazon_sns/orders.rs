@@ -48,7 +48,7 @@ use serde_json::{Map, Value, json};
 
 use crate::orders::{
     AccessToken, ApiError, ApiOrder, ApiRequest, ApiResponse, OrdersApi, OrdersContext, Page,
-    Window, form, iso_seconds, oauth_token, with_query,
+    Window, form, iso_seconds, with_query,
 };
 use crate::{Kind, NativeEvent, util};
 
@@ -150,14 +150,6 @@ impl OrdersApi for Api {
             ],
             body: Some(body.into_bytes()),
         }))
-    }
-
-    fn read_token(
-        &self,
-        _ctx: &OrdersContext,
-        response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError> {
-        oauth_token(response)
     }
 
     fn page_request(
@@ -404,6 +396,7 @@ mod tests {
         AccessToken {
             value: "Atza|tok".into(),
             expires_in: None,
+            refresh_token: None,
         }
     }
 

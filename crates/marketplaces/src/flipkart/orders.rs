@@ -56,7 +56,7 @@ use serde_json::{Value, json};
 
 use crate::orders::{
     AccessToken, ApiError, ApiOrder, ApiRequest, ApiResponse, OrdersApi, OrdersContext, Page,
-    Window, oauth_token, with_query,
+    Window, with_query,
 };
 use crate::{Kind, NativeEvent, util};
 
@@ -194,14 +194,6 @@ impl OrdersApi for Api {
             header("Accept", "application/json"),
         ];
         Ok(Some(ApiRequest::get(url, headers)))
-    }
-
-    fn read_token(
-        &self,
-        _: &OrdersContext,
-        response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError> {
-        oauth_token(response)
     }
 
     fn page_request(
@@ -437,6 +429,7 @@ mod tests {
         AccessToken {
             value: "tok".into(),
             expires_in: None,
+            refresh_token: None,
         }
     }
 

@@ -110,16 +110,6 @@ impl OrdersApi for Api {
         Ok(None)
     }
 
-    fn read_token(
-        &self,
-        _ctx: &OrdersContext,
-        _response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError> {
-        Err(ApiError::Config(
-            "SellerCenter has no token step: every call is signed with credentials.apiKey".into(),
-        ))
-    }
-
     fn page_request(
         &self,
         ctx: &OrdersContext,

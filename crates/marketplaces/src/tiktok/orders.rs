@@ -90,16 +90,6 @@ impl OrdersApi for Api {
         Ok(None)
     }
 
-    fn read_token(
-        &self,
-        _ctx: &OrdersContext,
-        _response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError> {
-        Err(ApiError::Config(
-            "TikTok Shop has no token step: credentials.accessToken is used as it is".into(),
-        ))
-    }
-
     fn page_request(
         &self,
         ctx: &OrdersContext,

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::orders::{
     AccessToken, ApiError, ApiOrder, ApiRequest, ApiResponse, OrdersApi, OrdersContext, Page,
-    Window, iso_seconds, oauth_token, with_query,
+    Window, iso_seconds, with_query,
 };
 use crate::{Kind, NativeEvent, util};
 
@@ -77,14 +77,6 @@ impl OrdersApi for Api {
             headers,
             body: Some(b"grant_type=client_credentials".to_vec()),
         }))
-    }
-
-    fn read_token(
-        &self,
-        _ctx: &OrdersContext,
-        response: &ApiResponse,
-    ) -> Result<AccessToken, ApiError> {
-        oauth_token(response)
     }
 
     fn page_request(
@@ -291,6 +283,7 @@ mod tests {
         let token = AccessToken {
             value: "tok".into(),
             expires_in: None,
+            refresh_token: None,
         };
         let first = Api
             .page_request(&ctx(&creds, &none), Some(&token), window(), None)

@@ -287,8 +287,7 @@ pub async fn run(
                 kind,
                 api,
                 base_url: base_url(kind, settings),
-                credentials,
-                sealed: &settings.credentials_sealed,
+                credentials: Mutex::new((credentials, settings.credentials_sealed.clone())),
                 options: &settings.options,
                 window,
             };
@@ -357,8 +356,8 @@ struct Job<'a> {
     kind: Kind,
     api: &'static dyn OrdersApi,
     base_url: String,
-    credentials: Value,
-    sealed: &'a str,
+    /// The credentials opened, and sealed as stored (a rotated refresh token changes both).
+    credentials: Mutex<(Value, String)>,
     options: &'a Value,
     window: Window,
 }
@@ -371,10 +370,18 @@ fn run_error(e: ApiError) -> RunError {
 }
 
 impl Job<'_> {
-    fn context<'n>(&'n self, nonce: &'n str) -> OrdersContext<'n> {
+    /// The credentials as they stand, and sealed.
+    fn credentials(&self) -> (Value, String) {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn context<'n>(&'n self, credentials: &'n Value, nonce: &'n str) -> OrdersContext<'n> {
         OrdersContext {
             base_url: &self.base_url,
-            credentials: &self.credentials,
+            credentials,
             options: self.options,
             partner_id: self
                 .source
@@ -391,18 +398,62 @@ impl Job<'_> {
     async fn token(&self, fresh: bool) -> Result<Option<AccessToken>, ApiError> {
         let reconciler = &self.state.reconciler;
         let now = self.state.clock.now();
-        if !fresh && let Some(token) = reconciler.kept_token(self.source, self.sealed, now) {
+        let (credentials, sealed) = self.credentials();
+        if !fresh && let Some(token) = reconciler.kept_token(self.source, &sealed, now) {
             return Ok(Some(token));
         }
         let nonce = random_token::<16>();
-        let ctx = self.context(&nonce);
+        let ctx = self.context(&credentials, &nonce);
         let Some(request) = self.api.token_request(&ctx)? else {
             return Ok(None);
         };
         let response = reconciler.send(&request).await?;
         let token = self.api.read_token(&ctx, &response)?;
-        reconciler.keep_token(self.source.id, self.sealed, &token, now);
+        let sealed = match token.refresh_token.as_deref() {
+            Some(rotated)
+                if credentials.get("refreshToken").and_then(Value::as_str) != Some(rotated) =>
+            {
+                self.store_refresh_token(credentials, rotated).await?
+            }
+            _ => sealed,
+        };
+        reconciler.keep_token(self.source.id, &sealed, &token, now);
         Ok(Some(token))
+    }
+
+    /// Stores the refresh token a token answer rotated to (the one sent no longer works),
+    /// sealed in the source's reconcile credentials; answers the credentials sealed anew.
+    async fn store_refresh_token(
+        &self,
+        mut credentials: Value,
+        rotated: &str,
+    ) -> Result<String, ApiError> {
+        let failed = |what: &str| {
+            tracing::error!(source_id = %self.source.id, "reconciler: {what}");
+            ApiError::Config(format!(
+                "the marketplace rotated the refresh token and it could not be stored ({what})"
+            ))
+        };
+        credentials["refreshToken"] = Value::String(rotated.to_string());
+        let sealed = self.state.secrets.seal(&credentials.to_string());
+        let store = of_source(self.state, self.source);
+        let mut current = store
+            .get_source(self.source.id)
+            .await
+            .map_err(|_| failed("reading the source"))?
+            .ok_or_else(|| failed("the source is gone"))?;
+        let Some(settings) = current.reconcile.as_mut() else {
+            return Err(failed("reconciliation was turned off"));
+        };
+        settings.credentials_sealed = sealed.clone();
+        current.updated_at = self.state.clock.now();
+        store
+            .update_source(current)
+            .await
+            .map_err(|_| failed("writing the source"))?;
+        self.state.sources.forget(self.source.id);
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = (credentials, sealed.clone());
+        Ok(sealed)
     }
 
     async fn page(
@@ -411,7 +462,8 @@ impl Job<'_> {
         next: Option<&str>,
     ) -> Result<switchyard_marketplaces::orders::Page, ApiError> {
         let nonce = random_token::<16>();
-        let ctx = self.context(&nonce);
+        let (credentials, _) = self.credentials();
+        let ctx = self.context(&credentials, &nonce);
         let request = self.api.page_request(&ctx, token, self.window, next)?;
         let response = self.state.reconciler.send(&request).await?;
         self.api.read_page_of(&ctx, self.window, next, &response)

@@ -36,6 +36,9 @@ struct Case {
     source: Value,
     /// The secret webhooks are signed with.
     secret: &'static str,
+    /// The credential a bad-credentials run changes (the others stay, as a rotated refresh
+    /// token must).
+    wrong: &'static str,
 }
 
 fn walmart() -> Case {
@@ -50,6 +53,7 @@ fn walmart() -> Case {
         sign_options: json!({"keyVersion": "1"}),
         source: json!({"secrets": [{"id": "1", "value": "walmart-secret"}]}),
         secret: "walmart-secret",
+        wrong: "clientSecret",
     }
 }
 
@@ -68,6 +72,7 @@ fn amazon() -> Case {
         sign_options: json!({"orderStatus": "Unshipped"}),
         source: json!({}),
         secret: "",
+        wrong: "clientSecret",
     }
 }
 
@@ -85,6 +90,7 @@ fn tiktok() -> Case {
         sign_options: json!({"appKey": "tts-key", "orderStatus": "AWAITING_SHIPMENT"}),
         source: json!({"secret": "tts-secret", "options": {"appKey": "tts-key"}}),
         secret: "tts-secret",
+        wrong: "accessToken",
     }
 }
 
@@ -100,6 +106,7 @@ fn flipkart() -> Case {
         sign_options: json!({}),
         source: json!({"secret": "flipkart-secret"}),
         secret: "flipkart-secret",
+        wrong: "appSecret",
     }
 }
 
@@ -115,6 +122,7 @@ fn shopify() -> Case {
         sign_options: json!({}),
         source: json!({"secret": "shopify-secret"}),
         secret: "shopify-secret",
+        wrong: "accessToken",
     }
 }
 
@@ -131,6 +139,25 @@ fn sellercenter() -> Case {
         source: json!({}),
         // The ingest URL's token (set once the source exists).
         secret: "",
+        wrong: "apiKey",
+    }
+}
+
+fn ebay() -> Case {
+    let credentials = json!({"clientId": "ebay-app-id", "clientSecret": "ebay-cert-id",
+        "refreshToken": "v^1.1#i^1#r^1#ebay-refresh"});
+    Case {
+        kind: Kind::Ebay,
+        sim: "ebay",
+        sim_credentials: credentials.clone(),
+        credentials,
+        options: json!({}),
+        status: "NOT_STARTED",
+        webhook_event: "ORDER_CONFIRMATION",
+        sign_options: json!({"signatureForm": "hmac"}),
+        source: json!({"secret": "ebay-dev-id", "options": {"signatureForm": "hmac"}}),
+        secret: "ebay-dev-id",
+        wrong: "clientSecret",
     }
 }
 
@@ -378,18 +405,11 @@ async fn reconciles(case: Case, database_url: Option<String>) {
     assert_eq!(backfilled_orders(&second), Vec::<String>::new());
 
     // Bad credentials: a run error, shown on the source's runs.
-    let wrong: serde_json::Map<String, Value> = case
-        .credentials
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| (k.clone(), json!("wrong")))
-        .collect();
     let patched = app
         .patch(
             &format!("/api/v1/sources/{source}"),
             &token,
-            json!({"reconcile": {"credentials": wrong}}),
+            json!({"reconcile": {"credentials": {case.wrong: "wrong"}}}),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
@@ -409,7 +429,7 @@ async fn reconciles(case: Case, database_url: Option<String>) {
         .patch(
             &format!("/api/v1/sources/{source}"),
             &token,
-            json!({"reconcile": {"credentials": case.credentials}}),
+            json!({"reconcile": {"credentials": {case.wrong: case.credentials[case.wrong]}}}),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
@@ -496,6 +516,11 @@ async fn sellercenter_reconciles_on_sqlite() {
 }
 
 #[tokio::test]
+async fn ebay_reconciles_on_sqlite() {
+    reconciles(ebay(), None).await;
+}
+
+#[tokio::test]
 async fn tiktok_reconciles_on_sqlite() {
     reconciles(tiktok(), None).await;
 }
@@ -542,6 +567,12 @@ async fn shopify_reconciles_on_postgres() {
 #[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
 async fn sellercenter_reconciles_on_postgres() {
     on_postgres(sellercenter()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
+async fn ebay_reconciles_on_postgres() {
+    on_postgres(ebay()).await;
 }
 
 #[tokio::test]
