@@ -339,7 +339,13 @@ pub(super) async fn insert_batch(
 }
 
 /// Claims as the columns `unnest` takes: marketplace, partner, order, fact, event.
-type ClaimColumns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<Uuid>);
+type ClaimColumns<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<Uuid>,
+);
 type ClaimKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 /// Claims the order facts the batch's new events carry (see
