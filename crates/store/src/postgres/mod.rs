@@ -411,26 +411,35 @@ async fn run_typed(
     safe: bool,
 ) -> Result<Typed, StoreError> {
     if !safe {
-        let (inserted, due) = if events.is_empty() {
-            (Vec::new(), false)
-        } else {
+        // The events and the attempts touch different rows (an attempt is of a delivery
+        // committed before), so their statements go out pipelined on the one connection rather
+        // than one set's round trips after the other's; an error in either aborts the
+        // transaction, and the batch is written again with savepoints.
+        let insert = async {
+            if events.is_empty() {
+                return Ok((Vec::new(), false));
+            }
             let ops: Vec<&events::EventOp> = events.iter().collect();
             let outcomes = events::insert_batch(conn, &ops).await?;
             let due = outcomes
                 .iter()
                 .any(|o| matches!(o, InsertOutcome::Created { deliveries, .. } if *deliveries > 0));
-            (outcomes.into_iter().map(Ok).collect(), due)
+            Ok::<_, StoreError>((outcomes.into_iter().map(Ok).collect(), due))
         };
-        let completed = if attempts.is_empty() {
-            Vec::new()
-        } else {
+        let complete = async {
+            if attempts.is_empty() {
+                return Ok(Vec::new());
+            }
             let ops: Vec<&deliveries::AttemptOp> = attempts.iter().collect();
-            deliveries::complete_batch(conn, &ops)
-                .await?
-                .into_iter()
-                .map(Ok)
-                .collect()
+            Ok::<_, StoreError>(
+                deliveries::complete_batch(conn, &ops)
+                    .await?
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+            )
         };
+        let ((inserted, due), completed) = tokio::try_join!(insert, complete)?;
         return Ok(Typed {
             events: inserted,
             attempts: completed,
