@@ -89,21 +89,7 @@ async fn the_window_filters_on_last_modified_not_creation() {
         .await
         .expect("starts");
     let (orders, _) = read(&sim, &credentials()).await.expect("reads");
-    let facts: Vec<(String, Vec<String>)> = orders
-        .iter()
-        .map(|o| {
-            let facts = o
-                .events
-                .iter()
-                .map(|e| {
-                    let n = Kind::Ebay.normalize(e);
-                    assert_eq!(n.resource.map(|r| r.id), Some(o.order_id.clone()));
-                    fact_of(n.topic, n.status.as_deref())
-                })
-                .collect();
-            (o.order_id.clone(), facts)
-        })
-        .collect();
+    let facts = common::facts_by_order(Kind::Ebay, &orders);
     assert_eq!(
         facts,
         vec![

@@ -126,35 +126,15 @@ async fn cancelled_and_shipped_receipts_are_read_with_their_events() {
         .await
         .expect("starts");
     let (orders, _) = read(&sim, &credentials()).await.expect("reads");
-    let facts: Vec<(String, Vec<String>)> = orders
-        .iter()
-        .map(|o| {
-            let facts = o
-                .events
-                .iter()
-                .map(|e| {
-                    let n = Kind::Etsy.normalize(e);
-                    assert_eq!(n.resource.map(|r| r.id), Some(o.order_id.clone()));
-                    fact_of(n.topic, n.status.as_deref())
-                })
-                .collect();
-            (o.order_id.clone(), facts)
-        })
-        .collect();
-    let expect = |id: &str, facts: &[&str]| {
-        (
-            id.to_string(),
-            facts.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-        )
-    };
+    let facts = common::facts_by_order(Kind::Etsy, &orders);
     assert_eq!(
         facts,
         vec![
-            expect("1001", &["order.created"]),
-            expect("1002", &["order.cancelled|canceled"]),
-            expect("1003", &["order.created", "order.updated|shipped"]),
-            expect("1004", &[]),
-            expect("1005", &["order.created"]),
+            common::expected("1001", &["order.created"]),
+            common::expected("1002", &["order.cancelled|canceled"]),
+            common::expected("1003", &["order.created", "order.updated|shipped"]),
+            common::expected("1004", &[]),
+            common::expected("1005", &["order.created"]),
         ],
         "oldest change first; an open receipt announces nothing yet"
     );

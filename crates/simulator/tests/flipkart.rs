@@ -103,44 +103,24 @@ async fn every_search_finds_its_orders_and_cancellations_cancel() {
     )
     .await
     .expect("reads");
-    let facts: Vec<(String, Vec<String>)> = orders
-        .iter()
-        .map(|o| {
-            let facts = o
-                .events
-                .iter()
-                .map(|e| {
-                    let n = Kind::Flipkart.normalize(e);
-                    assert_eq!(n.resource.map(|r| r.id), Some(o.order_id.clone()));
-                    fact_of(n.topic, n.status.as_deref())
-                })
-                .collect();
-            (o.order_id.clone(), facts)
-        })
-        .collect();
-    let expect = |id: &str, facts: &[&str]| {
-        (
-            id.to_string(),
-            facts.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-        )
-    };
+    let facts = common::facts_by_order(Kind::Flipkart, &orders);
     assert_eq!(
         facts,
         [
-            expect("OD-NEW", &["order.created"]),
-            expect(
+            common::expected("OD-NEW", &["order.created"]),
+            common::expected(
                 "OD-RTD",
                 &["order.created", "order.updated|READY_TO_DISPATCH"]
             ),
-            expect("OD-HELD", &["order.created", "order.updated|PACKED"]),
-            expect("OD-SHIPPED", &["order.created", "order.updated|SHIPPED"]),
-            expect(
+            common::expected("OD-HELD", &["order.created", "order.updated|PACKED"]),
+            common::expected("OD-SHIPPED", &["order.created", "order.updated|SHIPPED"]),
+            common::expected(
                 "OD-DELIVERED",
                 &["order.created", "order.updated|DELIVERED"]
             ),
-            expect("OD-SELLER", &["order.created", "order.cancelled|CANCELLED"]),
-            expect("OD-BUYER", &["order.created", "order.cancelled|CANCELLED"]),
-            expect("OD-FK", &["order.created", "order.cancelled|CANCELLED"]),
+            common::expected("OD-SELLER", &["order.created", "order.cancelled|CANCELLED"]),
+            common::expected("OD-BUYER", &["order.created", "order.cancelled|CANCELLED"]),
+            common::expected("OD-FK", &["order.created", "order.cancelled|CANCELLED"]),
         ]
     );
 }

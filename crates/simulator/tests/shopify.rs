@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::{Value, json};
 use switchyard_marketplaces::Kind;
-use switchyard_marketplaces::orders::{ApiError, fact_of};
+use switchyard_marketplaces::orders::ApiError;
 use switchyard_simulator::{SimConfig, SimOrder};
 
 fn credentials() -> Value {
@@ -92,34 +92,14 @@ async fn closed_and_cancelled_orders_are_read_with_their_events() {
         .await
         .expect("starts");
     let orders = read(&sim, &credentials()).await.expect("reads");
-    let facts: Vec<(String, Vec<String>)> = orders
-        .iter()
-        .map(|o| {
-            let facts = o
-                .events
-                .iter()
-                .map(|e| {
-                    let n = Kind::Shopify.normalize(e);
-                    assert_eq!(n.resource.map(|r| r.id), Some(o.order_id.clone()));
-                    fact_of(n.topic, n.status.as_deref())
-                })
-                .collect();
-            (o.order_id.clone(), facts)
-        })
-        .collect();
-    let expect = |id: &str, facts: &[&str]| {
-        (
-            id.to_string(),
-            facts.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-        )
-    };
+    let facts = common::facts_by_order(Kind::Shopify, &orders);
     assert_eq!(
         facts,
         vec![
-            expect("1001", &["order.created"]),
-            expect("1002", &["order.created", "order.cancelled|voided"]),
-            expect("1003", &["order.created", "order.updated|fulfilled"]),
-            expect("1004", &["order.created", "order.updated|partial"]),
+            common::expected("1001", &["order.created"]),
+            common::expected("1002", &["order.created", "order.cancelled|voided"]),
+            common::expected("1003", &["order.created", "order.updated|fulfilled"]),
+            common::expected("1004", &["order.created", "order.updated|partial"]),
         ],
         "status=any reads the cancelled and closed orders a default query leaves out"
     );

@@ -35,7 +35,7 @@ use switchyard_core::metrics;
 use switchyard_core::model::{
     Backfilled, EventFilter, EventRecord, PartnerId, ReconcileRun, RunError, SourceId, SourceRecord,
 };
-use switchyard_core::secrets::random_token;
+use switchyard_core::secrets::{random_token, random_unit};
 use switchyard_delivery::guard::{AddressGuard, GuardedResolver};
 use switchyard_marketplaces::Kind;
 use switchyard_marketplaces::orders::{
@@ -314,9 +314,8 @@ pub async fn run(
 
 /// The interval, give or take a tenth, so that sources set up together do not run together.
 fn jittered(interval_seconds: i64) -> SignedDuration {
-    let tenth = (interval_seconds / 10).max(1);
-    let byte = i64::from(random_token::<1>().as_bytes()[0]);
-    SignedDuration::from_secs(interval_seconds - tenth + (byte * 2 * tenth) / 255)
+    let interval = interval_seconds as f64;
+    SignedDuration::from_secs_f64(interval * (0.9 + 0.2 * random_unit()))
 }
 
 fn count(state: &AppState, run: &ReconcileRun) {

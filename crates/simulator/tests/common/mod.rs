@@ -112,3 +112,30 @@ pub fn last_day() -> Window {
         until: now - jiff::SignedDuration::from_mins(2),
     }
 }
+
+/// Each order's id with the facts its events state, checking that every event names the order.
+pub fn facts_by_order(kind: Kind, orders: &[ApiOrder]) -> Vec<(String, Vec<String>)> {
+    orders
+        .iter()
+        .map(|o| {
+            let facts = o
+                .events
+                .iter()
+                .map(|e| {
+                    let n = kind.normalize(e);
+                    assert_eq!(n.resource.map(|r| r.id), Some(o.order_id.clone()));
+                    switchyard_marketplaces::orders::fact_of(n.topic, n.status.as_deref())
+                })
+                .collect();
+            (o.order_id.clone(), facts)
+        })
+        .collect()
+}
+
+/// An order id with the facts expected of it, as [`facts_by_order`] lists them.
+pub fn expected(id: &str, facts: &[&str]) -> (String, Vec<String>) {
+    (
+        id.to_string(),
+        facts.iter().map(|f| f.to_string()).collect(),
+    )
+}
