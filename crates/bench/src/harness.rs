@@ -238,6 +238,31 @@ pub fn proc_cpu_seconds(pid: u32) -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+/// CPU time every PostgreSQL process on this machine has used, in seconds, counting the ones
+/// that have ended: a backend's time moves to the postmaster's children's time when it exits,
+/// so the sum only grows by what was used. Zero without a local server.
+pub fn database_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0.0;
+    for entry in dir.flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let Some((name, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !name.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime.
+        ticks += (11..15)
+            .filter_map(|i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+            .sum::<f64>();
+    }
+    ticks / 100.0
+}
+
 /// Starts a hub as a child process on `db` (its PostgreSQL schema created first if needed).
 pub async fn start_hub(db: &Db, deliver: bool) -> Child {
     db.prepare().await;

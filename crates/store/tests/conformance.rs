@@ -2588,3 +2588,127 @@ async fn reconcile_settings_round_trip_with_the_source(store: Arc<dyn Store>) {
     assert!(store.update_source(without.clone()).await.unwrap());
     assert_eq!(store.get_source(with.id).await.unwrap(), Some(without));
 }
+
+/// PostgreSQL sends a batch's COMMIT right behind its last statements, before their answers.
+/// When one of those statements fails, the server turns that COMMIT into a rollback: then no
+/// caller may be told its write was stored unless it was (the batch is written again, one
+/// operation at a time), and the refused one leaves nothing behind. A trigger refuses the
+/// deliveries of one partner's events, and the attempts of one latency, to make those
+/// statements fail inside batches of writes that go in together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (SWITCHYARD_TEST_POSTGRES_URL); bash .ci/run runs it"]
+async fn postgres_a_batch_whose_last_statement_fails_acknowledges_only_what_it_stored() {
+    let fresh = postgres_store().await;
+    let store = fresh.store.clone();
+    let schema = fresh._schema.as_ref().expect("a PostgreSQL schema");
+    let good = subscription("p1", &["PO_CREATED"]);
+    let refused = subscription("p2", &["PO_CREATED"]);
+    store
+        .create_subscriptions(vec![good.clone(), refused.clone()])
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let s = &schema.name;
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION {s}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               -- Nested: PL/pgSQL may evaluate both sides of an OR, and each table has
+               -- only its own columns.
+               IF TG_TABLE_NAME = 'deliveries' THEN
+                 IF NEW.subscription_id IN
+                      (SELECT id FROM {s}.subscriptions WHERE partner_id = 'p2') THEN
+                   RAISE EXCEPTION 'refused by the test';
+                 END IF;
+               ELSIF NEW.latency_ms = 999 THEN
+                 RAISE EXCEPTION 'refused by the test';
+               END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON {s}.deliveries
+               FOR EACH ROW EXECUTE FUNCTION {s}.refuse();
+             CREATE TRIGGER refuse BEFORE INSERT ON {s}.attempts
+               FOR EACH ROW EXECUTE FUNCTION {s}.refuse();"
+        ))
+        .await
+        .expect("triggers");
+
+    // Events go in together, every eighth to the partner whose deliveries are refused.
+    let mut writes = Vec::new();
+    for i in 0..48 {
+        let partner = if i % 8 == 0 { "p2" } else { "p1" };
+        let e = event(partner, "PO_CREATED", None, Some(&format!("key-{i}")));
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            let outcome = store.insert_event(e.clone(), None).await;
+            (e, outcome)
+        }));
+    }
+    let mut stored = Vec::new();
+    for w in writes {
+        let (e, outcome) = w.await.unwrap();
+        match (e.partner_id.0.as_str(), outcome) {
+            ("p1", Ok(outcome)) => {
+                assert_eq!(created(outcome), (e.id, 1));
+                stored.push(e.id);
+            }
+            ("p2", Err(_)) => {
+                assert_eq!(store.get_event(e.id).await.unwrap(), None, "nothing left");
+            }
+            (partner, outcome) => panic!("{partner}: unexpected {outcome:?}"),
+        }
+    }
+    assert_eq!(stored.len(), 42);
+    for id in &stored {
+        assert!(
+            store.get_event(*id).await.unwrap().is_some(),
+            "acknowledged, so stored"
+        );
+    }
+
+    // Attempts recorded together, one of them refused: the others are kept and move their
+    // deliveries on; the refused one's delivery is still leased, pending, untouched.
+    let lease = t0() + SignedDuration::from_secs(60);
+    let claimed = store.claim_due(t0(), 100, lease, "n1").await.unwrap();
+    assert_eq!(claimed.len(), 42);
+    let mut attempts = Vec::new();
+    for (i, c) in claimed.iter().enumerate() {
+        let mut a = attempt(c.delivery.id, t0(), true);
+        if i == 5 {
+            a.latency_ms = 999;
+        }
+        let store = store.clone();
+        attempts.push(tokio::spawn(async move {
+            let id = a.delivery_id;
+            let done = store
+                .complete_attempt(
+                    a,
+                    DeliveryNext::Succeeded,
+                    "n1",
+                    FailurePolicy::lenient(t0()),
+                )
+                .await;
+            (id, i == 5, done)
+        }));
+    }
+    for a in attempts {
+        let (delivery, refused, done) = a.await.unwrap();
+        let (back, logged) = store
+            .get_delivery(delivery)
+            .await
+            .unwrap()
+            .expect("delivery");
+        if refused {
+            assert!(done.is_err());
+            assert_eq!((back.status, back.attempts), (DeliveryStatus::Pending, 0));
+            assert!(logged.is_empty());
+        } else {
+            done.expect("recorded");
+            assert_eq!((back.status, back.attempts), (DeliveryStatus::Succeeded, 1));
+            assert_eq!(logged.len(), 1);
+        }
+    }
+}

@@ -16,6 +16,7 @@ use super::rows::{
     self, ATTEMPT_COLUMNS, CLAIMED_EVENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS,
     EVENT_COLUMN_COUNT, SUBSCRIPTION_COLUMNS,
 };
+use super::tail::Share;
 use super::{Conn, Sql, execute, notify_due, query, query_opt};
 use crate::rules::{self, Streak};
 use crate::{
@@ -35,9 +36,13 @@ pub(super) struct AttemptOp {
 /// Records a batch of attempts: every attempt row, and where the op's owner still holds the
 /// lease, the delivery moved on and its subscription's failure streak kept
 /// (`rules::after_attempt`, in the batch's order). The effects are in the ops' order.
+///
+/// With `tail`, it says when it has sent its last statement: in the common last round, whose
+/// attempts all succeeded (no streak to read and keep), as soon as its two statements are sent.
 pub(super) async fn complete_batch(
     conn: &Conn,
     ops: &[&AttemptOp],
+    tail: Option<&Share<'_>>,
 ) -> Result<Vec<AttemptEffects>, StoreError> {
     // Two attempts of one delivery in a batch (a lease taken over) go in separate rounds, so
     // each statement moves a delivery at most once.
@@ -49,15 +54,18 @@ pub(super) async fn complete_batch(
         while end < ops.len() && seen.insert(ops[end].attempt.delivery_id) {
             end += 1;
         }
-        effects.extend(complete_round(conn, &ops[start..end]).await?);
+        let last = (end == ops.len()).then_some(tail).flatten();
+        effects.extend(complete_round(conn, &ops[start..end], last).await?);
         start = end;
     }
+    tail.into_iter().for_each(Share::sent);
     Ok(effects)
 }
 
 async fn complete_round(
     conn: &Conn,
     ops: &[&AttemptOp],
+    tail: Option<&Share<'_>>,
 ) -> Result<Vec<AttemptEffects>, StoreError> {
     let attempts: Vec<&AttemptRecord> = ops.iter().map(|o| &o.attempt).collect();
     let ids: Vec<Uuid> = attempts.iter().map(|a| a.id).collect();
@@ -111,18 +119,13 @@ async fn complete_round(
         &excerpts,
         &traces,
     ];
-    let insert = execute(
-        conn,
-        "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
-            status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
-         SELECT u.id, u.did, d.subscription_id, u.at, u.ok, u.code, u.lat, u.cls, u.msg, u.exc,
-                u.trace
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[], $5::int[], $6::bigint[],
-                     $7::text[], $8::text[], $9::text[], $10::text[])
-              AS u(id, did, at, ok, code, lat, cls, msg, exc, trace)
-         JOIN deliveries d ON d.id = u.did",
-        &insert_params,
-    );
+    // Both prepared before either is sent, so they go out together when first polled, and
+    // when nothing follows them (every attempt succeeded: no streak to keep) the tail opens
+    // behind them.
+    let (insert_statement, move_statement) = tokio::try_join!(
+        conn.prepare_cached(INSERT_ATTEMPTS),
+        conn.prepare_cached(MOVE_DELIVERIES)
+    )?;
     let move_params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &deliveries,
         &statuses,
@@ -133,14 +136,44 @@ async fn complete_round(
         &owners,
         &succeeded,
     ];
-    // Only the lease holder moves a delivery on: a worker whose lease expired and was taken
-    // over must not overwrite the newer holder's outcome. In the same statement, the streak of
-    // every subscription that only succeeded ends (when it had one, which in the steady state it
-    // has not: then no subscription row is written or locked, and nodes delivering for one
-    // subscription never wait on each other); subscriptions with a failure are kept below.
-    let moved = query(
-        conn,
-        "WITH u AS (
+    let last = tail.filter(|_| ops.iter().all(|o| o.attempt.succeeded));
+    let (_, moved, ()) = tokio::try_join!(
+        biased;
+        conn.execute(&insert_statement, &insert_params),
+        conn.query(&move_statement, &move_params),
+        async {
+            last.into_iter().for_each(Share::sent);
+            Ok(())
+        },
+    )?;
+    let mut subscription_of: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut recovered: HashMap<Uuid, bool> = HashMap::new();
+    for r in &moved {
+        let sub: Uuid = r.try_get(1)?;
+        subscription_of.insert(r.try_get(0)?, sub);
+        if let Some(flag) = r.try_get::<_, Option<bool>>(2)? {
+            recovered.insert(sub, flag);
+        }
+    }
+    streaks(conn, ops, &subscription_of, &recovered).await
+}
+
+const INSERT_ATTEMPTS: &str =
+    "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+            status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
+         SELECT u.id, u.did, d.subscription_id, u.at, u.ok, u.code, u.lat, u.cls, u.msg, u.exc,
+                u.trace
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[], $5::int[], $6::bigint[],
+                     $7::text[], $8::text[], $9::text[], $10::text[])
+              AS u(id, did, at, ok, code, lat, cls, msg, exc, trace)
+         JOIN deliveries d ON d.id = u.did";
+
+// Only the lease holder moves a delivery on: a worker whose lease expired and was taken
+// over must not overwrite the newer holder's outcome. In the same statement, the streak of
+// every subscription that only succeeded ends (when it had one, which in the steady state it
+// has not: then no subscription row is written or locked, and nodes delivering for one
+// subscription never wait on each other); subscriptions with a failure are kept below.
+const MOVE_DELIVERIES: &str = "WITH u AS (
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::int[],
                                  $6::text[], $7::text[], $8::bool[])
                 AS u(id, st, nxt, at, code, err, owner, ok)),
@@ -175,21 +208,7 @@ async fn complete_round(
             FROM old WHERE s.id = old.id
             RETURNING s.id, old.recovered)
          SELECT m.id, m.subscription_id, e.recovered FROM moved m
-         LEFT JOIN ended e ON e.id = m.subscription_id",
-        &move_params,
-    );
-    let (_, moved) = tokio::try_join!(insert, moved)?;
-    let mut subscription_of: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut recovered: HashMap<Uuid, bool> = HashMap::new();
-    for r in &moved {
-        let sub: Uuid = r.try_get(1)?;
-        subscription_of.insert(r.try_get(0)?, sub);
-        if let Some(flag) = r.try_get::<_, Option<bool>>(2)? {
-            recovered.insert(sub, flag);
-        }
-    }
-    streaks(conn, ops, &subscription_of, &recovered).await
-}
+         LEFT JOIN ended e ON e.id = m.subscription_id";
 
 /// The effects of a round's attempts: `recovered` for the subscriptions whose streak the
 /// update ended, and for those with a failure, their streaks kept in the batch's order.

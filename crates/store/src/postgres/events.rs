@@ -1,11 +1,13 @@
 //! Events: the ack path, set-wise (a batch's events in one statement per table), and reading
 //! events back.
 //!
-//! A batch of events costs three round trips however many it holds: the registry of first
-//! sightings (only when some event has a sighting); the events themselves, deduplicated by the
-//! unique index (`ON CONFLICT DO NOTHING`, so concurrent writers and nodes storing the same event
-//! get one event and one duplicate), sent together with the fan-out lookup; then their
-//! deliveries, registry entries, derive-queue entries and duplicate sightings, sent together.
+//! A batch of events costs two round trips however many it holds, and one more only when some
+//! event has a first sighting to look up (Amazon, TikTok Shop) or an order fact to claim (a
+//! reconciling source): the events themselves, deduplicated by the unique index (`ON CONFLICT
+//! DO NOTHING`, so concurrent writers and nodes storing the same event get one event and one
+//! duplicate), sent with the fan-out lookup (and BEGIN); then their deliveries, registry
+//! entries, derive-queue entries and duplicate sightings, sent together with the COMMIT
+//! behind them (see `tail`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,9 +18,11 @@ use switchyard_core::clock::to_millis as ms;
 use switchyard_core::model::{EventFilter, EventRecord, ResourceSighting};
 
 use super::rows::{self, EVENT_COLUMNS};
-use super::{Conn, Sql, execute, query};
+use super::tail::Share;
+use super::{Conn, Sql, query};
 use crate::stored::StoredEvent;
 use crate::{InsertOutcome, StoreError, rules};
+use tokio_postgres::types::ToSql;
 
 /// Storing one event, as the writers run it.
 pub(super) struct EventOp {
@@ -42,6 +46,7 @@ fn registry_key(s: &ResourceSighting) -> RegistryKey {
 pub(super) async fn insert_batch(
     conn: &Conn,
     ops: &[&EventOp],
+    tail: Option<&Share<'_>>,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let n = ops.len();
     // A later event of the batch with the same (origin, dedup key) is a duplicate of the first.
@@ -241,21 +246,41 @@ pub(super) async fn insert_batch(
         });
     }
 
-    let write_deliveries = async {
-        if deliveries.ids.is_empty() {
-            return Ok(0);
+    if !deliveries.ids.is_empty() {
+        tail.into_iter().for_each(Share::made_due);
+    }
+    // The last stage: every statement is prepared before any is sent, so each goes out when
+    // its future is first polled, in this order (`biased`), and the tail opens behind them.
+    let prepare = |needed: bool, sql: &'static str| async move {
+        match needed {
+            true => conn.prepare_cached(sql).await.map(Some),
+            false => Ok(None),
         }
-        let written = execute(
+    };
+    let supersedes = deliveries.supersedable.iter().any(Option::is_some);
+    let (insert_deliveries, supersede_older, upsert_registry, queue_derive, count_duplicates) = tokio::try_join!(
+        prepare(!deliveries.ids.is_empty(), INSERT_DELIVERIES),
+        prepare(supersedes, SUPERSEDE),
+        prepare(!registry.is_empty(), UPSERT_REGISTRY),
+        prepare(!derive.is_empty(), QUEUE_DERIVE),
+        prepare(!duplicates.0.is_empty(), INSERT_DUPLICATES),
+    )?;
+    let superseding = supersedes.then(|| Superseding::of(&deliveries));
+    let mut cols = RegistryRows::default();
+    for ((m, p, k, r), (status, at)) in &registry {
+        cols.marketplace.push(m);
+        cols.partner.push(p);
+        cols.kind.push(k);
+        cols.id.push(r);
+        cols.status.push(status.as_deref());
+        cols.at.push(*at);
+    }
+    tokio::try_join!(
+        biased;
+        run(
             conn,
-            "INSERT INTO deliveries (id, event_id, subscription_id, status, attempts,
-                next_attempt_at, created_at, updated_at, resource_key, supersedable, xact)
-             SELECT d.id, d.event_id, d.subscription_id, d.st, 0,
-                    CASE WHEN d.st = 'pending' THEN d.at END, d.at, d.at, d.rk, d.sup,
-                    CASE WHEN d.st = 'polling' THEN pg_current_xact_id()::text::bigint END
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bool[],
-                         $7::text[])
-                  AS d(id, event_id, subscription_id, at, rk, sup, st)",
-            &[
+            insert_deliveries,
+            vec![
                 &deliveries.ids,
                 &deliveries.events,
                 &deliveries.subscriptions,
@@ -264,37 +289,20 @@ pub(super) async fn insert_batch(
                 &deliveries.supersedable,
                 &deliveries.statuses,
             ],
-        )
-        .await?;
-        if deliveries.supersedable.iter().any(Option::is_some) {
-            supersede(conn, &deliveries).await?;
-        }
-        Ok(written)
-    };
-    let write_registry = async {
-        if registry.is_empty() {
-            return Ok(0);
-        }
-        let mut cols = RegistryRows::default();
-        for ((m, p, k, r), (status, at)) in &registry {
-            cols.marketplace.push(m);
-            cols.partner.push(p);
-            cols.kind.push(k);
-            cols.id.push(r);
-            cols.status.push(status.as_deref());
-            cols.at.push(*at);
-        }
-        execute(
+        ),
+        // After the insert on the same connection, so it sees the batch's deliveries too.
+        run(
             conn,
-            "INSERT INTO resource_registry (marketplace, partner_id, resource_kind, resource_id,
-                status, first_seen_at, last_seen_at)
-             SELECT u.m, u.p, u.k, u.r, u.st, u.at, u.at
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-                  AS u(m, p, k, r, st, at)
-             ON CONFLICT (marketplace, partner_id, resource_kind, resource_id) DO UPDATE
-             SET status = COALESCE(excluded.status, resource_registry.status),
-                 last_seen_at = excluded.last_seen_at",
-            &[
+            supersede_older,
+            match &superseding {
+                Some(s) => vec![&s.subscriptions, &s.keys, &s.newer, &s.events, &s.at],
+                None => Vec::new(),
+            },
+        ),
+        run(
+            conn,
+            upsert_registry,
+            vec![
                 &cols.marketplace,
                 &cols.partner,
                 &cols.kind,
@@ -302,40 +310,92 @@ pub(super) async fn insert_batch(
                 &cols.status,
                 &cols.at,
             ],
-        )
-        .await
-    };
-    let write_derive = async {
-        if derive.is_empty() {
-            return Ok(0);
-        }
-        execute(
-            conn,
-            "INSERT INTO derive_queue (event_id) SELECT * FROM unnest($1::uuid[])",
-            &[&derive],
-        )
-        .await
-    };
-    let write_duplicates = async {
-        if duplicates.0.is_empty() {
-            return Ok(0);
-        }
+        ),
+        run(conn, queue_derive, vec![&derive]),
         // Counted per source for the console; insert-only, so nodes never contend.
-        execute(
+        run(
             conn,
-            "INSERT INTO duplicates (origin, event_id, received_at)
-             SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])",
-            &[&duplicates.0, &duplicates.1, &duplicates.2],
-        )
-        .await
-    };
-    tokio::try_join!(
-        write_deliveries,
-        write_registry,
-        write_derive,
-        write_duplicates
+            count_duplicates,
+            vec![&duplicates.0, &duplicates.1, &duplicates.2],
+        ),
+        async {
+            tail.into_iter().for_each(Share::sent);
+            Ok(0)
+        },
     )?;
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Runs a prepared statement (sent when first polled); nothing for none.
+async fn run(
+    conn: &Conn,
+    statement: Option<tokio_postgres::Statement>,
+    params: Vec<&(dyn ToSql + Sync)>,
+) -> Result<u64, StoreError> {
+    match statement {
+        Some(s) => Ok(conn.execute(&s, &params).await?),
+        None => Ok(0),
+    }
+}
+
+const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (id, event_id, subscription_id, status,
+        attempts, next_attempt_at, created_at, updated_at, resource_key, supersedable, xact)
+     SELECT d.id, d.event_id, d.subscription_id, d.st, 0,
+            CASE WHEN d.st = 'pending' THEN d.at END, d.at, d.at, d.rk, d.sup,
+            CASE WHEN d.st = 'polling' THEN pg_current_xact_id()::text::bigint END
+     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bool[],
+                 $7::text[])
+          AS d(id, event_id, subscription_id, at, rk, sup, st)";
+
+/// Latest state only: each new supersedable delivery supersedes the older pending ones of its
+/// subscription and resource that are not in flight (leased), in the batch or before it. A
+/// delivery whose lease a claim holds is left to its attempt: superseding it would not stop it.
+const SUPERSEDE: &str = "UPDATE deliveries d SET status = 'superseded', next_attempt_at = NULL,
+        updated_at = u.at,
+        last_error = 'superseded by event ' || u.event_id::text || ', newer, of the same resource'
+     FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[])
+          AS u(sub, rk, newer, event_id, at)
+     WHERE d.subscription_id = u.sub AND d.resource_key = u.rk AND d.status = 'pending'
+       AND d.resource_key IS NOT NULL AND d.supersedable AND d.id < u.newer
+       AND (d.locked_until IS NULL OR d.locked_until <= u.at)";
+
+const UPSERT_REGISTRY: &str = "INSERT INTO resource_registry (marketplace, partner_id,
+        resource_kind, resource_id, status, first_seen_at, last_seen_at)
+     SELECT u.m, u.p, u.k, u.r, u.st, u.at, u.at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+          AS u(m, p, k, r, st, at)
+     ON CONFLICT (marketplace, partner_id, resource_kind, resource_id) DO UPDATE
+     SET status = COALESCE(excluded.status, resource_registry.status),
+         last_seen_at = excluded.last_seen_at";
+
+const QUEUE_DERIVE: &str = "INSERT INTO derive_queue (event_id) SELECT * FROM unnest($1::uuid[])";
+
+const INSERT_DUPLICATES: &str = "INSERT INTO duplicates (origin, event_id, received_at)
+     SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])";
+
+/// The supersede statement's columns: the batch's supersedable deliveries.
+struct Superseding<'a> {
+    subscriptions: Vec<Uuid>,
+    keys: Vec<&'a str>,
+    newer: Vec<Uuid>,
+    events: Vec<Uuid>,
+    at: Vec<i64>,
+}
+
+impl<'a> Superseding<'a> {
+    fn of(d: &DeliveryRows<'a>) -> Superseding<'a> {
+        let newer: Vec<usize> = (0..d.ids.len())
+            .filter(|&i| d.supersedable[i] == Some(true) && d.resource_keys[i].is_some())
+            .collect();
+        let pick = |column: &[Uuid]| -> Vec<Uuid> { newer.iter().map(|&i| column[i]).collect() };
+        Superseding {
+            subscriptions: pick(&d.subscriptions),
+            keys: newer.iter().filter_map(|&i| d.resource_keys[i]).collect(),
+            newer: pick(&d.ids),
+            events: pick(&d.events),
+            at: newer.iter().map(|&i| d.at[i]).collect(),
+        }
+    }
 }
 
 /// Claims as the columns `unnest` takes: marketplace, partner, order, fact, event.
@@ -617,37 +677,6 @@ async fn fanout(conn: &Conn, pairs: &[(&str, &str)]) -> Result<Vec<Target>, Stor
         })
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(StoreError::from)
-}
-
-/// Latest state only: each new supersedable delivery supersedes the older pending ones of its
-/// subscription and resource that are not in flight (leased), in the batch or before it. A
-/// delivery whose lease a claim holds is left to its attempt: superseding it would not stop it.
-async fn supersede(conn: &Conn, d: &DeliveryRows<'_>) -> Result<u64, StoreError> {
-    let newer: Vec<usize> = (0..d.ids.len())
-        .filter(|&i| d.supersedable[i] == Some(true) && d.resource_keys[i].is_some())
-        .collect();
-    let pick = |column: &[Uuid]| -> Vec<Uuid> { newer.iter().map(|&i| column[i]).collect() };
-    let keys: Vec<&str> = newer.iter().filter_map(|&i| d.resource_keys[i]).collect();
-    let at: Vec<i64> = newer.iter().map(|&i| d.at[i]).collect();
-    execute(
-        conn,
-        "UPDATE deliveries d SET status = 'superseded', next_attempt_at = NULL,
-            updated_at = u.at,
-            last_error = 'superseded by event ' || u.event_id::text || ', newer, of the same resource'
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[])
-              AS u(sub, rk, newer, event_id, at)
-         WHERE d.subscription_id = u.sub AND d.resource_key = u.rk AND d.status = 'pending'
-           AND d.resource_key IS NOT NULL AND d.supersedable AND d.id < u.newer
-           AND (d.locked_until IS NULL OR d.locked_until <= u.at)",
-        &[
-            &pick(&d.subscriptions),
-            &keys,
-            &pick(&d.ids),
-            &pick(&d.events),
-            &at,
-        ],
-    )
-    .await
 }
 
 /// The deliveries of a batch, column by column.

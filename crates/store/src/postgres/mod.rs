@@ -6,8 +6,9 @@
 //! of a batch are stored with one multi-row statement per table (`INSERT … SELECT FROM
 //! unnest(…)`), and so are the attempts it records and the deliveries they move on; independent
 //! statements are sent together (tokio-postgres pipelines the queries of one connection that are
-//! awaited together); a batch's due deliveries wake the other nodes with one `NOTIFY`. A
-//! batch's typed operations run without a savepoint each; if one fails, the transaction is
+//! awaited together), and the COMMIT is sent right behind a batch's last statements rather than
+//! after their answers (`tail`); a batch's due deliveries wake the other nodes with one
+//! `NOTIFY`. A batch's typed operations run without a savepoint each; if one fails, the transaction is
 //! rolled back and they run again one by one, each in a savepoint, so one bad operation costs
 //! only its own caller. Other writes are closures, each in a savepoint.
 //!
@@ -33,6 +34,7 @@ mod rows;
 mod schema;
 mod sources;
 mod subscriptions;
+mod tail;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +55,7 @@ use switchyard_core::model::{
     RejectionFilter, RejectionRecord, ResourceSighting, SourceId, SourceRecord, SubscriptionFilter,
     SubscriptionId, SubscriptionRecord,
 };
+use tail::Tail;
 
 use crate::{
     AttemptEffects, ClaimedDelivery, DeliveryNext, FailurePolicy, FailureReport, InsertOutcome,
@@ -256,11 +259,14 @@ impl PostgresStore {
         }
         // The writers' statements touch a handful of rows each, by key: nested loops over the
         // keys' indexes are right whatever the statistics say. A fresh or fast-growing table's
-        // statistics lag, and then PostgreSQL hash-joined a batch's keys against a sequential
-        // scan of the whole table (order facts, deliveries), once per batch.
+        // statistics lag (and a statement's plan is kept from its first uses, when the table
+        // was small), and then PostgreSQL hash-joined a batch's keys against a sequential scan
+        // of the whole table (order facts, deliveries), once per batch; with hash joins off, it
+        // scanned every pending delivery (a bitmap scan) once per attempt recorded.
         let mut writer_config = config.clone();
         writer_config.options(format!(
-            "{} -c enable_hashjoin=off -c enable_mergejoin=off",
+            "{} -c enable_hashjoin=off -c enable_mergejoin=off -c enable_seqscan=off \
+             -c enable_bitmapscan=off",
             config.get_options().unwrap_or_default()
         ));
         let writers = pool(&writer_config, WRITERS)?;
@@ -403,24 +409,27 @@ async fn fail_all(
 
 /// Runs a batch's typed operations: set-wise, or with `safe` one by one in savepoints (then
 /// each result is the operation's own). Returns the results and whether deliveries were made
-/// due.
+/// due. Set-wise, the events and the attempts each say on `tail` when they have sent their
+/// last statement.
 async fn run_typed(
     conn: &Conn,
     events: &[events::EventOp],
     attempts: &[deliveries::AttemptOp],
     safe: bool,
+    tail: Option<&Tail>,
 ) -> Result<Typed, StoreError> {
     if !safe {
         // The events and the attempts touch different rows (an attempt is of a delivery
         // committed before), so their statements go out pipelined on the one connection rather
         // than one set's round trips after the other's; an error in either aborts the
         // transaction, and the batch is written again with savepoints.
+        let (event_share, attempt_share) = (tail.map(Tail::share), tail.map(Tail::share));
         let insert = async {
             if events.is_empty() {
                 return Ok((Vec::new(), false));
             }
             let ops: Vec<&events::EventOp> = events.iter().collect();
-            let outcomes = events::insert_batch(conn, &ops).await?;
+            let outcomes = events::insert_batch(conn, &ops, event_share.as_ref()).await?;
             let due = outcomes
                 .iter()
                 .any(|o| matches!(o, InsertOutcome::Created { deliveries, .. } if *deliveries > 0));
@@ -432,7 +441,7 @@ async fn run_typed(
             }
             let ops: Vec<&deliveries::AttemptOp> = attempts.iter().collect();
             Ok::<_, StoreError>(
-                deliveries::complete_batch(conn, &ops)
+                deliveries::complete_batch(conn, &ops, attempt_share.as_ref())
                     .await?
                     .into_iter()
                     .map(Ok)
@@ -452,7 +461,7 @@ async fn run_typed(
         due: false,
     };
     for op in events {
-        let result = guarded(conn, events::insert_batch(conn, &[op])).await?;
+        let result = guarded(conn, events::insert_batch(conn, &[op], None)).await?;
         let result = result.map(|mut r| r.remove(0));
         if let Ok(InsertOutcome::Created { deliveries, .. }) = &result {
             out.due |= *deliveries > 0;
@@ -460,7 +469,7 @@ async fn run_typed(
         out.events.push(result);
     }
     for op in attempts {
-        let result = guarded(conn, deliveries::complete_batch(conn, &[op])).await?;
+        let result = guarded(conn, deliveries::complete_batch(conn, &[op], None)).await?;
         out.attempts.push(result.map(|mut r| r.remove(0)));
     }
     Ok(out)
@@ -479,6 +488,17 @@ async fn guarded<T>(
     }
     conn.batch_execute("RELEASE SAVEPOINT op").await?;
     Ok(result)
+}
+
+/// The batch's COMMIT, with its one wake-up of every node when it made deliveries due.
+fn commit_sql(due: bool) -> &'static str {
+    static NOTIFY_AND_COMMIT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("NOTIFY {CHANNEL}; COMMIT"));
+    if due {
+        NOTIFY_AND_COMMIT.as_str()
+    } else {
+        "COMMIT"
+    }
 }
 
 struct Typed {
@@ -538,28 +558,44 @@ async fn run_writer(
             continue;
         };
         // BEGIN goes out with the batch's first statements rather than a round trip ahead of
-        // them (the futures are polled in order, so it is sent first); if it failed, so did the
-        // connection, and the statements after it with it.
-        let (begun, fast) = tokio::join!(
-            conn.batch_execute("BEGIN"),
-            run_typed(conn, &events, &attempts, false)
-        );
+        // them (`biased`: the futures are first polled in order, so it is sent first); if it
+        // failed, so did the connection, and the statements after it with it. A batch without
+        // jobs sends its COMMIT right behind its last statements (see `tail`); jobs run after
+        // the typed operations, so a batch with some commits after them.
+        let pipelined = jobs.is_empty();
+        let tail = Tail::new(usize::from(!events.is_empty()) + usize::from(!attempts.is_empty()));
+        let typed = async {
+            let result = run_typed(conn, &events, &attempts, false, Some(&tail)).await;
+            tail.end(result.is_ok());
+            result
+        };
+        let early_commit = async {
+            if pipelined && tail.opened().await {
+                Some(conn.batch_execute(commit_sql(tail.due())).await)
+            } else {
+                None
+            }
+        };
+        let (begun, fast, early_commit) =
+            tokio::join!(biased; conn.batch_execute("BEGIN"), typed, early_commit);
         if let Err(e) = begun {
             let _ = conn.batch_execute("ROLLBACK").await;
             fail_all(events, attempts, jobs, e.into()).await;
             continue;
         }
-        let typed = match fast {
-            Ok(typed) => typed,
+        let (typed, early_commit) = match fast {
+            Ok(typed) => (typed, early_commit),
             Err(err) => {
+                // A COMMIT sent behind the failed statement was a rollback; `ROLLBACK` then
+                // only warns that no transaction is open.
                 tracing::debug!(error = %err, "postgres: a batch fell back to savepoints");
                 let restarted = conn.batch_execute("ROLLBACK; BEGIN").await;
                 if let Err(e) = restarted {
                     fail_all(events, attempts, jobs, e.into()).await;
                     continue;
                 }
-                match run_typed(conn, &events, &attempts, true).await {
-                    Ok(typed) => typed,
+                match run_typed(conn, &events, &attempts, true, None).await {
+                    Ok(typed) => (typed, None),
                     Err(e) => {
                         let _ = conn.batch_execute("ROLLBACK").await;
                         fail_all(events, attempts, jobs, e).await;
@@ -585,14 +621,13 @@ async fn run_writer(
             replies.push(reply);
         }
         // One wake-up for the whole batch, sent with its commit.
-        let commit = if typed.due {
-            format!("NOTIFY {CHANNEL}; COMMIT")
-        } else {
-            "COMMIT".to_string()
-        };
-        let committed = match broken {
-            Some(e) => Err(e),
-            None => conn.batch_execute(&commit).await.map_err(StoreError::from),
+        let committed = match (broken, early_commit) {
+            (Some(e), _) => Err(e),
+            (None, Some(sent)) => sent.map_err(StoreError::from),
+            (None, None) => conn
+                .batch_execute(commit_sql(typed.due))
+                .await
+                .map_err(StoreError::from),
         };
         if let Err(e) = &committed {
             tracing::warn!(error = %e, "postgres: commit failed; the batch is not acknowledged");

@@ -148,70 +148,122 @@ pub(super) async fn derive(conn: &Conn, limit: usize) -> Result<usize, StoreErro
         )
         .await
     };
-    let facts =
-        async {
-            if orders.is_empty() {
-                return Ok(());
+    let facts = async {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        // Orders seen before are locked and read, then written once. An order seen for the
+        // first time is inserted with its facts already applied (an empty row inserted and then
+        // updated was two row versions each, and most events are an order's first); one that
+        // another node's deriver inserted meanwhile is read and updated like the others.
+        let mut first_time: Vec<&derive::OrderKey> = orders.keys().collect();
+        let mut round = 0;
+        while !first_time.is_empty() {
+            round += 1;
+            let known = lock_and_update(conn, &orders, &first_time).await?;
+            first_time.retain(|k| !known.contains(*k));
+            if first_time.is_empty() {
+                break;
+            }
+            if round > 2 {
+                return Err(StoreError::Database(
+                    "order facts: an order neither found nor inserted".into(),
+                ));
             }
             let mut cols = OrderRows::default();
-            for ((partner, marketplace, po), (_, at)) in &orders {
-                cols.partner.push(partner.clone());
-                cols.marketplace.push(marketplace.clone());
-                cols.po.push(po.clone());
-                cols.facts
-                    .push(json_text(&OrderFacts::new(partner, marketplace, po)));
-                cols.at.push(*at);
-            }
-            execute(
-            conn,
-            "INSERT INTO order_facts (partner_id, marketplace, po_number, facts, last_activity_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-             ON CONFLICT DO NOTHING",
-            &[&cols.partner, &cols.marketplace, &cols.po, &cols.facts, &cols.at],
-        )
-        .await?;
-            let stored = query(
-                conn,
-                "SELECT partner_id, marketplace, po_number, facts FROM order_facts
-             WHERE (partner_id, marketplace, po_number) IN
-                   (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
-             ORDER BY partner_id, marketplace, po_number FOR UPDATE",
-                &[&cols.partner, &cols.marketplace, &cols.po],
-            )
-            .await?;
-            let mut updated = OrderRows::default();
-            for r in &stored {
-                let key: derive::OrderKey = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                let text: String = r.try_get(3)?;
-                let mut facts: OrderFacts = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?;
-                let Some((changes, at)) = orders.get(&key) else {
-                    continue;
-                };
+            for &key in &first_time {
+                let (changes, at) = &orders[key];
+                let mut facts = OrderFacts::new(&key.0, &key.1, &key.2);
                 derive::apply_changes(&mut facts, changes);
-                updated.partner.push(key.0);
-                updated.marketplace.push(key.1);
-                updated.po.push(key.2);
-                updated.facts.push(json_text(&facts));
-                updated.at.push(*at);
+                cols.push(key, json_text(&facts), *at);
             }
-            execute(
+            let inserted = query(
                 conn,
-                "UPDATE order_facts o SET facts = u.f, last_activity_at = u.at
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                  AS u(p, m, po, f, at)
-             WHERE o.partner_id = u.p AND o.marketplace = u.m AND o.po_number = u.po",
+                "INSERT INTO order_facts (partner_id, marketplace, po_number, facts,
+                    last_activity_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                    $5::bigint[])
+                 ON CONFLICT DO NOTHING
+                 RETURNING partner_id, marketplace, po_number",
                 &[
-                    &updated.partner,
-                    &updated.marketplace,
-                    &updated.po,
-                    &updated.facts,
-                    &updated.at,
+                    &cols.partner,
+                    &cols.marketplace,
+                    &cols.po,
+                    &cols.facts,
+                    &cols.at,
                 ],
             )
             .await?;
-            Ok::<(), StoreError>(())
-        };
+            let inserted: std::collections::HashSet<derive::OrderKey> = inserted
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()?;
+            first_time.retain(|k| !inserted.contains(*k));
+        }
+        Ok::<(), StoreError>(())
+    };
     tokio::try_join!(resources, facts)?;
     Ok(taken.len())
+}
+
+/// Locks the stored ones of `keys` (in key order, so derivers on two nodes never deadlock),
+/// applies their changes and writes each once; answers which were stored.
+async fn lock_and_update(
+    conn: &Conn,
+    orders: &std::collections::BTreeMap<derive::OrderKey, (Vec<OrderUpdate>, i64)>,
+    keys: &[&derive::OrderKey],
+) -> Result<std::collections::HashSet<derive::OrderKey>, StoreError> {
+    let partner: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let marketplace: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let po: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    let stored = query(
+        conn,
+        "SELECT o.partner_id, o.marketplace, o.po_number, o.facts
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, m, po)
+         JOIN order_facts o ON o.partner_id = u.p AND o.marketplace = u.m AND o.po_number = u.po
+         ORDER BY o.partner_id, o.marketplace, o.po_number FOR UPDATE OF o",
+        &[&partner, &marketplace, &po],
+    )
+    .await?;
+    let mut known = std::collections::HashSet::new();
+    let mut updated = OrderRows::default();
+    for r in &stored {
+        let key: derive::OrderKey = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let text: String = r.try_get(3)?;
+        let mut facts: OrderFacts = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("order facts: {e}")))?;
+        if let Some((changes, at)) = orders.get(&key) {
+            derive::apply_changes(&mut facts, changes);
+            updated.push(&key, json_text(&facts), *at);
+        }
+        known.insert(key);
+    }
+    if !updated.partner.is_empty() {
+        execute(
+            conn,
+            "UPDATE order_facts o SET facts = u.f, last_activity_at = u.at
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                  AS u(p, m, po, f, at)
+             WHERE o.partner_id = u.p AND o.marketplace = u.m AND o.po_number = u.po",
+            &[
+                &updated.partner,
+                &updated.marketplace,
+                &updated.po,
+                &updated.facts,
+                &updated.at,
+            ],
+        )
+        .await?;
+    }
+    Ok(known)
+}
+
+impl OrderRows {
+    fn push(&mut self, key: &derive::OrderKey, facts: String, at: i64) {
+        self.partner.push(key.0.clone());
+        self.marketplace.push(key.1.clone());
+        self.po.push(key.2.clone());
+        self.facts.push(facts);
+        self.at.push(at);
+    }
 }
