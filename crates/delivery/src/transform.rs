@@ -449,13 +449,20 @@ mod tests {
 
     #[test]
     fn memory_and_recursion_are_capped() {
+        // Time enough that the memory and stack caps are what stop these, however loaded the
+        // machine (a debug build on a busy CI filled 16 MiB in more than 100 ms); the time
+        // limit has its own test.
+        let limits = Limits {
+            time: Duration::from_secs(60),
+            ..limits()
+        };
         let hog = "function handler(w) { var a = []; while (true) { a.push('x'.repeat(1000) + a.length); } }";
         assert_eq!(
-            run(hog, &webhook(), &limits()),
-            Err(TransformError::Memory(limits().memory_bytes))
+            run(hog, &webhook(), &limits),
+            Err(TransformError::Memory(limits.memory_bytes))
         );
         let deep = "function f(n) { return f(n + 1) + 1; } function handler(w) { return f(0); }";
-        let outcome = run(deep, &webhook(), &limits());
+        let outcome = run(deep, &webhook(), &limits);
         assert!(
             matches!(outcome, Err(TransformError::Threw(ref m)) if m.contains("stack")),
             "{outcome:?}"
