@@ -233,19 +233,21 @@ pub fn proc_rss(pid: u32) -> (f64, f64) {
 /// process waited for a core.
 pub fn proc_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
-    // utime and stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let fields: Vec<&str> = stat
+    // utime and stime.
+    stat_ticks(&stat, 11..13) / 100.0
+}
+
+/// The sum of `fields` of a `/proc/<pid>/stat` line, counted after the command name (which may
+/// hold spaces) from its closing parenthesis: 11 and 12 are utime and stime, 13 and 14 the
+/// ended children's, in clock ticks (100 per second on Linux).
+fn stat_ticks(stat: &str, fields: std::ops::Range<usize>) -> f64 {
+    let after: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(11) + tick(12)) / 100.0
+    fields
+        .filter_map(|i| after.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// CPU time every PostgreSQL process on this machine has used, in seconds, counting the ones
@@ -258,17 +260,13 @@ pub fn database_cpu_seconds() -> f64 {
     let mut ticks = 0.0;
     for entry in dir.flatten() {
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let Some((name, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if !name.ends_with("(postgres") {
-            continue;
+        if stat
+            .rsplit_once(')')
+            .is_some_and(|(name, _)| name.ends_with("(postgres"))
+        {
+            // utime, stime, and the ended children's.
+            ticks += stat_ticks(&stat, 11..15);
         }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime, stime, cutime, cstime.
-        ticks += (11..15)
-            .filter_map(|i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-            .sum::<f64>();
     }
     ticks / 100.0
 }

@@ -252,9 +252,10 @@ pub(super) async fn insert_batch(
     // The last stage: every statement is prepared before any is sent, so each goes out when
     // its future is first polled, in this order (`biased`), and the tail opens behind them.
     let prepare = |needed: bool, sql: &'static str| async move {
-        match needed {
-            true => conn.prepare_cached(sql).await.map(Some),
-            false => Ok(None),
+        if needed {
+            conn.prepare_cached(sql).await.map(Some)
+        } else {
+            Ok(None)
         }
     };
     let supersedes = deliveries.supersedable.iter().any(Option::is_some);

@@ -156,22 +156,17 @@ pub(super) async fn derive(conn: &Conn, limit: usize) -> Result<usize, StoreErro
         // first time is inserted with its facts already applied (an empty row inserted and then
         // updated was two row versions each, and most events are an order's first); one that
         // another node's deriver inserted meanwhile is read and updated like the others.
-        let mut first_time: Vec<&derive::OrderKey> = orders.keys().collect();
-        let mut round = 0;
-        while !first_time.is_empty() {
-            round += 1;
-            let known = lock_and_update(conn, &orders, &first_time).await?;
-            first_time.retain(|k| !known.contains(*k));
-            if first_time.is_empty() {
-                break;
-            }
-            if round > 2 {
-                return Err(StoreError::Database(
-                    "order facts: an order neither found nor inserted".into(),
-                ));
+        let mut unwritten: Vec<&derive::OrderKey> = orders.keys().collect();
+        // Twice at most: an order another node inserted between this read and this insert is
+        // found by the second read.
+        for _ in 0..2 {
+            let stored = lock_and_update(conn, &orders, &unwritten).await?;
+            unwritten.retain(|k| !stored.contains(*k));
+            if unwritten.is_empty() {
+                return Ok(());
             }
             let mut cols = OrderRows::default();
-            for &key in &first_time {
+            for &key in &unwritten {
                 let (changes, at) = &orders[key];
                 let mut facts = OrderFacts::new(&key.0, &key.1, &key.2);
                 derive::apply_changes(&mut facts, changes);
@@ -198,9 +193,14 @@ pub(super) async fn derive(conn: &Conn, limit: usize) -> Result<usize, StoreErro
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<Result<_, tokio_postgres::Error>>()?;
-            first_time.retain(|k| !inserted.contains(*k));
+            unwritten.retain(|k| !inserted.contains(*k));
+            if unwritten.is_empty() {
+                return Ok(());
+            }
         }
-        Ok::<(), StoreError>(())
+        Err(StoreError::Database(
+            "order facts: an order neither found nor inserted".into(),
+        ))
     };
     tokio::try_join!(resources, facts)?;
     Ok(taken.len())

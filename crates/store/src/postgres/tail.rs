@@ -11,8 +11,8 @@
 //! savepoints, as before.
 //!
 //! A part says it has sent its last statement with [`Share::sent`]; after that it only awaits the
-//! answers of what it sent, and nothing it does can fail on its own (that is what lets an error
-//! come only from a statement the server rolls back). A part that cannot say so early says it
+//! answers of what it sent and reads them (columns of the schema's own types), so an error can
+//! come only from a statement the server rolls back. A part that cannot say so early says it
 //! when it ends; a part that fails never opens the tail, and the writer does not commit.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
