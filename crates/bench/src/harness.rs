@@ -143,9 +143,19 @@ pub struct Child {
 
 impl Child {
     pub async fn spawn(args: Vec<String>) -> Child {
+        Self::spawn_with_allocator(args, "").await
+    }
+
+    /// As [`Child::spawn`], the child on `allocator` (`crate::allocator`) unless the run puts
+    /// every process on one.
+    pub async fn spawn_with_allocator(args: Vec<String>, allocator: &'static str) -> Child {
         tokio::task::spawn_blocking(move || {
             let exe = std::env::current_exe().expect("own path");
-            let mut process = Command::new(exe)
+            let mut command = Command::new(exe);
+            if !allocator.is_empty() && std::env::var_os(crate::allocator::VARIABLE).is_none() {
+                command.env(crate::allocator::VARIABLE, allocator);
+            }
+            let mut process = command
                 .args(&args)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -278,7 +288,7 @@ pub async fn start_hub(db: &Db, deliver: bool) -> Child {
     if !deliver {
         args.push("--no-deliver".into());
     }
-    Child::spawn(args).await
+    Child::spawn_with_allocator(args, "jemalloc").await
 }
 
 /// Runs the load generator in its own process and reads its measurements.

@@ -13,6 +13,10 @@
 //! `--out DIR` puts the JSON elsewhere; `--backlog N` and `--drain N` size the backlog scenario;
 //! `--connections N` the overload scenario's connections.
 
+#[global_allocator]
+static ALLOCATOR: allocator::Chosen = allocator::Chosen;
+
+mod allocator;
 mod children;
 mod console;
 mod destinations;
