@@ -1,6 +1,6 @@
 //! The body a subscriber receives for an event: Walmart's envelope, SellerCenter's callback body,
 //! or the normalized form. Pure, so that both the delivery (which sends it) and the store's
-//! fan-out (which matches content filters against it) build the same bytes.
+//! fan-out (which matches content filters against it) build the same JSON.
 
 use jiff::Timestamp;
 
@@ -28,15 +28,52 @@ pub fn body(event: &EventRecord, envelope: Envelope, by_topic: bool) -> Vec<u8> 
     };
     let envelope = WalmartEnvelope {
         payload,
-        source: Source {
-            event_id: &event.public_event_id,
-            event_time: event_time(event.occurred_at),
-            event_type,
-            event_version: &event.event_version,
-            resource_version: event.resource_version,
-        },
+        source: source(event, event_type),
     };
     serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Whether [`body`] puts the normalized form in (a subscriber of the topic, or of the
+/// `normalized` envelope), rather than the payload.
+pub fn uses_normalized(has_normalized: bool, envelope: Envelope, by_topic: bool) -> bool {
+    has_normalized && (by_topic || envelope == Envelope::Normalized)
+}
+
+/// [`body`] for a delivery that carries the payload (`uses_normalized` false), with the payload
+/// given as JSON text (a stored event's: its body as received, or its payload as written when
+/// stored) and spliced in as it is, where [`body`] parses it into a value and writes it again.
+/// The bytes differ only where the text does (its spacing and key order, the publisher's);
+/// `event.payload` is not read.
+pub fn body_with_payload_text(event: &EventRecord, envelope: Envelope, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 192);
+    // Writing a struct of our own into a Vec cannot fail; nor can these strings.
+    if envelope == Envelope::Sellercenter {
+        out.extend_from_slice(br#"{"event":"#);
+        let _ = serde_json::to_writer(&mut out, &event.event_type);
+        out.extend_from_slice(br#","payload":"#);
+        out.extend_from_slice(payload);
+        if let Some(version) = event.resource_version {
+            out.extend_from_slice(br#","resourceVersion":"#);
+            out.extend_from_slice(version.to_string().as_bytes());
+        }
+    } else {
+        out.extend_from_slice(br#"{"payload":"#);
+        out.extend_from_slice(payload);
+        out.extend_from_slice(br#","source":"#);
+        let _ = serde_json::to_writer(&mut out, &source(event, &event.event_type));
+    }
+    out.push(b'}');
+    out
+}
+
+fn source<'a>(event: &'a EventRecord, event_type: &'a str) -> Source<'a> {
+    Source {
+        event_id: &event.public_event_id,
+        event_time: event_time(event.occurred_at),
+        event_type,
+        event_version: &event.event_version,
+        resource_version: event.resource_version,
+    }
 }
 
 /// The Walmart envelope, borrowing the stored payload rather than copying it into a new JSON
@@ -103,4 +140,93 @@ fn sellercenter_body(event: &EventRecord, by_topic: bool) -> Vec<u8> {
 /// Walmart's time format: `2019-02-21T01:01:08.000Z`.
 pub fn event_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventId;
+    use serde_json::{Value, json};
+
+    fn event(resource_version: Option<i64>) -> EventRecord {
+        let at: Timestamp = "2026-11-23T12:00:00.250Z".parse().expect("time");
+        EventRecord {
+            id: EventId::new(),
+            origin: "source".into(),
+            dedup_key: None,
+            partner_id: "p1".into(),
+            event_type: "onOrderCreated".into(),
+            event_version: "V1".into(),
+            topic: None,
+            public_event_id: "n-1".into(),
+            occurred_at: at,
+            received_at: at,
+            payload: json!({"b": [1, 2], "a": "é"}),
+            normalized: None,
+            raw_body: None,
+            resource_key: None,
+            headers: Default::default(),
+            trace_parent: None,
+            resource_version,
+        }
+    }
+
+    fn parsed(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).expect("JSON")
+    }
+
+    #[test]
+    fn a_spliced_payload_makes_the_same_envelope_with_the_publishers_bytes() {
+        let text = br#" { "b": [1, 2],  "a": "\u00e9" } "#;
+        for version in [None, Some(7)] {
+            let e = event(version);
+            for envelope in [
+                Envelope::Walmart,
+                Envelope::Normalized,
+                Envelope::Sellercenter,
+            ] {
+                let spliced = body_with_payload_text(&e, envelope, text);
+                assert_eq!(
+                    parsed(&spliced),
+                    parsed(&body(&e, envelope, false)),
+                    "{envelope:?}"
+                );
+                let as_text = String::from_utf8(spliced).expect("UTF-8");
+                assert!(
+                    as_text.contains(r#" "b": [1, 2],  "a": "\u00e9" "#),
+                    "{as_text}"
+                );
+            }
+        }
+        let walmart = parsed(&body_with_payload_text(
+            &event(Some(7)),
+            Envelope::Walmart,
+            text,
+        ));
+        assert_eq!(
+            walmart,
+            json!({"payload": {"a": "é", "b": [1, 2]}, "source": {"eventId": "n-1",
+                "eventTime": "2026-11-23T12:00:00.250Z", "eventType": "onOrderCreated",
+                "eventVersion": "V1", "resourceVersion": 7}})
+        );
+        let sellercenter = parsed(&body_with_payload_text(
+            &event(None),
+            Envelope::Sellercenter,
+            text,
+        ));
+        assert_eq!(
+            sellercenter,
+            json!({"event": "onOrderCreated", "payload": {"a": "é", "b": [1, 2]}})
+        );
+    }
+
+    #[test]
+    fn the_normalized_form_goes_to_a_topics_subscriber_and_the_normalized_envelope() {
+        assert!(uses_normalized(true, Envelope::Walmart, true));
+        assert!(uses_normalized(true, Envelope::Normalized, false));
+        assert!(uses_normalized(true, Envelope::Sellercenter, true));
+        assert!(!uses_normalized(true, Envelope::Walmart, false));
+        assert!(!uses_normalized(true, Envelope::Sellercenter, false));
+        assert!(!uses_normalized(false, Envelope::Normalized, true));
+    }
 }

@@ -299,6 +299,7 @@ impl Dispatcher {
             delivery,
             event,
             subscription,
+            body,
         } = claimed;
         let attempted_at = self.clock.now();
         // The attempt continues the trace its event was stored in (possibly on another node, a
@@ -316,7 +317,7 @@ impl Dispatcher {
             continue_trace(&span, parent);
         }
         let trace = trace_id(&span);
-        let prepared = match self.build_request(&delivery, &event, &subscription, attempted_at) {
+        let prepared = match self.build_request(&delivery, body, &subscription, attempted_at) {
             Ok((request, secrets)) => {
                 self.transformed(
                     request,
@@ -587,11 +588,11 @@ impl Dispatcher {
         }
     }
 
-    /// The request of an attempt, with the secrets that signed it.
+    /// The request of an attempt sending `body`, with the secrets that signed it.
     fn build_request(
         &self,
         delivery: &switchyard_core::model::DeliveryRecord,
-        event: &switchyard_core::model::EventRecord,
+        body: Vec<u8>,
         subscription: &switchyard_core::model::SubscriptionRecord,
         now: jiff::Timestamp,
     ) -> Result<(OutboundRequest, Vec<String>), String> {
@@ -630,7 +631,6 @@ impl Dispatcher {
             ),
             None => None,
         };
-        let body = envelope::body(event, subscription);
         let msg_id = envelope::webhook_id(delivery);
         let headers = envelope::standard_webhooks_headers(&msg_id, now, &body, &secrets);
         Ok((

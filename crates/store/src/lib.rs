@@ -223,10 +223,14 @@ pub struct SourceStats {
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub delivery: DeliveryRecord,
-    /// The event, without what no attempt uses: a store may leave `raw_body` out and `headers`
-    /// empty.
+    /// The event, without what no attempt uses: `raw_body` out and `headers` empty, and, when
+    /// `body` carries the payload rather than the normalized form, `payload` `Null` and
+    /// `normalized` `None` (`body` has them as stored).
     pub event: EventRecord,
     pub subscription: SubscriptionRecord,
+    /// The body the attempt sends, `switchyard_core::envelope::body` of the event for the
+    /// subscription (before any transformation).
+    pub body: Vec<u8>,
 }
 
 /// A polling subscription's delivery, where it stands in its queue.

@@ -8,7 +8,8 @@
 //! is the payload (`native_elided`); the public event id only when it is not the id itself.
 
 use switchyard_core::clock::{from_millis, to_millis};
-use switchyard_core::model::EventRecord;
+use switchyard_core::envelope;
+use switchyard_core::model::{EventRecord, SubscriptionRecord};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -94,6 +95,44 @@ impl StoredEvent {
             trace_parent: e.trace_parent,
             seq: e.resource_version,
         }
+    }
+
+    /// What an attempt of a delivery of this event to `subscription` needs: the record, and
+    /// the body it sends. The body carries the payload or the normalized form
+    /// (`switchyard_core::envelope::body`); when it carries the payload, the stored text is
+    /// spliced into the envelope and the record's `payload` left `Null`, its `normalized`
+    /// `None`: no attempt parses JSON into a value only to write it out again (the parse, the
+    /// write and the value's drop were a tenth of a delivery's CPU).
+    pub fn into_claimed(
+        mut self,
+        subscription: &SubscriptionRecord,
+    ) -> Result<(EventRecord, Vec<u8>), StoreError> {
+        let by_topic = self
+            .topic
+            .as_ref()
+            .is_some_and(|topic| subscription.event_types.iter().any(|t| t == topic));
+        let envelope = subscription.envelope;
+        if envelope::uses_normalized(self.normalized.is_some(), envelope, by_topic) {
+            let record = self.into_record(false)?;
+            let body = envelope::body(&record, envelope, by_topic);
+            return Ok((record, body));
+        }
+        let payload = match (self.payload.take(), self.raw_body.take()) {
+            (Some(text), _) => text.into_bytes(),
+            (None, Some(raw)) => raw,
+            (None, None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "event {} has neither payload nor body",
+                    self.id
+                )));
+            }
+        };
+        self.normalized = None;
+        // What is left parses nothing but the headers, which a claim does not read.
+        self.payload = Some("null".into());
+        let record = self.into_record(false)?;
+        let body = envelope::body_with_payload_text(&record, envelope, &payload);
+        Ok((record, body))
     }
 
     /// The record back. `with_body` false leaves `raw_body` out (an attempt does not need it),

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use switchyard_core::model::{
     Access, AttemptFilter, AttemptRecord, Client, DeliveryFilter, DeliveryId, DeliveryStatus,
-    EventFilter, EventId, EventRecord, OutcomeFilter, OutcomeRecord, SourceId, SubscriptionFilter,
-    SubscriptionId, SubscriptionRecord, SubscriptionStatus,
+    Envelope, EventFilter, EventId, EventRecord, OutcomeFilter, OutcomeRecord, SourceId,
+    SubscriptionFilter, SubscriptionId, SubscriptionRecord, SubscriptionStatus,
 };
 use switchyard_core::retry::RetryPolicy;
 use switchyard_store::{
@@ -122,6 +122,7 @@ on_both_stores!(
     subscriptions_round_trip_filter_update_and_delete,
     an_event_fans_out_to_matching_active_subscriptions_in_the_same_write,
     due_deliveries_are_leased_once_and_move_on_after_each_attempt,
+    a_claim_carries_the_body_each_subscription_is_sent,
     inactive_subscriptions_hold_their_deliveries_until_resumed,
     released_leases_are_claimable_at_once,
     retry_and_replay_make_deliveries_pending_again_under_the_same_id,
@@ -399,6 +400,58 @@ async fn an_event_fans_out_to_matching_active_subscriptions_in_the_same_write(
     created(store.insert_event(elsewhere, None).await.unwrap());
 }
 
+fn json_of(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).expect("a JSON body")
+}
+
+/// Each envelope, the payload as received (spliced in with its own spacing and key order) or
+/// the normalized form, for a subscriber of the native type and of the topic.
+async fn a_claim_carries_the_body_each_subscription_is_sent(store: Arc<dyn Store>) {
+    let mut subs = Vec::new();
+    for (types, envelope) in [
+        (&["PO_CREATED"][..], Envelope::Walmart),
+        (&["order.created"][..], Envelope::Walmart),
+        (&["PO_CREATED"][..], Envelope::Normalized),
+        (&["PO_CREATED"][..], Envelope::Sellercenter),
+        (&["order.created"][..], Envelope::Sellercenter),
+    ] {
+        let mut s = subscription("p1", types);
+        s.envelope = envelope;
+        subs.push(s);
+    }
+    store.create_subscriptions(subs.clone()).await.unwrap();
+    let raw = r#"{ "z": 1,  "a": {"partnerId": "p1"} }"#;
+    let mut e = event("p1", "PO_CREATED", Some("order.created"), None);
+    e.raw_body = Some(raw.as_bytes().to_vec());
+    e.payload = serde_json::from_str(raw).unwrap();
+    e.normalized = Some(
+        serde_json::json!({"marketplace": "walmart", "native": e.payload,
+        "resource": {"type": "order", "id": "PO-1"}}),
+    );
+    created(store.insert_event(e.clone(), None).await.unwrap());
+    let lease = t0() + SignedDuration::from_secs(60);
+    let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
+    assert_eq!(claimed.len(), subs.len());
+    for c in &claimed {
+        let by_topic = c.subscription.event_types == ["order.created"];
+        let whole = EventRecord {
+            resource_version: c.event.resource_version,
+            ..e.clone()
+        };
+        let expected = switchyard_core::envelope::body(&whole, c.subscription.envelope, by_topic);
+        assert_eq!(json_of(&c.body), json_of(&expected), "{:?}", c.subscription);
+        let uses_payload = !by_topic && c.subscription.envelope != Envelope::Normalized;
+        assert_eq!(
+            String::from_utf8_lossy(&c.body).contains(raw),
+            uses_payload,
+            "the received bytes, spliced in, exactly when the payload is sent: {}",
+            String::from_utf8_lossy(&c.body)
+        );
+        assert_eq!(c.event.id, e.id);
+        assert_eq!(c.event.event_type, e.event_type);
+    }
+}
+
 async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt(store: Arc<dyn Store>) {
     let sub = subscription("p1", &["PO_CREATED"]);
     store.create_subscriptions(vec![sub.clone()]).await.unwrap();
@@ -418,7 +471,21 @@ async fn due_deliveries_are_leased_once_and_move_on_after_each_attempt(store: Ar
     let claimed = store.claim_due(t0(), 10, lease, "n1").await.unwrap();
     assert_eq!(claimed.len(), 1);
     let c = &claimed[0];
-    assert_eq!(unversioned(c.event.clone()), e);
+    // The body carries the payload, so the claimed event leaves it to the body.
+    let whole = EventRecord {
+        payload: e.payload.clone(),
+        ..c.event.clone()
+    };
+    assert_eq!(unversioned(whole.clone()), e);
+    assert_eq!(c.event.payload, serde_json::Value::Null);
+    assert_eq!(
+        json_of(&c.body),
+        json_of(&switchyard_core::envelope::body(
+            &whole,
+            sub.envelope,
+            false
+        ))
+    );
     assert_eq!(c.subscription, sub);
     assert!(
         store

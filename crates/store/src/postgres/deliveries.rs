@@ -376,10 +376,14 @@ static CLAIM_UNPACED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new
 });
 
 fn claimed_row(row: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreError> {
+    let subscription = rows::subscription_at(row, DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT)?;
+    let (event, body) =
+        rows::stored_event_at(row, DELIVERY_COLUMN_COUNT)?.into_claimed(&subscription)?;
     Ok(ClaimedDelivery {
         delivery: rows::delivery(row)?,
-        event: rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?,
-        subscription: rows::subscription_at(row, DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT)?,
+        event,
+        subscription,
+        body,
     })
 }
 

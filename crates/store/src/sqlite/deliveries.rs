@@ -371,7 +371,7 @@ pub(super) fn poll(
 
 /// The claimed deliveries with their events (one query) and subscriptions (each read once).
 fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let mut found: HashMap<Uuid, (DeliveryRecord, switchyard_core::model::EventRecord)> = conn
+    let mut found: HashMap<Uuid, (DeliveryRecord, crate::stored::StoredEvent)> = conn
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS}, {CLAIMED_EVENT_COLUMNS}
              FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -381,7 +381,7 @@ fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>,
             let delivery = rows::delivery(row)?;
             Ok((
                 delivery.id.0,
-                (delivery, rows::event_at(row, DELIVERY_COLUMN_COUNT, false)?),
+                (delivery, rows::stored_event_at(row, DELIVERY_COLUMN_COUNT)?),
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -402,10 +402,12 @@ fn read_claimed(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ClaimedDelivery>,
                 None => continue,
             },
         };
+        let (event, body) = event.into_claimed(&subscription)?;
         claimed.push(ClaimedDelivery {
             delivery,
             event,
             subscription,
+            body,
         });
     }
     Ok(claimed)
