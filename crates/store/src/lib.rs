@@ -32,6 +32,7 @@ pub mod rules;
 pub mod scope;
 pub mod sqlite;
 pub(crate) mod stored;
+pub(crate) mod writer_op;
 
 pub use postgres::PostgresStore;
 pub use scope::{Scope, Scoped, TenantStore};

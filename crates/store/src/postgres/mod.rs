@@ -26,6 +26,7 @@
 //! `subscriptions`, `sources`, `console`, `orders` (order facts and the deriver); `writer` runs
 //! the batches and `tail` lets their COMMIT go out behind their last statements.
 
+mod attempts;
 mod console;
 mod deliveries;
 mod events;
@@ -144,12 +145,8 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Job =
     Box<dyn for<'a> FnOnce(Result<&'a Conn, StoreError>) -> BoxFut<'a, (bool, Reply)> + Send>;
 
-/// What the writers are asked to do (boxed: a channel slot is as large as its largest).
-enum Op {
-    Event(Box<events::EventOp>),
-    Attempt(Box<deliveries::AttemptOp>),
-    Job(Job),
-}
+/// What the writers are asked to do.
+type Op = crate::writer_op::WriterOp<events::EventOp, attempts::AttemptOp, Job>;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Clone)]
@@ -648,7 +645,7 @@ impl Store for PostgresStore {
         policy: FailurePolicy,
     ) -> Result<AttemptEffects, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Op::Attempt(Box::new(deliveries::AttemptOp {
+        self.send(Op::Attempt(Box::new(attempts::AttemptOp {
             attempt,
             next,
             owner: owner.to_string(),

@@ -8,13 +8,13 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Notify, mpsc};
 
 use super::tail::Tail;
-use super::{CHANNEL, Conn, Job, MAX_BATCH, Op, deliveries, events};
+use super::{CHANNEL, Conn, Job, MAX_BATCH, Op, attempts, events};
 use crate::{AttemptEffects, InsertOutcome, StoreError};
 
 /// Answers every operation of a batch that could not run.
 async fn fail_all(
     events: Vec<events::EventOp>,
-    attempts: Vec<deliveries::AttemptOp>,
+    attempts: Vec<attempts::AttemptOp>,
     jobs: Vec<Job>,
     err: StoreError,
 ) {
@@ -37,7 +37,7 @@ async fn fail_all(
 async fn run_typed(
     conn: &Conn,
     events: &[events::EventOp],
-    attempts: &[deliveries::AttemptOp],
+    attempts: &[attempts::AttemptOp],
     safe: bool,
     tail: Option<&Tail>,
 ) -> Result<Typed, StoreError> {
@@ -62,9 +62,9 @@ async fn run_typed(
             if attempts.is_empty() {
                 return Ok(Vec::new());
             }
-            let ops: Vec<&deliveries::AttemptOp> = attempts.iter().collect();
+            let ops: Vec<&attempts::AttemptOp> = attempts.iter().collect();
             Ok::<_, StoreError>(
-                deliveries::complete_batch(conn, &ops, attempt_share.as_ref())
+                attempts::complete_batch(conn, &ops, attempt_share.as_ref())
                     .await?
                     .into_iter()
                     .map(Ok)
@@ -92,7 +92,7 @@ async fn run_typed(
         out.events.push(result);
     }
     for op in attempts {
-        let result = guarded(conn, deliveries::complete_batch(conn, &[op], None)).await?;
+        let result = guarded(conn, attempts::complete_batch(conn, &[op], None)).await?;
         out.attempts.push(result.map(|mut r| r.remove(0)));
     }
     Ok(out)
@@ -154,16 +154,7 @@ pub(super) async fn run_writer(
             }
             batch
         };
-        let mut events = Vec::new();
-        let mut attempts = Vec::new();
-        let mut jobs = Vec::new();
-        for op in batch {
-            match op {
-                Op::Event(e) => events.push(*e),
-                Op::Attempt(a) => attempts.push(*a),
-                Op::Job(j) => jobs.push(j),
-            }
-        }
+        let (events, attempts, jobs) = crate::writer_op::sort(batch);
         if held.as_ref().is_some_and(|c| c.is_closed()) {
             held = None;
         }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use switchyard_core::clock::from_millis;
@@ -25,14 +24,7 @@ use crate::{
     StoreError, SubscriptionState, pacing,
 };
 
-/// Recording one attempt, as the writer runs it.
-pub(super) struct AttemptOp {
-    pub attempt: AttemptRecord,
-    pub next: DeliveryNext,
-    pub owner: String,
-    pub policy: FailurePolicy,
-    pub reply: oneshot::Sender<Result<AttemptEffects, StoreError>>,
-}
+pub(super) use crate::writer_op::AttemptOp;
 
 /// What recording an attempt did.
 pub(super) struct Completed {
