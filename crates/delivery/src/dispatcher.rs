@@ -227,8 +227,11 @@ impl Dispatcher {
                                 break;
                             };
                             let this = self.clone();
+                            // Boxed: the attempt's future is several kilobytes, and the task
+                            // spawned holds it by pointer instead of being copied whole into
+                            // the runtime (the copies showed in delivery profiles).
                             in_flight.spawn(async move {
-                                this.attempt(delivery, slot).await;
+                                Box::pin(this.attempt(delivery, slot)).await;
                                 drop(unrecorded);
                                 this.wake.notify_one();
                             });
