@@ -33,6 +33,12 @@ pub fn body(event: &EventRecord, envelope: Envelope, by_topic: bool) -> Vec<u8> 
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
+/// Whether a subscription of `event_types` names the event's `topic` (rather than only its
+/// native type): the `by_topic` of [`body`].
+pub fn names_topic(topic: Option<&str>, event_types: &[String]) -> bool {
+    topic.is_some_and(|topic| event_types.iter().any(|t| t == topic))
+}
+
 /// Whether [`body`] puts the normalized form in (a subscriber of the topic, or of the
 /// `normalized` envelope), rather than the payload.
 pub fn uses_normalized(has_normalized: bool, envelope: Envelope, by_topic: bool) -> bool {

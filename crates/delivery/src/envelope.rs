@@ -10,10 +10,8 @@ pub use switchyard_core::envelope::event_time;
 
 /// The body of a delivery of `event` to `subscription`.
 pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
-    let by_topic = event
-        .topic
-        .as_ref()
-        .is_some_and(|topic| subscription.event_types.iter().any(|t| t == topic));
+    let by_topic =
+        switchyard_core::envelope::names_topic(event.topic.as_deref(), &subscription.event_types);
     switchyard_core::envelope::body(event, subscription.envelope, by_topic)
 }
 
@@ -22,7 +20,7 @@ pub fn body(event: &EventRecord, subscription: &SubscriptionRecord) -> Vec<u8> {
 pub fn announced_type<'a>(event: &'a EventRecord, subscription: &SubscriptionRecord) -> &'a str {
     match &event.topic {
         Some(topic)
-            if subscription.event_types.iter().any(|t| t == topic)
+            if switchyard_core::envelope::names_topic(Some(topic), &subscription.event_types)
                 || (subscription.envelope == switchyard_core::model::Envelope::Normalized
                     && event.normalized.is_some()) =>
         {

@@ -107,10 +107,7 @@ impl StoredEvent {
         mut self,
         subscription: &SubscriptionRecord,
     ) -> Result<(EventRecord, Vec<u8>), StoreError> {
-        let by_topic = self
-            .topic
-            .as_ref()
-            .is_some_and(|topic| subscription.event_types.iter().any(|t| t == topic));
+        let by_topic = envelope::names_topic(self.topic.as_deref(), &subscription.event_types);
         let envelope = subscription.envelope;
         if envelope::uses_normalized(self.normalized.is_some(), envelope, by_topic) {
             let record = self.into_record(false)?;
