@@ -201,31 +201,73 @@ fn streak(
     Ok(verdict.effects)
 }
 
-/// A claim's due candidates (`?1` now, `?2` how many): pending, of an ACTIVE subscription
-/// that is neither paced nor broken, and under per-resource ordering the oldest pending
-/// delivery of its resource. The last column says whether the subscription has a pace to keep
-/// (a cap, a rate or a failure streak at its breaker's threshold). Leased ones are skipped as
-/// they stream by.
-///
-/// `LIMIT ?2 + 0`, here and in every statement of this store: SQLite plans with the value bound
-/// to a bare `LIMIT ?`, so each new binding re-prepares the statement (about 1% of the delivery
-/// path's CPU); an expression is not looked into.
-pub(super) const CLAIM_CANDIDATES_SQL: &str = "SELECT d.id, d.subscription_id,
-        s.max_in_flight IS NOT NULL OR s.rate_per_sec IS NOT NULL
-            OR s.consecutive_failures >= s.breaker_threshold
-     FROM deliveries d
-     JOIN subscriptions s ON s.id = d.subscription_id
-     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-       AND s.status = 'ACTIVE'
-       AND (s.paced_until IS NULL OR s.paced_until <= ?1)
-       AND (s.breaker_until IS NULL OR s.breaker_until <= ?1)
-       AND (s.ordering <> 'resource' OR d.resource_key IS NULL
-            OR NOT EXISTS (SELECT 1 FROM deliveries p
-                WHERE p.subscription_id = d.subscription_id
-                  AND p.resource_key = d.resource_key
-                  AND p.status = 'pending' AND p.id < d.id))
-     ORDER BY d.next_attempt_at
-     LIMIT ?2 + 0";
+/// A claim's due deliveries (`?1` now), earliest first, from the due index alone: it covers
+/// the id and the subscription, so the leased deliveries a claim reads past (every attempt in
+/// flight is among the earliest due) cost an index entry each and no row. Whether a
+/// delivery's subscription may be sent to now is [`CLAIM_SUBSCRIPTION_SQL`], read once per
+/// subscription and claim. There is no `LIMIT`: the rows stream, and the claim stops reading
+/// once it has what it needs.
+pub(super) const CLAIM_CANDIDATES_SQL: &str = "SELECT id, subscription_id
+     FROM deliveries INDEXED BY deliveries_due
+     WHERE status = 'pending' AND next_attempt_at <= ?1
+     ORDER BY next_attempt_at, id";
+
+/// Whether a subscription's due deliveries may be claimed at `?2` (ACTIVE, neither paused by
+/// its pace nor behind an open breaker), whether it has a pace to keep (a cap, a rate or a
+/// failure streak at its breaker's threshold), and whether it orders by resource.
+const CLAIM_SUBSCRIPTION_SQL: &str = "SELECT
+        status = 'ACTIVE' AND (paced_until IS NULL OR paced_until <= ?2)
+            AND (breaker_until IS NULL OR breaker_until <= ?2),
+        max_in_flight IS NOT NULL OR rate_per_sec IS NOT NULL
+            OR consecutive_failures >= breaker_threshold,
+        ordering = 'resource'
+     FROM subscriptions WHERE id = ?1";
+
+/// Under per-resource ordering, whether an older delivery of the same resource is still
+/// pending (then this one waits its turn).
+const CLAIM_BEHIND_OLDER_SQL: &str = "SELECT EXISTS (SELECT 1 FROM deliveries p
+        WHERE p.subscription_id = d.subscription_id AND p.resource_key = d.resource_key
+          AND p.status = 'pending' AND p.id < d.id)
+     FROM deliveries d WHERE d.id = ?1 AND d.resource_key IS NOT NULL";
+
+/// What a claim needs to know of a subscription with due deliveries.
+#[derive(Clone, Copy)]
+struct Claimable {
+    sendable: bool,
+    paced: bool,
+    by_resource: bool,
+}
+
+fn claimable_subscription(
+    conn: &Connection,
+    subscription: Uuid,
+    now_ms: i64,
+) -> Result<Claimable, StoreError> {
+    let found = conn
+        .prepare_cached(CLAIM_SUBSCRIPTION_SQL)?
+        .query_row(params![subscription, now_ms], |r| {
+            Ok(Claimable {
+                sendable: r.get(0)?,
+                paced: r.get(1)?,
+                by_resource: r.get(2)?,
+            })
+        })
+        .optional()?;
+    // Deleted since its delivery was read: nothing to send.
+    Ok(found.unwrap_or(Claimable {
+        sendable: false,
+        paced: false,
+        by_resource: false,
+    }))
+}
+
+fn behind_an_older_delivery(conn: &Connection, delivery: Uuid) -> Result<bool, StoreError> {
+    let behind = conn
+        .prepare_cached(CLAIM_BEHIND_OLDER_SQL)?
+        .query_row([delivery], |r| r.get::<_, bool>(0))
+        .optional()?;
+    Ok(behind.unwrap_or(false))
+}
 
 /// What a claim has to write: the token buckets it spent and the probes it let through.
 #[derive(Debug, Default)]
@@ -255,14 +297,16 @@ pub(super) fn claim(
     let mut paced: Vec<Uuid> = Vec::new();
     let mut candidates: Vec<(Uuid, Uuid)> = Vec::new();
     let mut unpaced = 0;
-    // Leased deliveries are among the earliest due: read past them.
-    let scan = i64::from(limit) * 4 + leases.count(now_ms) as i64;
+    // As many candidates as the old statement's `LIMIT` took: the selection may pass over
+    // paced ones, but a claim cannot read an unbounded backlog of them.
+    let scan = limit as usize * 4;
+    let mut subscriptions: HashMap<Uuid, Claimable> = HashMap::new();
     let mut statement = conn.prepare_cached(CLAIM_CANDIDATES_SQL)?;
-    let mut stream = statement.query(params![now_ms, scan])?;
-    // The rows stream from the due index: stop once `limit` deliveries of unpaced
-    // subscriptions are in hand, since the selection takes every one of those and would stop
-    // there too.
+    let mut stream = statement.query([now_ms])?;
+    // Stop once `limit` deliveries of unpaced subscriptions are in hand, since the selection
+    // takes every one of those and would stop there too.
     while unpaced < limit
+        && candidates.len() < scan
         && let Some(r) = stream.next()?
     {
         let d: Uuid = r.get(0)?;
@@ -270,7 +314,20 @@ pub(super) fn claim(
             continue;
         }
         let s: Uuid = r.get(1)?;
-        if r.get::<_, bool>(2)? {
+        let subscription = match subscriptions.get(&s) {
+            Some(c) => *c,
+            None => {
+                let c = claimable_subscription(conn, s, now_ms)?;
+                subscriptions.insert(s, c);
+                c
+            }
+        };
+        if !subscription.sendable
+            || (subscription.by_resource && behind_an_older_delivery(conn, d)?)
+        {
+            continue;
+        }
+        if subscription.paced {
             paced.push(s);
         } else {
             unpaced += 1;

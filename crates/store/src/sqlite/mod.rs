@@ -815,6 +815,28 @@ mod tests {
         }
     }
 
+    /// A claim reads past every delivery in flight (they are among the earliest due): from the
+    /// due index alone, never a row each.
+    #[test]
+    fn claims_read_candidates_from_the_due_index_alone() {
+        let (_dir, conn) = migrated();
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                deliveries::CLAIM_CANDIDATES_SQL
+            ))
+            .expect("explain")
+            .query_map([0i64], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert_eq!(
+            plan,
+            ["SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"],
+            "no table row read, no sort"
+        );
+    }
+
     /// The queue-depth scrape must stay cheap with millions of finished deliveries: SQLite
     /// has to answer it from the partial index on pending rows, never by scanning the table.
     #[test]

@@ -283,6 +283,13 @@ CREATE TABLE reconcile_runs (
 CREATE INDEX reconcile_runs_source ON reconcile_runs (source_id, started_at);
 CREATE INDEX reconcile_runs_started ON reconcile_runs (started_at);
 "#,
+    r#"
+-- The due index covers what a claim reads of each delivery it passes (its id and subscription),
+-- so the leased ones among the earliest due, every attempt in flight, cost no row read each.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id, subscription_id)
+    WHERE status = 'pending';
+"#,
 ];
 
 /// Each fact once, 16-byte ids, and only the indexes a query needs (ARCHITECTURE.md lists each
