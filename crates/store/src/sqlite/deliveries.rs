@@ -41,11 +41,50 @@ pub(super) fn complete(
     op: &AttemptOp,
 ) -> Result<Completed, StoreError> {
     let a = &op.attempt;
+    // Only the lease holder moves the delivery on: a worker whose lease expired and was taken
+    // over must not overwrite the newer holder's outcome. The lease knows the subscription, so
+    // the common path's two statements each write one row by its key and look nothing up,
+    // which SQLite runs without a statement journal (an `INSERT … SELECT` or an `UPDATE …
+    // RETURNING` opens one, or an ephemeral table, for every attempt).
+    let held = shared
+        .leases
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .held_by(&a.delivery_id.0, &op.owner);
+    let moved = match held {
+        Some(subscription) => move_on(conn, op)?.then_some(subscription),
+        None => None,
+    };
+    let Some(subscription) = moved else {
+        // Not ours, or no longer pending: the attempt is still recorded, against the
+        // delivery's row where it has one.
+        conn.prepare_cached(
+            "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+                status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
+             SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+             FROM deliveries WHERE id = ?2",
+        )?
+        .execute(params![
+            a.id,
+            a.delivery_id,
+            ms(a.attempted_at),
+            a.succeeded,
+            a.status_code,
+            a.latency_ms as i64,
+            a.error_class,
+            a.error_message,
+            a.response_excerpt,
+            a.trace_id,
+        ])?;
+        return Ok(Completed {
+            effects: AttemptEffects::default(),
+            release: held.map(|_| a.delivery_id.0),
+        });
+    };
     conn.prepare_cached(
         "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
             status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
-         SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-         FROM deliveries WHERE id = ?2",
+         VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         a.id,
@@ -58,20 +97,17 @@ pub(super) fn complete(
         a.error_message,
         a.response_excerpt,
         a.trace_id,
+        subscription,
     ])?;
-    // Only the lease holder moves the delivery on: a worker whose lease expired and was taken
-    // over must not overwrite the newer holder's outcome.
-    let holds = shared
-        .leases
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .holds(&a.delivery_id.0, &op.owner);
-    if !holds {
-        return Ok(Completed {
-            effects: AttemptEffects::default(),
-            release: None,
-        });
-    }
+    Ok(Completed {
+        effects: streak(conn, shared, subscription, a, &op.policy)?,
+        release: Some(a.delivery_id.0),
+    })
+}
+
+/// Moves a pending delivery on after its attempt: whether it was (still) pending.
+fn move_on(conn: &Connection, op: &AttemptOp) -> Result<bool, StoreError> {
+    let a = &op.attempt;
     let (status, next_at) = match op.next {
         DeliveryNext::Succeeded => (DeliveryStatus::Succeeded, None),
         DeliveryNext::RetryAt(at) => (DeliveryStatus::Pending, Some(ms(at))),
@@ -82,7 +118,7 @@ pub(super) fn complete(
         (Some(class), None) => Some(class.clone()),
         _ => None,
     };
-    let moved: Option<Uuid> = conn
+    let moved = conn
         .prepare_cached(
             "UPDATE deliveries SET
                 -- Latest state only: a delivery to retry that a newer one of its resource
@@ -97,29 +133,17 @@ pub(super) fn complete(
                 attempts = attempts + 1,
                 next_attempt_at = ?3, first_attempt_at = COALESCE(first_attempt_at, ?4),
                 last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, updated_at = ?4
-             WHERE id = ?1 AND status = 'pending'
-             RETURNING subscription_id",
+             WHERE id = ?1 AND status = 'pending'",
         )?
-        .query_row(
-            params![
-                a.delivery_id,
-                status.as_str(),
-                next_at,
-                ms(a.attempted_at),
-                a.status_code,
-                last_error,
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let effects = match moved {
-        Some(subscription) => streak(conn, shared, subscription, a, &op.policy)?,
-        None => AttemptEffects::default(),
-    };
-    Ok(Completed {
-        effects,
-        release: Some(a.delivery_id.0),
-    })
+        .execute(params![
+            a.delivery_id,
+            status.as_str(),
+            next_at,
+            ms(a.attempted_at),
+            a.status_code,
+            last_error,
+        ])?;
+    Ok(moved == 1)
 }
 
 /// [`crate::Store::cancel_delivery`]: only the lease holder ends a pending delivery.

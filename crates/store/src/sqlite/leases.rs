@@ -71,6 +71,15 @@ impl Leases {
             .is_some_and(|l| l.owner == owner)
     }
 
+    /// The subscription of `delivery` when `owner` holds its lease (run out or not: until
+    /// someone else claims it).
+    pub fn held_by(&self, delivery: &Uuid, owner: &str) -> Option<Uuid> {
+        self.by_delivery
+            .get(delivery)
+            .filter(|l| l.owner == owner)
+            .map(|l| l.subscription)
+    }
+
     /// The writer marked `delivery` superseded at `now` (not committed yet): hold it back.
     pub fn superseding(&mut self, delivery: Uuid, now: i64) {
         self.superseded.retain(|_, until| *until > now);
