@@ -133,6 +133,7 @@ on_both_stores!(
     ordered_subscriptions_get_one_delivery_at_a_time_per_resource,
     claims_respect_max_in_flight_rate_limits_and_holds,
     failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable,
+    attempts_recorded_together_each_count_in_the_streak,
     retention_removes_only_what_is_old_and_done_while_writes_go_on,
     console_views_page_logs_count_failures_outcomes_and_duplicates,
     queue_depth_splits_pending_deliveries_by_state_and_ages_only_active_ones,
@@ -1280,6 +1281,47 @@ async fn claims_respect_max_in_flight_rate_limits_and_holds(store: Arc<dyn Store
         .await
         .unwrap();
     assert_eq!(count(&fourth, held.id), 30);
+}
+
+/// Attempts recorded at once, which a writer takes into one batch, keep a subscription's
+/// failure streak as if recorded one by one: each failure counts.
+async fn attempts_recorded_together_each_count_in_the_streak(store: Arc<dyn Store>) {
+    let mut sub = subscription("p1", &["PO_CREATED"]);
+    sub.breaker.failure_threshold = 100;
+    store.create_subscriptions(vec![sub.clone()]).await.unwrap();
+    for _ in 0..12 {
+        created(
+            store
+                .insert_event(event("p1", "PO_CREATED", None, None), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let lease = t0() + SignedDuration::from_secs(30);
+    let claimed = store.claim_due(t0(), 12, lease, "n1").await.unwrap();
+    assert_eq!(claimed.len(), 12);
+    let mut recording = tokio::task::JoinSet::new();
+    for c in claimed {
+        let store = store.clone();
+        recording.spawn(async move {
+            store
+                .complete_attempt(
+                    attempt(c.delivery.id, t0(), false),
+                    DeliveryNext::RetryAt(t0() + SignedDuration::from_secs(60)),
+                    "n1",
+                    FailurePolicy::lenient(t0() + SignedDuration::from_secs(60)),
+                )
+                .await
+                .unwrap()
+        });
+    }
+    while let Some(done) = recording.join_next().await {
+        assert_eq!(done.unwrap(), switchyard_store::AttemptEffects::default());
+    }
+    let state = store.subscription_state(sub.id).await.unwrap();
+    assert_eq!(state.consecutive_failures, 12);
+    assert_eq!(state.failing_since, Some(t0()));
+    assert_eq!(state.pending, 12, "each to be retried");
 }
 
 async fn failure_streaks_open_the_breaker_probe_one_at_a_time_and_disable(store: Arc<dyn Store>) {

@@ -35,10 +35,15 @@ pub(super) struct Completed {
 
 /// Writes the attempt row, and when `owner` still holds the lease, moves the delivery on and
 /// keeps its subscription's failure streak (`rules::after_attempt`).
+///
+/// `streaks`, when given, holds the streaks this batch has read or written so far, so a batch's
+/// attempts read each subscription's streak once (the writer passes it only when the batch
+/// runs without savepoints: one failure then rolls everything back, the map with it).
 pub(super) fn complete(
     conn: &Connection,
     shared: &Shared,
     op: &AttemptOp,
+    streaks: Option<&mut Streaks>,
 ) -> Result<Completed, StoreError> {
     let a = &op.attempt;
     // Only the lease holder moves the delivery on: a worker whose lease expired and was taken
@@ -100,7 +105,7 @@ pub(super) fn complete(
         subscription,
     ])?;
     Ok(Completed {
-        effects: streak(conn, shared, subscription, a, &op.policy)?,
+        effects: streak(conn, shared, subscription, a, &op.policy, streaks)?,
         release: Some(a.delivery_id.0),
     })
 }
@@ -173,15 +178,9 @@ pub(super) fn cancel(
     Ok(changed == 1)
 }
 
-/// Keeps a subscription's failure streak after an attempt.
-fn streak(
-    conn: &Connection,
-    shared: &Shared,
-    subscription: Uuid,
-    a: &AttemptRecord,
-    policy: &FailurePolicy,
-) -> Result<AttemptEffects, StoreError> {
-    let current: Option<Streak> = conn
+/// A subscription's failure streak as stored (`None`: the subscription is gone).
+fn read_streak(conn: &Connection, subscription: Uuid) -> Result<Option<Streak>, StoreError> {
+    let current = conn
         .prepare_cached(
             "SELECT consecutive_failures, failing_since, breaker_until, breaker_threshold,
                 status = 'ACTIVE'
@@ -197,10 +196,41 @@ fn streak(
             })
         })
         .optional()?;
+    Ok(current)
+}
+
+/// Subscriptions' failure streaks as a batch left them (`None`: the subscription is gone).
+pub(super) type Streaks = HashMap<Uuid, Option<Streak>>;
+
+/// Keeps a subscription's failure streak after an attempt.
+fn streak(
+    conn: &Connection,
+    shared: &Shared,
+    subscription: Uuid,
+    a: &AttemptRecord,
+    policy: &FailurePolicy,
+    mut streaks: Option<&mut Streaks>,
+) -> Result<AttemptEffects, StoreError> {
+    let known = streaks
+        .as_deref()
+        .and_then(|m| m.get(&subscription))
+        .cloned();
+    let current = match known {
+        Some(current) => current,
+        None => read_streak(conn, subscription)?,
+    };
     let Some(current) = current else {
+        if let Some(m) = streaks.as_deref_mut() {
+            m.insert(subscription, None);
+        }
         return Ok(AttemptEffects::default());
     };
     let verdict = rules::after_attempt(&current, a.succeeded, a.attempted_at, policy);
+    if let Some(m) = streaks {
+        let mut after = verdict.streak.clone();
+        after.active &= verdict.disable.is_none();
+        m.insert(subscription, Some(after));
+    }
     if verdict.changed {
         conn.prepare_cached(
             "UPDATE subscriptions SET consecutive_failures = ?2, failing_since = ?3,

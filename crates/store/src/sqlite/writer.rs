@@ -148,9 +148,10 @@ fn run_typed(
         out.events
             .push(guarded(conn, safe, || events::insert(conn, shared, op))?);
     }
+    let mut streaks = deliveries::Streaks::new();
     for op in attempts {
         out.attempts.push(guarded(conn, safe, || {
-            deliveries::complete(conn, shared, op)
+            deliveries::complete(conn, shared, op, (!safe).then_some(&mut streaks))
         })?);
     }
     Ok(out)
