@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use switchyard_core::clock::{from_millis, to_millis as ms};
-use switchyard_core::model::{AttemptRecord, DeliveryFilter, DeliveryRecord};
+use switchyard_core::model::{AttemptRecord, DeliveryFilter, DeliveryRecord, SubscriptionRecord};
 
 use super::rows::{
     self, ATTEMPT_COLUMNS, CLAIMED_EVENT_COLUMNS, DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS,
@@ -60,8 +60,31 @@ static CLAIM_UNPACED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new
     )
 });
 
-fn claimed_row(row: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreError> {
-    let subscription = rows::subscription_at(row, DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT)?;
+/// Reads a claim's rows. Each carries its subscription's columns; a claim's deliveries mostly
+/// share a few subscriptions, so each is decoded once (its JSON settings parsed) and cloned.
+fn claimed_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let at = DELIVERY_COLUMN_COUNT + EVENT_COLUMN_COUNT;
+    let mut decoded: std::collections::HashMap<Uuid, SubscriptionRecord> = Default::default();
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get(at)?;
+            let subscription = match decoded.get(&id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = rows::subscription_at(row, at)?;
+                    decoded.insert(id, s.clone());
+                    s
+                }
+            };
+            claimed_row(row, subscription)
+        })
+        .collect()
+}
+
+fn claimed_row(
+    row: &tokio_postgres::Row,
+    subscription: SubscriptionRecord,
+) -> Result<ClaimedDelivery, StoreError> {
     let (event, body) =
         rows::stored_event_at(row, DELIVERY_COLUMN_COUNT)?.into_claimed(&subscription)?;
     Ok(ClaimedDelivery {
@@ -108,10 +131,7 @@ pub(super) async fn claim(
             &[&ms(now), &i64::from(room), &ms(lease_until), &owner],
         )
         .await?;
-        let mut unpaced = rows
-            .iter()
-            .map(claimed_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut unpaced = claimed_rows(&rows)?;
         unpaced.sort_by_key(|c| c.delivery.next_attempt_at);
         claimed.extend(unpaced);
         // Fewer unpaced deliveries than room: the paced ones may have the rest.
@@ -266,7 +286,7 @@ async fn claim_paced_in_transaction(
         &[&selection.deliveries, &ms(lease_until), &owner],
     )
     .await?;
-    rows.iter().map(claimed_row).collect()
+    claimed_rows(&rows)
 }
 
 pub(super) async fn pace_subscription(
