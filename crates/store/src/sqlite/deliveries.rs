@@ -63,35 +63,37 @@ pub(super) fn complete(
     let Some(subscription) = moved else {
         // Not ours, or no longer pending: the attempt is still recorded, against the
         // delivery's row where it has one.
-        conn.prepare_cached(
-            "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
-                status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
-             SELECT ?1, ?2, subscription_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-             FROM deliveries WHERE id = ?2",
-        )?
-        .execute(params![
-            a.id,
-            a.delivery_id,
-            ms(a.attempted_at),
-            a.succeeded,
-            a.status_code,
-            a.latency_ms as i64,
-            a.error_class,
-            a.error_message,
-            a.response_excerpt,
-            a.trace_id,
-        ])?;
+        insert_attempt(conn, a, None)?;
         return Ok(Completed {
             effects: AttemptEffects::default(),
             release: held.map(|_| a.delivery_id.0),
         });
     };
-    conn.prepare_cached(
+    insert_attempt(conn, a, Some(subscription))?;
+    Ok(Completed {
+        effects: streak(conn, shared, subscription, a, &op.policy, streaks)?,
+        release: Some(a.delivery_id.0),
+    })
+}
+
+/// Writes an attempt's row: of `subscription` (one row by its key), or when that is not known,
+/// of its delivery's subscription, and then only if the delivery still exists.
+fn insert_attempt(
+    conn: &Connection,
+    a: &AttemptRecord,
+    subscription: Option<Uuid>,
+) -> Result<(), StoreError> {
+    let sql = if subscription.is_some() {
         "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
             status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
-         VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+         VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    } else {
+        "INSERT INTO attempts (id, delivery_id, subscription_id, attempted_at, succeeded,
+            status_code, latency_ms, error_class, error_message, response_excerpt, trace_id)
+         SELECT ?1, ?2, COALESCE(?11, subscription_id), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+         FROM deliveries WHERE id = ?2"
+    };
+    conn.prepare_cached(sql)?.execute(params![
         a.id,
         a.delivery_id,
         ms(a.attempted_at),
@@ -104,10 +106,7 @@ pub(super) fn complete(
         a.trace_id,
         subscription,
     ])?;
-    Ok(Completed {
-        effects: streak(conn, shared, subscription, a, &op.policy, streaks)?,
-        release: Some(a.delivery_id.0),
-    })
+    Ok(())
 }
 
 /// Moves a pending delivery on after its attempt: whether it was (still) pending.

@@ -787,6 +787,16 @@ mod tests {
         (dir, conn)
     }
 
+    /// SQLite's plan of a statement with one parameter, bound to 0: one line per step.
+    fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain")
+            .query_map([0i64], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows")
+    }
+
     /// The dispatcher runs these on every turn with new values bound: none may be re-prepared
     /// each time (SQLite does so when a plan depends on a bound value, as with a bare
     /// `LIMIT ?`).
@@ -820,16 +830,7 @@ mod tests {
     #[test]
     fn claims_read_candidates_from_the_due_index_alone() {
         let (_dir, conn) = migrated();
-        let plan: Vec<String> = conn
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                deliveries::CLAIM_CANDIDATES_SQL
-            ))
-            .expect("explain")
-            .query_map([0i64], |r| r.get::<_, String>(3))
-            .expect("plan")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
+        let plan = query_plan(&conn, deliveries::CLAIM_CANDIDATES_SQL);
         assert_eq!(
             plan,
             ["SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"],
@@ -842,16 +843,7 @@ mod tests {
     #[test]
     fn queue_depth_reads_only_the_pending_index() {
         let (_dir, conn) = migrated();
-        let plan: Vec<String> = conn
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                deliveries::QUEUE_DEPTH_SQL
-            ))
-            .expect("explain")
-            .query_map([0i64], |r| r.get::<_, String>(3))
-            .expect("plan")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
+        let plan = query_plan(&conn, deliveries::QUEUE_DEPTH_SQL);
         assert!(
             plan.iter().all(|s| !s.starts_with("SCAN")
                 || s.contains("USING INDEX deliveries_due")
