@@ -20,6 +20,7 @@
 //! rejections), `console` (the console's views), `orders` (order facts and the deriver), and
 //! `writer` (the writer thread's loop).
 
+mod claims;
 mod console;
 mod deliveries;
 mod events;
@@ -496,12 +497,12 @@ impl Store for SqliteStore {
         let owner = owner.to_string();
         let (claimed, pace) = self
             .read_shared(move |conn, shared| {
-                deliveries::claim(conn, shared, now, limit, lease_until, &owner)
+                claims::claim(conn, shared, now, limit, lease_until, &owner)
             })
             .await?;
         if !pace.is_empty() {
             let written = self
-                .write(move |conn| deliveries::write_pace(conn, &pace, now, lease_until))
+                .write(move |conn| claims::write_pace(conn, &pace, now, lease_until))
                 .await;
             if let Err(e) = written {
                 let mut leases = self
@@ -804,7 +805,7 @@ mod tests {
     fn hot_statements_are_not_re_prepared() {
         let (_dir, conn) = migrated();
         for (name, sql) in [
-            ("claim candidates", deliveries::CLAIM_CANDIDATES_SQL),
+            ("claim candidates", claims::CLAIM_CANDIDATES_SQL),
             ("due window", deliveries::DUE_WINDOW_SQL),
         ] {
             let mut statement = conn.prepare(sql).expect("prepare");
@@ -830,7 +831,7 @@ mod tests {
     #[test]
     fn claims_read_candidates_from_the_due_index_alone() {
         let (_dir, conn) = migrated();
-        let plan = query_plan(&conn, deliveries::CLAIM_CANDIDATES_SQL);
+        let plan = query_plan(&conn, claims::CLAIM_CANDIDATES_SQL);
         assert_eq!(
             plan,
             ["SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"],
