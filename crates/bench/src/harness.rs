@@ -141,6 +141,10 @@ pub struct Child {
     pub base: String,
 }
 
+/// The environment variable naming a command a hub child runs under (its words split at
+/// spaces, the hub's own command line after them).
+pub const HUB_WRAPPER: &str = "SWITCHYARD_BENCH_HUB_WRAPPER";
+
 impl Child {
     pub async fn spawn(args: Vec<String>) -> Child {
         Self::spawn_with_allocator(args, "").await
@@ -151,7 +155,20 @@ impl Child {
     pub async fn spawn_with_allocator(args: Vec<String>, allocator: &'static str) -> Child {
         tokio::task::spawn_blocking(move || {
             let exe = std::env::current_exe().expect("own path");
-            let mut command = Command::new(exe);
+            // A hub may run under a tool (`valgrind --tool=callgrind ...`), for counting the
+            // instructions a scenario's work takes where wall time and CPU time are too noisy.
+            let wrapper = std::env::var(HUB_WRAPPER)
+                .ok()
+                .filter(|_| args.first().is_some_and(|a| a == "hub"));
+            let mut words = wrapper.iter().flat_map(|w| w.split_whitespace());
+            let mut command = match words.next() {
+                Some(tool) => {
+                    let mut command = Command::new(tool);
+                    command.args(words).arg(exe);
+                    command
+                }
+                None => Command::new(exe),
+            };
             if !allocator.is_empty() && std::env::var_os(crate::allocator::VARIABLE).is_none() {
                 command.env(crate::allocator::VARIABLE, allocator);
             }

@@ -443,17 +443,22 @@ impl OrderFacts {
             self.marketplace = marketplace.to_ascii_lowercase();
         }
 
+        // Each date from its field of the normalized form, or else from the first key (breadth
+        // first) in the native payload with one of the names the marketplaces give it; the
+        // payload walked once for all the dates it has to give.
         let native = obj.get("native").unwrap_or(&Value::Null);
-        let field = |top: &str, native_names: &[&str]| {
-            obj.get(top)
-                .filter(|v| !v.is_null())
-                .or_else(|| find_key(native, native_names, 6))
-        };
+        let top = |key: &str| obj.get(key).filter(|v| !v.is_null());
+        let tops = [
+            top("orderedAt"),
+            top("shipBy"),
+            top("estimatedDeliveryDate"),
+        ];
+        let wanted = [0, 1, 2].map(|i| tops[i].is_none().then_some(NATIVE_DATE_KEYS[i]));
+        let found = find_keys(native, wanted, 6);
+        let [ordered_at, ship_by, deliver_by] = [0, 1, 2].map(|i| tops[i].or(found[i]));
 
         // Dates.
-        match field("orderedAt", &["orderDate", "purchaseDate", "orderedAt"])
-            .and_then(parse_instant)
-        {
+        match ordered_at.and_then(parse_instant) {
             Some(t) => {
                 self.ordered_at = Some(t);
                 self.ordered_at_is_estimate = false;
@@ -464,29 +469,10 @@ impl OrderFacts {
             }
             None => {}
         }
-        if let Some(d) = field(
-            "shipBy",
-            &[
-                "estimatedShipDate",
-                "shipByDate",
-                "latestShipDate",
-                "shipBy",
-            ],
-        )
-        .and_then(parse_date)
-        {
+        if let Some(d) = ship_by.and_then(parse_date) {
             self.ship_by = Some(d);
         }
-        if let Some(d) = field(
-            "estimatedDeliveryDate",
-            &[
-                "estimatedDeliveryDate",
-                "latestDeliveryDate",
-                "deliverByDate",
-            ],
-        )
-        .and_then(parse_date)
-        {
+        if let Some(d) = deliver_by.and_then(parse_date) {
             self.estimated_delivery = Some(d);
         }
         if let Some(d) = obj.get("autoCancelDate").and_then(parse_date) {
@@ -546,6 +532,18 @@ fn squash(s: &str) -> String {
         .collect()
 }
 
+/// `squash(key)` written into `buf`, without allocating: `find_keys` asks it of every key of a
+/// payload, and a `String` each was a third of deriving an order's facts. `None` when it does
+/// not fit, longer than any name looked for.
+fn squash_into<'b>(key: &str, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        *buf.get_mut(n)? = b.to_ascii_uppercase();
+        n += 1;
+    }
+    Some(&buf[..n])
+}
+
 enum StatusMeaning {
     Cancelled(CancelledBy),
     Shipped,
@@ -592,18 +590,54 @@ fn classify(
     StatusMeaning::Other
 }
 
-/// The first value under one of `names` (compared squashed), breadth first, `depth` levels deep.
-fn find_key<'a>(v: &'a Value, names: &[&str], depth: usize) -> Option<&'a Value> {
-    let wanted: Vec<String> = names.iter().map(|n| squash(n)).collect();
+/// The names the marketplaces give an order's dates in their payloads, squashed (`squash`):
+/// when it was ordered, when it is to ship by, when it is to be delivered by.
+const NATIVE_DATE_KEYS: [&[&str]; 3] = [
+    &["ORDERDATE", "PURCHASEDATE", "ORDEREDAT"],
+    &[
+        "ESTIMATEDSHIPDATE",
+        "SHIPBYDATE",
+        "LATESTSHIPDATE",
+        "SHIPBY",
+    ],
+    &[
+        "ESTIMATEDDELIVERYDATE",
+        "LATESTDELIVERYDATE",
+        "DELIVERBYDATE",
+    ],
+];
+
+/// For each set of squashed `names` (`None`: not wanted), the first value under a key that
+/// squashes to one of them, breadth first, `depth` levels deep: what a walk per set would find,
+/// in one walk.
+fn find_keys<'a, const N: usize>(
+    v: &'a Value,
+    names: [Option<&[&str]>; N],
+    depth: usize,
+) -> [Option<&'a Value>; N] {
+    let wanted = names.map(Option::unwrap_or_default);
+    let mut open = names.map(|set| set.is_some());
+    let mut found = [None; N];
     let mut level: Vec<&Value> = vec![v];
     for _ in 0..depth {
+        if !open.contains(&true) {
+            break;
+        }
         let mut next = Vec::new();
+        let mut buf = [0u8; 64];
         for v in level {
             match v {
                 Value::Object(map) => {
                     for (k, child) in map {
-                        if !child.is_null() && wanted.contains(&squash(k)) {
-                            return Some(child);
+                        if !child.is_null()
+                            && let Some(key) = squash_into(k, &mut buf)
+                        {
+                            for i in 0..N {
+                                if open[i] && wanted[i].iter().any(|w| w.as_bytes() == key) {
+                                    found[i] = Some(child);
+                                    open[i] = false;
+                                }
+                            }
                         }
                         next.push(child);
                     }
@@ -617,7 +651,7 @@ fn find_key<'a>(v: &'a Value, names: &[&str], depth: usize) -> Option<&'a Value>
         }
         level = next;
     }
-    None
+    found
 }
 
 /// RFC 3339 text, `YYYY-MM-DD` (PT midnight), or epoch seconds / milliseconds (above 10^11).
@@ -1438,4 +1472,116 @@ pub fn report(
         }),
     );
     Value::Object(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{NATIVE_DATE_KEYS, find_keys, squash, squash_into};
+
+    /// One set's walk, as `apply_normalized` made it before `find_keys` (the reference).
+    fn find_key<'a>(v: &'a Value, names: &[&str], depth: usize) -> Option<&'a Value> {
+        let wanted: Vec<String> = names.iter().map(|n| squash(n)).collect();
+        let mut level: Vec<&Value> = vec![v];
+        for _ in 0..depth {
+            let mut next = Vec::new();
+            for v in level {
+                match v {
+                    Value::Object(map) => {
+                        for (k, child) in map {
+                            if !child.is_null() && wanted.contains(&squash(k)) {
+                                return Some(child);
+                            }
+                            next.push(child);
+                        }
+                    }
+                    Value::Array(items) => next.extend(items.iter()),
+                    _ => {}
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        None
+    }
+
+    #[test]
+    fn one_walk_finds_what_a_walk_per_set_finds() {
+        let payloads = [
+            json!({"order": {"orderDate": 1, "lines": [{"shipByDate": "2026-01-02"}]},
+                   "estimated_delivery_date": null, "x": {"y": {"latestDeliveryDate": 3}}}),
+            json!({"purchaseDate": "a", "ORDER-DATE": "b", "deep": {"shipBy": null,
+                   "a": {"b": {"c": {"d": {"e": {"shipBy": "too deep"}}}}}}}),
+            json!([{"shipBy": 1}, {"orderedAt": 2, "deliverByDate": [3]}]),
+            json!({"a": [[{"estimatedShipDate": 4}]], "shipBy": {"estimatedShipDate": 5}}),
+            json!("not an object"),
+            Value::Null,
+        ];
+        // The names as the marketplaces spell them, squashed by `squash` for the reference.
+        let sets: [&[&str]; 3] = [
+            &["orderDate", "purchaseDate", "orderedAt"],
+            &[
+                "estimatedShipDate",
+                "shipByDate",
+                "latestShipDate",
+                "shipBy",
+            ],
+            &[
+                "estimatedDeliveryDate",
+                "latestDeliveryDate",
+                "deliverByDate",
+            ],
+        ];
+        for (set, squashed) in sets.iter().zip(NATIVE_DATE_KEYS) {
+            let reference: Vec<String> = set.iter().map(|n| squash(n)).collect();
+            assert_eq!(reference, squashed);
+        }
+        for payload in &payloads {
+            for depth in [1, 2, 6] {
+                let each = sets.map(|set| find_key(payload, set, depth));
+                let all = find_keys(payload, NATIVE_DATE_KEYS.map(Some), depth);
+                assert_eq!(all, each, "{payload}");
+                let some = find_keys(payload, [None, Some(NATIVE_DATE_KEYS[1]), None], depth);
+                assert_eq!(some, [None, each[1], None], "{payload}");
+            }
+        }
+        assert!(
+            find_keys(&payloads[0], NATIVE_DATE_KEYS.map(Some), 6)
+                .iter()
+                .all(Option::is_some)
+        );
+    }
+
+    #[test]
+    fn a_key_is_squashed_in_place_as_squash_does_or_not_at_all_when_too_long() {
+        let mut buf = [0u8; 64];
+        for key in [
+            "orderDate",
+            "ORDER_DATE",
+            "po number",
+            "státus",
+            "",
+            "__",
+            "a1-B2",
+        ] {
+            assert_eq!(
+                squash_into(key, &mut buf),
+                Some(squash(key).as_bytes()),
+                "{key:?}"
+            );
+        }
+        let long = "x".repeat(64);
+        assert_eq!(
+            squash_into(&long, &mut buf),
+            Some(long.to_uppercase().as_bytes())
+        );
+        assert_eq!(squash_into(&format!("{long}y"), &mut buf), None);
+        assert_eq!(
+            squash_into(&format!("{long}-_"), &mut buf).map(<[u8]>::len),
+            Some(64)
+        );
+    }
 }
