@@ -310,12 +310,19 @@ fn kept_headers(headers: &HeaderMap) -> std::collections::BTreeMap<String, Strin
         "key",
         "password",
     ];
+    // Whether `name` contains one of them: `str::contains` nine times a header was 3% of an
+    // ingest's instructions, most of it comparisons at positions whose first byte differs.
+    let secret_like = |name: &[u8]| {
+        (0..name.len()).any(|at| {
+            SECRET_LIKE.iter().any(|s| {
+                let s = s.as_bytes();
+                name[at] == s[0] && name[at..].starts_with(s)
+            })
+        })
+    };
     headers
         .iter()
-        .filter(|(name, _)| {
-            let name = name.as_str();
-            !SECRET_LIKE.iter().any(|s| name.contains(s))
-        })
+        .filter(|(name, _)| !secret_like(name.as_str().as_bytes()))
         .filter_map(|(name, value)| {
             let value = value.to_str().ok()?;
             (value.len() <= 512).then(|| (name.as_str().to_string(), value.to_string()))
@@ -613,5 +620,49 @@ pub(crate) fn record_store<E>(span: &tracing::Span, stored: &Result<InsertOutcom
             span.record("duplicate", true);
         }
         Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::kept_headers;
+
+    #[test]
+    fn headers_that_carry_a_credential_or_a_signature_are_not_kept() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("wm_sec.timestamp", "1700000000000"),
+            ("wm_sec.auth_signature", "c2lnbmF0dXJl"),
+            ("authorization", "Bearer t"),
+            ("x-shopify-hmac-sha256", "aG1hYw=="),
+            ("x-api-key", "k"),
+            ("cookie", "c=1"),
+            ("x-amz-sns-message-type", "Notification"),
+            ("x-passwords", "p"),
+            ("x-tiktok-token", "t"),
+            ("x-client-secret", "s"),
+            ("x-hub-signature-256", "sha256=00"),
+            ("oauth-thing", "o"),
+            ("x-long", &"v".repeat(513)),
+            ("user-agent", "Walmart"),
+        ] {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).expect("a header value"),
+            );
+        }
+        let kept: Vec<String> = kept_headers(&headers).into_keys().collect();
+        assert_eq!(
+            kept,
+            [
+                "content-type",
+                "user-agent",
+                "wm_sec.timestamp",
+                "x-amz-sns-message-type"
+            ]
+        );
     }
 }
