@@ -27,6 +27,7 @@ use switchyard_core::model::{
 
 pub(crate) mod derive;
 pub mod pacing;
+mod parses_to;
 pub mod postgres;
 pub mod rules;
 pub mod scope;

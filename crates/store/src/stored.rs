@@ -54,9 +54,10 @@ impl StoredEvent {
     /// The stored form of a record. Serializing and the comparisons that elide copies happen
     /// here, on the caller's thread, not on a writer.
     pub fn from_record(e: EventRecord) -> StoredEvent {
-        let payload_is_body = e.raw_body.as_ref().is_some_and(|raw| {
-            serde_json::from_slice::<serde_json::Value>(raw).is_ok_and(|parsed| parsed == e.payload)
-        });
+        let payload_is_body = e
+            .raw_body
+            .as_ref()
+            .is_some_and(|raw| crate::parses_to::parses_to(raw, &e.payload));
         let marketplace = e
             .normalized
             .as_ref()
