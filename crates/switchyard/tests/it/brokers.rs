@@ -444,33 +444,50 @@ async fn through_a_restart(
             .await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let got = wait_for("every event reaches the broker", || async {
-        // Failed attempts retry on the Walmart ladder (5, 15, 45 minutes): move the clock.
-        app.advance(SignedDuration::from_mins(6));
-        let got = read(server.port).await;
-        let skus: std::collections::HashSet<String> = got
-            .iter()
-            .filter_map(|g| {
-                let v: Value = serde_json::from_slice(&g.body).ok()?;
-                v["payload"]["sku"].as_str().map(str::to_string)
-            })
-            .collect();
-        (skus.len() == n).then_some(got)
-    })
+    let (got, deliveries) = wait_for(
+        "every event reaches the broker, as the hub knows",
+        || async {
+            // Failed attempts retry on the Walmart ladder (5, 15, 45 minutes): move the clock.
+            app.advance(SignedDuration::from_mins(6));
+            let got = read(server.port).await;
+            if every_sku(&got) != n {
+                return None;
+            }
+            Some((got, all_succeeded(&app).await?))
+        },
+    )
     .await;
-    // The clock moved past the token's 15 minutes: a new one.
-    let admin = app.admin_token().await;
-    let retried = app
-        .deliveries_of(&admin, &app_subscription(&app, &admin).await)
-        .await
-        .iter()
-        .filter(|d| d["attempts"].as_u64().unwrap_or(0) >= 2)
-        .count();
     assert!(
-        retried > 0,
-        "some attempts failed while the broker was down"
+        deliveries.iter().any(|d| d["attempts"].as_u64() >= Some(2)),
+        "some attempts failed while the broker was down: {deliveries:?}"
     );
     (secret, got)
+}
+
+/// How many SKUs the messages carry, each counted once.
+fn every_sku(got: &[Got]) -> usize {
+    got.iter()
+        .filter_map(|g| {
+            let v: Value = serde_json::from_slice(&g.body).ok()?;
+            v["payload"]["sku"].as_str().map(str::to_string)
+        })
+        .collect::<std::collections::HashSet<String>>()
+        .len()
+}
+
+/// The deliveries of the test's one subscription once the hub has recorded every one of them
+/// as succeeded. A message reaches the broker's reader before the hub has its acknowledgement
+/// and has written the attempt, so the messages alone do not say the attempts are counted.
+async fn all_succeeded(app: &TestApp) -> Option<Vec<Value>> {
+    // The tests move the clock past a token's 15 minutes: a new one each time.
+    let admin = app.admin_token().await;
+    let deliveries = app
+        .deliveries_of(&admin, &app_subscription(app, &admin).await)
+        .await;
+    deliveries
+        .iter()
+        .all(|d| d["status"] == "succeeded")
+        .then_some(deliveries)
 }
 
 /// The one subscription of a test's hub.
@@ -659,31 +676,22 @@ async fn mqtt_deliveries_survive_the_broker_restarting() {
     })
     .await;
     publish(20, 30).await;
-    let got = wait_for("every event reaches the reader", || async {
-        app.advance(SignedDuration::from_mins(6));
-        let got = reader.got.lock().unwrap().clone();
-        let skus: std::collections::HashSet<String> = got
-            .iter()
-            .filter_map(|g| {
-                let v: Value = serde_json::from_slice(&g.body).ok()?;
-                v["payload"]["sku"].as_str().map(str::to_string)
-            })
-            .collect();
-        (skus.len() == 30).then_some(got)
-    })
+    let (got, deliveries) = wait_for(
+        "every event reaches the reader, as the hub knows",
+        || async {
+            app.advance(SignedDuration::from_mins(6));
+            let got = reader.got.lock().unwrap().clone();
+            if every_sku(&got) != 30 {
+                return None;
+            }
+            Some((got, all_succeeded(&app).await?))
+        },
+    )
     .await;
     once_per_event(&secret, &got);
-    // The clock moved past the token's 15 minutes: a new one.
-    let admin = app.admin_token().await;
-    let retried = app
-        .deliveries_of(&admin, &app_subscription(&app, &admin).await)
-        .await
-        .iter()
-        .filter(|d| d["attempts"].as_u64().unwrap_or(0) >= 2)
-        .count();
     assert!(
-        retried > 0,
-        "some attempts failed while the broker was down"
+        deliveries.iter().any(|d| d["attempts"].as_u64() >= Some(2)),
+        "some attempts failed while the broker was down: {deliveries:?}"
     );
 }
 
@@ -742,6 +750,46 @@ async fn amqp_deliveries_survive_the_broker_restarting() {
     declare(server.port)
         .await
         .expect("the test's RabbitMQ answers");
+    // A node of RabbitMQ 3.10 killed within seconds of its first start can come back without
+    // a queue declared in those seconds, and without the messages it confirmed into it (about
+    // one run in fifteen here): Mnesia writes its tables' files at start, and recovers its log
+    // of the first seconds only in part. A user's queue is older than that. The test's is, once
+    // its node has been killed and started again and has kept it.
+    let kept = async |port: u16| {
+        let connection = lapin::Connection::connect(
+            &format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .ok()?;
+        let channel = connection.create_channel().await.ok()?;
+        let passive = QueueDeclareOptions {
+            durable: true,
+            passive: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+            .await
+            .ok()
+            .map(|_| ())
+    };
+    let mut restarts = 0;
+    loop {
+        server.down();
+        server.up();
+        if kept(server.port).await.is_some() {
+            break;
+        }
+        restarts += 1;
+        assert!(
+            restarts < 5,
+            "the test's RabbitMQ keeps no queue across a restart"
+        );
+        declare(server.port)
+            .await
+            .expect("the test's RabbitMQ answers");
+    }
     let seen: std::sync::Arc<std::sync::Mutex<Vec<Got>>> = Default::default();
     let reader = async |port: u16| {
         if let Some((_connection, channel)) = declare(port).await {
