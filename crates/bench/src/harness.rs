@@ -589,6 +589,7 @@ pub fn order_event(origin: &str, n: u64, at: Timestamp) -> EventRecord {
         headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
         trace_parent: None,
         resource_version: None,
+        native_elided: false,
     }
 }
 

@@ -39,6 +39,7 @@ fn published(n: u64, at: Timestamp) -> EventRecord {
         headers: Default::default(),
         trace_parent: None,
         resource_version: None,
+        native_elided: false,
     }
 }
 

@@ -18,7 +18,8 @@ pub fn body(event: &EventRecord, envelope: Envelope, by_topic: bool) -> Vec<u8> 
     if envelope == Envelope::Sellercenter {
         return sellercenter_body(event, by_topic.is_some());
     }
-    let (event_type, payload) = match (by_topic, &event.normalized) {
+    let normalized = event.normalized_whole();
+    let (event_type, payload) = match (by_topic, normalized.as_deref()) {
         (Some(topic), Some(normalized)) => (topic.as_str(), normalized),
         (None, Some(normalized)) if envelope == Envelope::Normalized => (
             event.topic.as_deref().unwrap_or(&event.event_type),
@@ -128,7 +129,8 @@ pub struct SellercenterEnvelope<'a> {
 /// SellerCenter's callback body, `{"event":"onOrderCreated","payload":{…}}`. A SellerCenter event
 /// goes as received; a normalized topic goes under its SellerCenter name with the normalized form.
 fn sellercenter_body(event: &EventRecord, by_topic: bool) -> Vec<u8> {
-    let (name, payload) = match (by_topic, &event.topic, &event.normalized) {
+    let normalized = event.normalized_whole();
+    let (name, payload) = match (by_topic, &event.topic, normalized.as_deref()) {
         (true, Some(topic), Some(normalized)) => (
             catalog::sellercenter_name_of_topic(topic).unwrap_or(topic.as_str()),
             normalized,
@@ -174,6 +176,7 @@ mod tests {
             headers: Default::default(),
             trace_parent: None,
             resource_version,
+            native_elided: false,
         }
     }
 
@@ -224,6 +227,29 @@ mod tests {
             sellercenter,
             json!({"event": "onOrderCreated", "payload": {"a": "é", "b": [1, 2]}})
         );
+    }
+
+    #[test]
+    fn a_record_without_its_native_copy_makes_the_envelope_of_the_whole_one() {
+        let mut whole = event(Some(3));
+        whole.topic = Some("order.created".into());
+        whole.normalized = Some(json!({"marketplace": "walmart", "native": whole.payload}));
+        let mut elided = whole.clone();
+        elided.normalized = Some(json!({"marketplace": "walmart"}));
+        elided.native_elided = true;
+        for envelope in [
+            Envelope::Walmart,
+            Envelope::Normalized,
+            Envelope::Sellercenter,
+        ] {
+            for by_topic in [false, true] {
+                let expected = parsed(&body(&whole, envelope, by_topic));
+                assert_eq!(parsed(&body(&elided, envelope, by_topic)), expected);
+                if uses_normalized(true, envelope, by_topic) {
+                    assert_eq!(expected["payload"]["native"], whole.payload);
+                }
+            }
+        }
     }
 
     #[test]

@@ -475,6 +475,11 @@ pub struct EventRecord {
     pub payload: serde_json::Value,
     /// The normalized form, delivered to subscribers of the topic (received events only).
     pub normalized: Option<serde_json::Value>,
+    /// Whether `normalized` leaves out its `native` member because that member is `payload`.
+    /// A received event is built so, without a second copy of its payload, and the store takes
+    /// it as it stores it (no comparing the two to find out). Records read from the store carry
+    /// `native` whole and say `false`.
+    pub native_elided: bool,
     /// The request body byte for byte, as a marketplace sent it (received events only).
     pub raw_body: Option<Vec<u8>>,
     /// The resource the event is about, `type:id` (e.g. `order:PO-1`), for per-resource ordering.
@@ -487,6 +492,22 @@ pub struct EventRecord {
     /// The event's position in the hub's log, given when it is stored: for any one resource a
     /// later event has a larger one. Envelopes carry it as `resourceVersion`.
     pub resource_version: Option<i64>,
+}
+
+impl EventRecord {
+    /// The normalized form with its `native` member, put back (a copy of the payload) where
+    /// the record left it out.
+    pub fn normalized_whole(&self) -> Option<std::borrow::Cow<'_, serde_json::Value>> {
+        let normalized = self.normalized.as_ref()?;
+        match normalized {
+            serde_json::Value::Object(map) if self.native_elided => {
+                let mut map = map.clone();
+                map.insert("native".into(), self.payload.clone());
+                Some(std::borrow::Cow::Owned(serde_json::Value::Object(map)))
+            }
+            _ => Some(std::borrow::Cow::Borrowed(normalized)),
+        }
+    }
 }
 
 /// The last status seen of a resource, kept so that the first sighting of an order can be

@@ -62,6 +62,7 @@ pub async fn publish_operational(
         headers: Default::default(),
         trace_parent: None,
         resource_version: None,
+        native_elided: false,
     };
     match store.insert_event(event, None).await {
         Ok(InsertOutcome::Created { deliveries, .. }) => {

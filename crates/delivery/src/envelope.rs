@@ -88,6 +88,7 @@ mod tests {
             headers: Default::default(),
             trace_parent: None,
             resource_version: None,
+            native_elided: false,
         }
     }
 

@@ -165,6 +165,7 @@ async fn publish(
         headers: Default::default(),
         trace_parent: None,
         resource_version: None,
+        native_elided: false,
     };
     match state.store.unscoped().insert_event(event, None).await? {
         InsertOutcome::Created { .. } => {

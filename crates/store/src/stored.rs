@@ -65,6 +65,8 @@ impl StoredEvent {
             .and_then(|m| m.as_str())
             .map(str::to_string);
         let (normalized, native_elided) = match e.normalized {
+            // Built without its copy of the payload: stored as it is.
+            Some(normalized) if e.native_elided => (Some(json_text(&normalized)), true),
             Some(serde_json::Value::Object(mut map))
                 if map.get("native").is_some_and(|n| *n == e.payload) =>
             {
@@ -183,6 +185,7 @@ impl StoredEvent {
             headers,
             trace_parent: self.trace_parent,
             resource_version: self.seq,
+            native_elided: false,
         })
     }
 }
@@ -213,6 +216,7 @@ mod tests {
             headers: [("x-a".to_string(), "1".to_string())].into(),
             trace_parent: None,
             resource_version: None,
+            native_elided: false,
         }
     }
 
@@ -227,6 +231,28 @@ mod tests {
         assert_eq!(stored.public_event_id, None);
         assert_eq!(stored.marketplace.as_deref(), Some("walmart"));
         assert_eq!(stored.into_record(true).unwrap(), e);
+    }
+
+    #[test]
+    fn a_record_built_without_its_native_copy_is_stored_as_the_whole_one() {
+        let raw = r#"{"a": {"b": [1, null, "x"]}, "c": 2.5}"#;
+        let whole = received(raw, serde_json::from_str(raw).unwrap());
+        let mut elided = whole.clone();
+        if let Some(serde_json::Value::Object(map)) = &mut elided.normalized {
+            map.remove("native");
+        }
+        elided.native_elided = true;
+        assert_eq!(
+            elided.normalized_whole().as_deref(),
+            whole.normalized.as_ref()
+        );
+        let (a, b) = (
+            StoredEvent::from_record(whole.clone()),
+            StoredEvent::from_record(elided),
+        );
+        assert_eq!(a.normalized, b.normalized);
+        assert!(a.native_elided && b.native_elided);
+        assert_eq!(b.into_record(true).unwrap(), whole);
     }
 
     #[test]

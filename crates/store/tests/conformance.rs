@@ -210,6 +210,7 @@ fn event(partner: &str, event_type: &str, topic: Option<&str>, key: Option<&str>
         headers: Default::default(),
         trace_parent: None,
         resource_version: None,
+        native_elided: false,
     }
 }
 

@@ -138,6 +138,7 @@ pub async fn publish(
         // Deliveries continue the trace the event is published in (`attempt` spans).
         trace_parent: traceparent(&tracing::Span::current()),
         resource_version: None,
+        native_elided: false,
     };
     let span = store_span();
     let stored = tenant(state, caller)

@@ -433,7 +433,7 @@ pub fn event_of(
         "nativeEventType": native.event_type,
         "nativeEventId": native.native_event_id,
         "origin": if reconciled { "reconciliation" } else { "webhook" },
-        "native": native.payload,
+        // Its `native` member is the payload: left out, not copied (`native_elided`).
     });
     let fact =
         switchyard_marketplaces::orders::fact_of(normalized.topic, normalized.status.as_deref());
@@ -496,6 +496,7 @@ pub fn event_of(
         // Deliveries continue the trace the event is stored in (`attempt` spans).
         trace_parent: traceparent(&tracing::Span::current()),
         resource_version: None,
+        native_elided: true,
     };
     (event, sighting)
 }

@@ -170,3 +170,57 @@ async fn the_console_and_the_test_notification_show_a_filter() {
         .await;
     assert!(read.body.get("filter").is_none(), "{}", read.body);
 }
+
+/// A topic's subscriber filters on the marketplace's own payload (`payload.native`), which a
+/// received event carries once: the filter at fan-out sees it whole, and so does the delivery.
+#[tokio::test]
+async fn a_topic_filter_on_the_native_payload_sees_the_webhook_whole() {
+    let app = spawn_app().await;
+    let sink = Sink::start().await;
+    let admin = app.admin_token().await;
+    let (_, url) = source(
+        &app,
+        &admin,
+        json!({"kind": "walmart", "partners": ["seller-1"],
+               "secrets": [{"id": "1", "value": "walmart-secret"}]}),
+    )
+    .await;
+    app.subscribe(
+        &admin,
+        json!({"eventType": "order.created", "resourceName": "ORDER", "partnerId": "seller-1",
+               "eventUrl": sink.hook_url(),
+               "filter": {"payload.native.payload.purchaseOrderId": {"$startsWith": "KEEP"}}}),
+    )
+    .await;
+    let now = {
+        use switchyard_core::Clock;
+        app.clock.now()
+    };
+    let webhook = |order: &str, id: &str| {
+        sign(
+            switchyard_marketplaces::Kind::Walmart,
+            "walmart-secret",
+            json!({"keyVersion": "1"}),
+            "PO_CREATED",
+            order,
+            id,
+            now,
+        )
+    };
+    let (dropped, kept) = (webhook("DROP-1", "wm-1"), webhook("KEEP-1", "wm-2"));
+    for signed in [&dropped, &kept] {
+        let answer = send(&app, &url, signed).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    eventually("the kept order's delivery", || async {
+        sink.hook_count() >= 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let hooks = sink.hooks();
+    assert_eq!(hooks.len(), 1, "the other order was filtered out");
+    let body = hooks[0].json();
+    assert_eq!(body["source"]["eventType"], "order.created");
+    let sent: serde_json::Value = serde_json::from_slice(&kept.body).expect("JSON");
+    assert_eq!(body["payload"]["native"], sent, "the native payload, whole");
+}
