@@ -38,8 +38,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn secrets_appear_in_no_answer_no_log_line_and_not_in_the_database_file() {
     // tracing caches each line's interest for the whole process and, while at most one
     // dispatcher exists, takes it from the thread that reaches the line first: a sibling test's
-    // thread, with no subscriber, would cache "never" for the lines this test reads (so about
-    // one run in thirty lost the dispatcher's debug line). A second dispatcher, kept for the
+    // thread, with no subscriber, would cache "never" for the lines this test reads (a CI run
+    // lost the dispatcher's debug line so). A second dispatcher, kept for the
     // test, makes every later answer ask all dispatchers, this test's among them.
     let _every_dispatcher_asked = tracing::Dispatch::new(tracing_subscriber::registry());
     let logs = Logs::default();
